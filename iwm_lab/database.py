@@ -1,0 +1,128 @@
+"""Engines and connections: read-only analyst sessions by default, writable only when asked.
+
+Analysts' notebooks call :func:`connect` (or :func:`get_engine`). Every session it opens has
+``default_transaction_read_only`` on and a statement timeout, so an exploratory query can
+neither change data nor hold the server for long. Migrations, demo data and the trending
+refresh ask for ``writable=True`` explicitly.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from iwm_lab.exceptions import DatabaseUnavailable
+from iwm_lab.settings import Settings, get_settings
+
+
+def database_url(settings: Settings | None = None, *, start_server: bool = True) -> URL:
+    """The URL everything uses: ``IWM_DATABASE_URL`` or the embedded server (started if needed)."""
+    settings = settings or get_settings()
+    if settings.database_url is not None:
+        return settings.database_url
+    from iwm_lab.server import EmbeddedServer
+
+    server = EmbeddedServer(settings)
+    return server.ensure_running() if start_server else server.url()
+
+
+def describe_url(url: URL) -> str:
+    """``database 'x' on host 'y'`` for messages: never the password."""
+    host = url.host or url.query.get("host") or "localhost"
+    if isinstance(host, tuple):
+        host = ",".join(host)
+    where = f"{host}:{url.port}" if url.port else host
+    return f"database {url.database!r} on {where!r}"
+
+
+def scrub(message: str, url: URL | None = None) -> str:
+    """Remove any password (``user:secret@`` or ``password=secret``) from a message."""
+    if url is not None and url.password:
+        message = message.replace(str(url.password), "***")
+    message = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", message)
+    return re.sub(r"(password\s*=\s*)\S+", r"\1***", message, flags=re.IGNORECASE)
+
+
+def _resolve(
+    url: URL | str | None, *, writable: bool, statement_timeout_ms: int | None
+) -> tuple[URL | str, dict[str, Any]]:
+    settings = get_settings()
+    timeout = statement_timeout_ms
+    if timeout is None:
+        # Writable sessions (migrations, bulk loads) may legitimately run long.
+        timeout = 0 if writable else settings.statement_timeout_ms
+    options = [f"-c statement_timeout={int(timeout)}"]
+    if not writable:
+        options.append("-c default_transaction_read_only=on")
+    resolved = database_url(settings) if url is None else url
+    return resolved, {"options": " ".join(options)}
+
+
+def get_engine(
+    url: URL | str | None = None,
+    *,
+    writable: bool = False,
+    statement_timeout_ms: int | None = None,
+    **engine_kwargs: Any,
+) -> Engine:
+    """A synchronous SQLAlchemy engine (psycopg 3) on the configured database.
+
+    Read-only with the settings' statement timeout unless ``writable=True``; writable sessions
+    get no timeout unless one is given.
+    """
+    url, connect_args = _resolve(url, writable=writable, statement_timeout_ms=statement_timeout_ms)
+    return create_engine(
+        url,
+        connect_args=connect_args,
+        pool_pre_ping=True,
+        **engine_kwargs,
+    )
+
+
+def get_async_engine(
+    url: URL | str | None = None,
+    *,
+    writable: bool = False,
+    statement_timeout_ms: int | None = None,
+    **engine_kwargs: Any,
+) -> AsyncEngine:
+    """The asyncio counterpart of :func:`get_engine` (psycopg 3's async driver)."""
+    url, connect_args = _resolve(url, writable=writable, statement_timeout_ms=statement_timeout_ms)
+    return create_async_engine(
+        url,
+        connect_args=connect_args,
+        **engine_kwargs,
+    )
+
+
+def check_connection(engine: Engine) -> None:
+    """Raise :class:`DatabaseUnavailable` (one line, no password) unless the database answers."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise DatabaseUnavailable(
+            f"cannot connect to {describe_url(engine.url)}: {scrub(reason, engine.url)}"
+        ) from None
+
+
+def connect(
+    url: URL | str | None = None,
+    *,
+    writable: bool = False,
+    statement_timeout_ms: int | None = None,
+) -> Connection:
+    """Open a connection for a notebook: read-only with a statement timeout unless asked.
+
+    >>> conn = connect()              # analysts: read-only
+    >>> conn = connect(writable=True) # explicit: migrations, demo data, trending refresh
+    """
+    engine = get_engine(url, writable=writable, statement_timeout_ms=statement_timeout_ms)
+    check_connection(engine)
+    return engine.connect()

@@ -1,0 +1,1 @@
+"""Query functions, one module per analysis area; each returns a pandas DataFrame."""

@@ -1,0 +1,105 @@
+"""The one settings object, read from the environment by the library and by migrations/env.py.
+
+Environment variables:
+
+``IWM_DATABASE_URL``
+    SQLAlchemy URL (``postgresql+psycopg://...``) of an existing server. When unset, the
+    embedded PostgreSQL 16 is used and started on demand.
+``IWM_DATA_DIR``
+    Folder of the embedded server (cluster, log, socket lock). Defaults to
+    ``$XDG_DATA_HOME/iwm-lab`` (``~/.local/share/iwm-lab``) for a normal user and to
+    ``/var/lib/iwm-lab`` for root, whose home the unprivileged server user cannot enter.
+``IWM_SERVER_USER``
+    When running as root, the unprivileged account that owns and runs the embedded server
+    (created if missing). Default ``iwm-lab``.
+``IWM_STATEMENT_TIMEOUT``
+    Statement timeout of analyst (read-only) sessions, in milliseconds. Default 60000.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from iwm_lab.exceptions import ConfigurationError
+
+DEFAULT_STATEMENT_TIMEOUT_MS = 60_000
+EMBEDDED_DATABASE = "iwm"
+EMBEDDED_ROLE = "iwm"
+
+
+def _default_data_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/iwm-lab")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "iwm-lab"
+
+
+def _parse_url(raw: str) -> URL:
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigurationError(
+            "IWM_DATABASE_URL is not a valid SQLAlchemy URL "
+            "(expected postgresql+psycopg://user@host:port/database)"
+        ) from None
+    if url.get_backend_name() != "postgresql":
+        raise ConfigurationError(
+            f"IWM_DATABASE_URL must point at PostgreSQL, not {url.get_backend_name()!r}"
+        )
+    # psycopg 3 is the only driver iwm-lab is built and tested with.
+    return url.set(drivername="postgresql+psycopg")
+
+
+def _parse_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigurationError(f"{name} must not be negative, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: URL | None = field(default=None, repr=False)
+    data_dir: Path = field(default_factory=_default_data_dir)
+    server_user: str = "iwm-lab"
+    statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
+
+    @property
+    def uses_embedded_server(self) -> bool:
+        return self.database_url is None
+
+    def __repr__(self) -> str:
+        url = self.database_url.render_as_string(hide_password=True) if self.database_url else None
+        return (
+            f"Settings(database_url={url!r}, data_dir={str(self.data_dir)!r}, "
+            f"server_user={self.server_user!r}, statement_timeout_ms={self.statement_timeout_ms})"
+        )
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        raw_url = os.environ.get("IWM_DATABASE_URL") or None
+        data_dir = os.environ.get("IWM_DATA_DIR") or None
+        return cls(
+            database_url=_parse_url(raw_url) if raw_url else None,
+            data_dir=Path(data_dir).expanduser().absolute() if data_dir else _default_data_dir(),
+            server_user=os.environ.get("IWM_SERVER_USER") or "iwm-lab",
+            statement_timeout_ms=_parse_int("IWM_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT_MS),
+        )
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings.from_env()

@@ -1,0 +1,86 @@
+"""Shared fixtures: one embedded PostgreSQL 16 per test session, a fresh database per module.
+
+A template database is migrated to head once; each module gets a copy of it, which
+PostgreSQL makes in milliseconds, so modules never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
+
+from iwm_lab import migrate
+from iwm_lab.database import get_engine
+from iwm_lab.server import EmbeddedServer
+from iwm_lab.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def server_settings() -> Iterator[Settings]:
+    # Our own folder, opened to traversal so the unprivileged server user can reach its
+    # data dir below it when the tests run as root.
+    root = Path(tempfile.mkdtemp(prefix="iwm-test-"))
+    root.chmod(0o755)
+    yield Settings(data_dir=root / "data")
+
+
+@pytest.fixture(scope="session")
+def pg_server(server_settings: Settings) -> Iterator[EmbeddedServer]:
+    server = EmbeddedServer(server_settings)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def make_database(pg_server: EmbeddedServer) -> Callable[..., URL]:
+    """Create a new empty database (or a copy of ``template``) and return its URL."""
+    admin = get_engine(pg_server.url("postgres"), writable=True, isolation_level="AUTOCOMMIT")
+
+    def make(prefix: str = "test", template: str | None = None) -> URL:
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        clause = f" template {template}" if template else ""
+        with admin.connect() as conn:
+            conn.execute(text(f'create database "{name}"{clause}'))
+        return pg_server.url(name)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def template_name(make_database: Callable[..., URL]) -> str:
+    url = make_database("template")
+    engine = get_engine(url, writable=True)
+    migrate.upgrade(engine)
+    engine.dispose()  # a template cannot be copied while anyone is connected to it
+    assert url.database is not None
+    return url.database
+
+
+@pytest.fixture(scope="module")
+def db_url(make_database: Callable[..., URL], template_name: str) -> URL:
+    """A database of this module's own, migrated to head."""
+    return make_database("mod", template=template_name)
+
+
+@pytest.fixture(scope="module")
+def engine(db_url: URL) -> Iterator[Engine]:
+    """A writable engine on the module's database."""
+    eng = get_engine(db_url, writable=True)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def cli_env(server_settings: Settings) -> dict[str, str]:
+    """Environment for running ``iwm-lab`` as a subprocess against the test server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IWM_")}
+    env["IWM_DATA_DIR"] = str(server_settings.data_dir)
+    return env

@@ -1,0 +1,106 @@
+"""Analyst sessions are read-only with a statement timeout; passwords never leak."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from iwm_lab import connect, get_async_engine, get_engine, get_settings
+from iwm_lab.database import check_connection, scrub
+from iwm_lab.exceptions import DatabaseUnavailable
+from iwm_lab.settings import Settings
+
+SECRET = "S3cr3t-Pa55word"
+# Port 1 on loopback: nothing listens there, so the connection is refused at once.
+DEAD_URL = f"postgresql+psycopg://analyst:{SECRET}@127.0.0.1:1/iwm_prod"
+
+
+def test_default_session_is_read_only(db_url: URL) -> None:
+    with connect(db_url) as conn:
+        assert conn.execute(text("show default_transaction_read_only")).scalar_one() == "on"
+        with pytest.raises(DBAPIError, match="read-only transaction"):
+            conn.execute(text("create table t_forbidden (id int)"))
+
+
+def test_writable_session_only_when_asked(db_url: URL) -> None:
+    with connect(db_url, writable=True) as conn:
+        conn.execute(text("create temporary table t_ok (id int)"))
+        conn.execute(text("insert into t_ok values (1)"))
+        assert conn.execute(text("select count(*) from t_ok")).scalar_one() == 1
+
+
+def test_statement_timeout_cancels_long_queries(db_url: URL) -> None:
+    with connect(db_url, statement_timeout_ms=200) as conn:
+        with pytest.raises(OperationalError, match="statement timeout"):
+            conn.execute(text("select pg_sleep(3)"))
+
+
+def test_default_timeout_comes_from_settings(db_url: URL, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IWM_STATEMENT_TIMEOUT", "4321")
+    get_settings.cache_clear()
+    try:
+        engine = get_engine(db_url)
+        with engine.connect() as conn:
+            assert conn.execute(text("show statement_timeout")).scalar_one() == "4321ms"
+        engine.dispose()
+    finally:
+        get_settings.cache_clear()
+
+
+def test_async_engine_is_read_only_too(db_url: URL) -> None:
+    async def probe() -> tuple[str, str]:
+        engine = get_async_engine(db_url)
+        try:
+            async with engine.connect() as conn:
+                ro = (await conn.execute(text("show default_transaction_read_only"))).scalar_one()
+                one = (await conn.execute(text("select 'ok'"))).scalar_one()
+                return ro, one
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(probe()) == ("on", "ok")
+
+
+def test_unreachable_database_is_one_clear_line_without_password() -> None:
+    with pytest.raises(DatabaseUnavailable) as caught:
+        check_connection(get_engine(DEAD_URL))
+    message = str(caught.value)
+    assert "'iwm_prod'" in message and "127.0.0.1:1" in message
+    assert SECRET not in message and "\n" not in message
+
+
+def test_settings_and_engine_reprs_hide_the_password() -> None:
+    settings = Settings(database_url=make_url(DEAD_URL))
+    engine = get_engine(DEAD_URL)
+    for shown in (repr(settings), str(settings), repr(engine), repr(engine.url), str(engine.url)):
+        assert SECRET not in shown
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        f"could not connect to postgresql://u:{SECRET}@h/db",
+        f"options password={SECRET} host=h",
+    ],
+)
+def test_scrub_removes_passwords(message: str) -> None:
+    assert SECRET not in scrub(message)
+
+
+@pytest.mark.parametrize("command", [["db", "current"], ["db", "check"], ["db", "upgrade"]])
+def test_cli_reports_unreachable_database_without_password(
+    command: list[str], cli_env: dict[str, str]
+) -> None:
+    env = cli_env | {"IWM_DATABASE_URL": DEAD_URL}
+    done = subprocess.run(
+        ["iwm-lab", *command], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: cannot connect to database 'iwm_prod' on '127.0.0.1:1'")
+    assert "Traceback" not in done.stderr
+    assert SECRET not in done.stdout + done.stderr
