@@ -35,9 +35,11 @@ def test_writable_session_only_when_asked(db_url: URL) -> None:
 
 
 def test_statement_timeout_cancels_long_queries(db_url: URL) -> None:
-    with connect(db_url, statement_timeout_ms=200) as conn:
-        with pytest.raises(OperationalError, match="statement timeout"):
-            conn.execute(text("select pg_sleep(3)"))
+    with (
+        connect(db_url, statement_timeout_ms=200) as conn,
+        pytest.raises(OperationalError, match="statement timeout"),
+    ):
+        conn.execute(text("select pg_sleep(3)"))
 
 
 def test_default_timeout_comes_from_settings(db_url: URL, monkeypatch: pytest.MonkeyPatch) -> None:
