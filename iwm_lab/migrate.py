@@ -14,7 +14,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.types import TypeEngine
 
 from iwm_lab.database import check_connection, describe_url
 from iwm_lab.exceptions import MigrationError, SchemaDriftError
@@ -98,6 +100,14 @@ def downgrade(engine: Engine, revision: str) -> str | None:
     return current_revision(engine)
 
 
+def _render(value: Any) -> str:
+    if isinstance(value, TypeEngine):
+        return str(value.compile(dialect=postgresql.dialect()))
+    if hasattr(value, "arg"):  # a server default
+        return repr(str(getattr(value.arg, "text", value.arg)))
+    return repr(value)
+
+
 def _describe_diff(diff: Any) -> str:
     if isinstance(diff, list):
         return "; ".join(_describe_diff(d) for d in diff)
@@ -105,7 +115,10 @@ def _describe_diff(diff: Any) -> str:
     if kind.startswith("modify_"):
         _, _schema, table, column, _info, old, new = diff
         what = kind.removeprefix("modify_").replace("_", " ")
-        return f"column {table}.{column}: {what} is {old!r} in the database, {new!r} in the models"
+        return (
+            f"column {table}.{column}: {what} is {_render(old)} in the database, "
+            f"{_render(new)} in the models"
+        )
     obj = diff[1]
     if kind in ("add_column", "remove_column"):
         table, column = diff[2], diff[3]

@@ -7,6 +7,7 @@ PostgreSQL makes in milliseconds, so modules never see each other's rows.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ def server_settings() -> Iterator[Settings]:
     root = Path(tempfile.mkdtemp(prefix="iwm-test-"))
     root.chmod(0o755)
     yield Settings(data_dir=root / "data")
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

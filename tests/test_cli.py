@@ -43,7 +43,7 @@ def test_status_and_url_of_the_embedded_server(pg_server: object, cli_env: dict[
     assert "running" in status.stdout and "16." in status.stdout
     url = run(cli_env, "db", "url")
     assert url.returncode == 0
-    assert url.stdout.startswith("postgresql+psycopg://iwm@/iwm?host=")
+    assert re.match(r"postgresql\+psycopg://iwm@:\d+/iwm\?host=/\S+$", url.stdout.strip())
 
 
 def test_start_when_running_reports_and_succeeds(
