@@ -27,4 +27,6 @@ class SchemaDriftError(MigrationError):
     def __init__(self, differences: list[str]) -> None:
         self.differences = differences
         listing = "\n".join(f"  - {d}" for d in differences)
-        super().__init__(f"{len(differences)} difference(s) between models and database:\n{listing}")
+        super().__init__(
+            f"{len(differences)} difference(s) between models and database:\n{listing}"
+        )
