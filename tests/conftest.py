@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -85,4 +86,6 @@ def cli_env(server_settings: Settings) -> dict[str, str]:
     """Environment for running ``iwm-lab`` as a subprocess against the test server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IWM_")}
     env["IWM_DATA_DIR"] = str(server_settings.data_dir)
+    # The console script lives beside the interpreter running the tests (the venv's bin/).
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env

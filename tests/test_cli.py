@@ -8,8 +8,10 @@ from pathlib import Path
 
 import click
 import pytest
+from sqlalchemy import text
 
 from iwm_lab.cli import cli
+from iwm_lab.database import get_engine
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -43,7 +45,11 @@ def test_status_and_url_of_the_embedded_server(pg_server: object, cli_env: dict[
     assert "running" in status.stdout and "16." in status.stdout
     url = run(cli_env, "db", "url")
     assert url.returncode == 0
-    assert re.match(r"postgresql\+psycopg://iwm@:\d+/iwm\?host=/\S+$", url.stdout.strip())
+    assert url.stdout.startswith("postgresql+psycopg://iwm@")
+    engine = get_engine(url.stdout.strip())
+    with engine.connect() as conn:
+        assert conn.execute(text("select current_database()")).scalar_one() == "iwm"
+    engine.dispose()
 
 
 def test_start_when_running_reports_and_succeeds(
