@@ -48,8 +48,6 @@ def cli(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(message)s", stream=sys.stderr
     )
-    # Alembic reports each step it runs; worth seeing even without -v.
-    logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
 
 
 @cli.group()
