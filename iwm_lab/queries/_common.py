@@ -1,0 +1,93 @@
+"""What every query function shares: parameter validation and typed, stable result frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Executable, select
+
+from iwm_lab.models import Genre, MovieStreamingOption
+
+MAX_LIMIT = 10_000
+
+
+def check_limit(value: int, name: str = "limit") -> int:
+    """Reject limits outside 1..10,000 (and booleans, which Python counts as ints)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIMIT:
+        raise ValueError(f"{name} must be a whole number from 1 to {MAX_LIMIT:,}, got {value!r}")
+    return value
+
+
+def check_positive(value: int | float, name: str) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return value
+
+
+def check_choice(value: str, valid: Iterable[str], name: str) -> str:
+    """``value`` must be one of ``valid``; the error lists them."""
+    options = sorted(valid)
+    if value not in options:
+        raise ValueError(f"unknown {name} {value!r}; valid values: {', '.join(options)}")
+    return value
+
+
+def check_date_range(
+    start: date | datetime | None, end: date | datetime | None, names: tuple[str, str]
+) -> None:
+    if start is not None and end is not None and start > end:
+        raise ValueError(f"{names[0]} ({start}) must not be after {names[1]} ({end})")
+
+
+def check_year_range(year_from: int | None, year_to: int | None) -> None:
+    for name, year in (("year_from", year_from), ("year_to", year_to)):
+        if year is not None and (isinstance(year, bool) or not 1870 <= year <= 2100):
+            raise ValueError(f"{name} must be a year from 1870 to 2100, got {year!r}")
+    check_date_range(year_from, year_to, ("year_from", "year_to"))  # type: ignore[arg-type]
+
+
+def genre_slugs(conn: Connection) -> list[str]:
+    return list(conn.execute(select(Genre.slug).order_by(Genre.slug)).scalars())
+
+
+def check_genre(conn: Connection, genre: str | None) -> str | None:
+    """A genre is named by its slug (``sci-fi``); unknown slugs list the valid ones."""
+    if genre is not None:
+        check_choice(genre, genre_slugs(conn), "genre")
+    return genre
+
+
+def regions(conn: Connection) -> list[str]:
+    """Regions that have at least one streaming option."""
+    stmt = select(MovieStreamingOption.region).distinct().where(
+        MovieStreamingOption.region.is_not(None)
+    )
+    return sorted(conn.execute(stmt).scalars())
+
+
+def check_regions(conn: Connection, values: Sequence[str]) -> list[str]:
+    known = regions(conn)
+    for value in values:
+        check_choice(value, known, "region")
+    return list(values)
+
+
+def frame(
+    conn: Connection,
+    stmt: Executable,
+    columns: Mapping[str, str],
+    params: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Run ``stmt``; its rows with exactly ``columns`` (name -> dtype), even when empty."""
+    result = conn.execute(stmt, dict(params or {}))
+    rows = result.all()
+    df = pd.DataFrame.from_records(rows, columns=list(result.keys()))
+    return typed(df, columns)
+
+
+def typed(df: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
+    """Select and cast ``df``'s columns so results have stable names and dtypes."""
+    return df[list(columns)].astype(dict(columns)).reset_index(drop=True)
