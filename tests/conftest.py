@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL
 
 from iwm_lab import migrate
@@ -89,3 +89,27 @@ def cli_env(server_settings: Settings) -> dict[str, str]:
     # The console script lives beside the interpreter running the tests (the venv's bin/).
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
+
+
+TINY_SEED = 42
+
+
+@pytest.fixture(scope="session")
+def tiny_url(make_database: Callable[..., URL], template_name: str) -> URL:
+    """A database holding the tiny demo dataset (seed 42). Treat it as read-only."""
+    from iwm_lab.demodata import seed_database
+
+    url = make_database("tiny", template=template_name)
+    engine = get_engine(url, writable=True)
+    seed_database(engine, scale="tiny", seed=TINY_SEED, progress=False)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_url: URL) -> Iterator[Connection]:
+    """A read-only connection on the tiny demo dataset, as analysts get."""
+    engine = get_engine(tiny_url)
+    with engine.connect() as conn:
+        yield conn
+    engine.dispose()
