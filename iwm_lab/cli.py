@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import click
@@ -152,6 +153,260 @@ def demo() -> None:
     click.echo(f"database {result.url} at revision {result.revision}; schema checked")
     click.echo(result.row_counts.to_string(index=False))
     click.echo("next: jupyter lab notebooks/   (or: iwm-lab db status)")
+
+
+@cli.command("import")
+@click.argument("table")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--format",
+    "format_",
+    metavar="FORMAT",
+    help="csv, jsonl, json (an array) or parquet. Default: from FILE's extension.",
+)
+@click.option("--skip-bad", is_flag=True, help="Load the good rows, write the bad ones aside.")
+@click.option(
+    "--reject-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where bad rows go, with an _error column; written on refusal too. "
+    "Default with --skip-bad: NAME.rejects.csv (.jsonl for JSON and Parquet) beside FILE.",
+)
+@click.option("--upsert", is_flag=True, help="Update rows whose external_id exists already.")
+@click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    help="Encoding of a CSV or JSON file (a UTF-8 byte order mark is always accepted).",
+)
+def import_command(
+    table: str,
+    file: Path,
+    format_: str | None,
+    skip_bad: bool,
+    reject_file: Path | None,
+    upsert: bool,
+    encoding: str,
+) -> None:
+    """Import FILE into TABLE: every row, or none unless --skip-bad."""
+    # Imported here: the importer loads models and psycopg, which other commands do not need.
+    from iwm_lab.importing import import_file
+
+    report = import_file(
+        _writable_engine(),
+        table,
+        file,
+        format=format_,
+        skip_bad=skip_bad,
+        reject_path=reject_file,
+        upsert=upsert,
+        encoding=encoding,
+    )
+    if report.unknown_columns:
+        unknown = ", ".join(report.unknown_columns)
+        click.echo(f"warning: ignored unknown column(s): {unknown}", err=True)
+    click.echo(report.summary())
+
+
+@cli.group("report")
+@click.option(
+    "--schedule",
+    "schedule_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Schedule file. Default: the project's reports/schedule.toml.",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Output folder. Default: the schedule's `output` (reports/output/).",
+)
+@click.pass_context
+def report_group(ctx: click.Context, schedule_file: Path | None, output: Path | None) -> None:
+    """Scheduled papermill reports: list, run, run-due, index."""
+    ctx.obj = (schedule_file, output)
+
+
+def _schedule() -> Any:
+    from iwm_lab.reports.schedule import load_schedule
+
+    schedule_file, output = click.get_current_context().obj
+    return load_schedule(schedule_file, output.absolute() if output else None)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> None:
+    from iwm_lab.reports.signals import Terminated
+
+    click.echo("interrupted: the latest good output is unchanged", err=True)
+    sys.exit(143 if isinstance(exc, Terminated) else 130)
+
+
+def _say(message: str) -> None:
+    click.echo(f"-> {message}", err=True)
+
+
+@report_group.command("list")
+def report_list() -> None:
+    """Reports, their schedules, next due time, last run and its status."""
+    from iwm_lab.reports.due import summaries
+
+    rows = [("REPORT", "SCHEDULE", "NEXT DUE", "LAST RUN", "STATUS")]
+    for item in summaries(_schedule()):
+        spec, last = item.job.report, item.last_run
+        rows.append(
+            (
+                item.job.label,
+                f"{spec.cron} ({spec.timezone})",
+                f"{item.next_due:%Y-%m-%d %H:%M %Z}",
+                last.started.replace("T", " ").replace("+00:00", " UTC") if last else "never",
+                (last.status if last else "-") + (" (due now)" if item.due else ""),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        click.echo("  ".join(cells).rstrip())
+
+
+@report_group.command("run")
+@click.argument("name")
+@click.option(
+    "-p",
+    "--parameter",
+    "parameters",
+    nargs=2,
+    multiple=True,
+    metavar="KEY VALUE",
+    help="Set a notebook parameter (repeatable); a for_each key runs that one part.",
+)
+@click.option("--keep-code", is_flag=True, help="Show the code cells in the HTML.")
+def report_run(name: str, parameters: tuple[tuple[str, str], ...], keep_code: bool) -> None:
+    """Run report NAME now: executed notebook + stand-alone HTML in reports/output/NAME/."""
+    from iwm_lab.exceptions import ReportFailed
+    from iwm_lab.reports.runner import run_report
+
+    try:
+        results = run_report(
+            _schedule(),
+            name,
+            dict(parameters),
+            keep_code=keep_code or None,
+            progress=_say,
+        )
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
+    failed = [r for r in results if not r.ok]
+    for result in results:
+        where = result.file(".html") or result.file(".ipynb") or result.run_dir
+        click.echo(f"{result.job.label}: {result.record.status} in {result.record.seconds} s")
+        if where:
+            click.echo(f"  {where}")
+    if failed:
+        raise ReportFailed(
+            "; ".join(f"{r.job.label} failed: {r.record.error}" for r in failed)
+            + " (the failing notebook is kept; see the index)"
+        )
+
+
+@report_group.command("run-due")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Run up to N due reports at once.",
+)
+def report_run_due(jobs: int) -> None:
+    """Run every report (and fan-out part) that came due since its last run."""
+    from iwm_lab.exceptions import ReportFailed
+    from iwm_lab.reports.due import run_due
+
+    try:
+        outcomes = run_due(_schedule(), jobs=jobs, progress=_say)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
+    if not outcomes:
+        click.echo("nothing due")
+    for outcome in outcomes:
+        detail = f": {outcome.message}" if outcome.message else ""
+        click.echo(f"{outcome.job.label}: {outcome.status}{detail}")
+        if outcome.html:
+            click.echo(f"  {outcome.html}")
+    bad = [o for o in outcomes if o.status in ("failed", "error", "interrupted")]
+    if bad:
+        raise ReportFailed(f"{len(bad)} of {len(outcomes)} due report(s) did not succeed")
+
+
+@report_group.command("index")
+def report_index() -> None:
+    """Rebuild reports/output/index.html and print its path."""
+    from iwm_lab.reports.index import write_index
+
+    click.echo(write_index(_schedule()))
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.option(
+    "--notebooks",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder to open. Default: the project's notebooks/.",
+)
+@click.option("--port", type=click.IntRange(1, 65535), help="Port of the Jupyter server.")
+@click.option("--no-browser", is_flag=True, help="Print the URL instead of opening a browser.")
+@click.argument("jupyter_args", nargs=-1, type=click.UNPROCESSED)
+def lab(
+    notebooks: Path | None, port: int | None, no_browser: bool, jupyter_args: tuple[str, ...]
+) -> None:
+    """JupyterLab on notebooks/ with the database ready and the project's kernel."""
+    import os
+
+    from iwm_lab.lab import DEFAULT_NOTEBOOKS, check_notebook_dir, lab_argv, prepare_database
+
+    folder = check_notebook_dir(notebooks or DEFAULT_NOTEBOOKS)
+    for note in prepare_database():
+        click.echo(note, err=True)
+    argv = lab_argv(folder, port=port, open_browser=not no_browser, extra=jupyter_args)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(argv[0], argv)
+
+
+@cli.command()
+@click.option(
+    "--scale",
+    type=click.Choice(["tiny", "small", "large"]),
+    default="small",
+    show_default=True,
+    help="tiny ~200 movies; small ~5,000 movies, 100k reviews; large ~100k movies, 5M reviews.",
+)
+@click.option("--seed", "seed_", type=int, default=42, show_default=True, help="Random seed.")
+@click.option("--reset", is_flag=True, help="Replace the data the database holds.")
+@click.option(
+    "--allow-external",
+    is_flag=True,
+    help="Allow a database other than the embedded server (IWM_DATABASE_URL).",
+)
+@click.option(
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
+    help="Date the data is relative to (default 2026-11-01); trending windows count from now.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def seed(
+    scale: str, seed_: int, reset: bool, allow_external: bool, as_of: Any, quiet: bool
+) -> None:
+    """Fill the database with reproducible demo data (COPY; every table)."""
+    from iwm_lab.demodata import seed_database
+
+    report = seed_database(
+        _writable_engine(),
+        scale=scale,
+        seed=seed_,
+        reset=reset,
+        allow_external=allow_external,
+        progress=not quiet,
+        as_of=as_of,
+    )
+    click.echo(report.describe())
 
 
 def main() -> None:

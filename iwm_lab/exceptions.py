@@ -30,3 +30,43 @@ class SchemaDriftError(MigrationError):
         super().__init__(
             f"{len(differences)} difference(s) between models and database:\n{listing}"
         )
+
+
+class ImportRejected(IwmLabError):
+    """``iwm-lab import`` refused a file; nothing was written to the database.
+
+    ``errors`` holds the bad rows found (``iwm_lab.importing.RowError``); it is empty when the
+    file as a whole cannot be used (unknown table, unreadable file, missing required column).
+    """
+
+    def __init__(self, message: str, errors: tuple[object, ...] = ()) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class SeedError(IwmLabError):
+    """The demo data cannot be loaded into this database as it is (not empty, not embedded)."""
+
+
+class ReportError(IwmLabError):
+    """A report cannot be scheduled or run as asked (``iwm-lab report ...``)."""
+
+
+class ScheduleError(ReportError):
+    """``reports/schedule.toml`` is invalid; the message names the report and the key."""
+
+
+class ReportParameterError(ReportError):
+    """A report parameter is unknown to the notebook or has the wrong type; nothing ran."""
+
+
+class DatabaseNotReady(ReportError):
+    """The database is not at the Alembic head revision the reports are written for."""
+
+
+class ReportBusy(ReportError):
+    """Another process is running this report (or fan-out part) right now."""
+
+
+class ReportFailed(ReportError):
+    """A report ran and failed; its executed notebook is kept and the index shows the error."""

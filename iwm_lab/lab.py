@@ -1,0 +1,71 @@
+"""``iwm-lab lab``: JupyterLab on the project's notebooks, with the database ready.
+
+The database is made ready first (the embedded server started when it is the default), so a
+notebook's ``iwm_lab.connect()`` works from the first cell. JupyterLab runs on this
+interpreter; notebooks name the ``python3`` kernel, which resolves to the virtual
+environment's own kernel spec (jupyter_core puts the environment's folder first), and
+jupyter_client starts it with this same interpreter, so the kernel imports this ``iwm_lab``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from iwm_lab import migrate
+from iwm_lab.database import database_url, describe_url, get_engine
+from iwm_lab.exceptions import ConfigurationError
+from iwm_lab.reports.schedule import PROJECT_DIR
+
+DEFAULT_NOTEBOOKS = PROJECT_DIR / "notebooks"
+KERNEL = "python3"
+
+
+def lab_argv(
+    notebook_dir: Path,
+    *,
+    port: int | None = None,
+    open_browser: bool = True,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """The command line that starts JupyterLab on ``notebook_dir`` with this interpreter."""
+    argv = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={notebook_dir}",
+        f"--MultiKernelManager.default_kernel_name={KERNEL}",
+    ]
+    if port is not None:
+        argv.append(f"--ServerApp.port={port}")
+    if not open_browser:
+        argv.append("--no-browser")
+    if os.geteuid() == 0:  # Jupyter refuses root unless told; containers often are root
+        argv.append("--allow-root")
+    return [*argv, *extra]
+
+
+def prepare_database() -> list[str]:
+    """Start or reach the database; return notes for the user (where, and any revision lag)."""
+    url = database_url()
+    engine = get_engine(url)
+    try:
+        current = migrate.current_revision(engine)
+    finally:
+        engine.dispose()
+    head = migrate.head_revision()
+    notes = [f"database: {describe_url(url)} at revision {current or '(none)'}"]
+    if current != head:
+        notes.append(
+            f"warning: the head revision is {head}; notebooks may fail until you run "
+            "`iwm-lab db upgrade` (or `iwm-lab demo`)"
+        )
+    return notes
+
+
+def check_notebook_dir(notebook_dir: Path) -> Path:
+    if not notebook_dir.is_dir():
+        raise ConfigurationError(f"notebook folder not found: {notebook_dir}")
+    return notebook_dir.resolve()

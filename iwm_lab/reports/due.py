@@ -1,0 +1,213 @@
+"""``run-due``: run every job whose latest scheduled time has not been run yet.
+
+A scheduler (cron, a systemd timer, a Kubernetes CronJob, Airflow) calls it every few minutes.
+A job is due when its report's cron expression has a slot at or before *now* later than the
+slot its last scheduled run covered (``state.json``'s ``last_slot``):
+
+- **Missed slots** (the machine was off, run-due was not called) give **one** catch-up run,
+  for the latest slot, not one run per missed slot.
+- A job that **never ran** counts as having missed its latest slot, so a new report renders
+  at the next run-due.
+- A **failed** run uses up its slot (no retry storm every few minutes; ``on_failure`` has
+  said so); an **interrupted** run does not, so the next run-due tries again.
+
+Each due job runs in a worker process (``python -m iwm_lab.reports.worker``), up to ``jobs``
+at once. Before starting one, run-due takes the job's lock (an fcntl lock, which the worker
+inherits and holds until it exits) and re-reads the job's state, so two run-due processes
+started at once never run the same job twice: the second finds it locked (``busy``) or
+already done (``skipped``), without starting a worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TextIO
+
+from iwm_lab.reports.runner import job_dir
+from iwm_lab.reports.schedule import Job, Schedule
+from iwm_lab.reports.signals import interrupts_once
+from iwm_lab.reports.state import RunRecord, read_state, try_job_lock
+
+WORKER = "iwm_lab.reports.worker"
+
+
+@dataclass(frozen=True)
+class DueJob:
+    job: Job
+    slot: datetime  # the latest scheduled time at or before now, in the report's time zone
+    missed: int  # slots since the last scheduled run; 1 when it never ran
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """One line of ``report list``."""
+
+    job: Job
+    next_due: datetime
+    last_run: RunRecord | None
+    due: DueJob | None
+
+
+@dataclass(frozen=True)
+class DueOutcome:
+    """What became of a due job: ``success``, ``failed``, ``interrupted``, ``skipped``
+    (already run for this slot), ``busy`` (running elsewhere) or ``error`` (did not start)."""
+
+    job: Job
+    status: str
+    message: str = ""
+    html: str | None = None
+
+
+def _due(schedule: Schedule, job: Job, now: datetime) -> DueJob | None:
+    slot = job.report.last_slot(now)
+    if slot is None:
+        return None
+    state = read_state(job_dir(schedule, job), job.key, job.label)
+    if state.last_slot is None:
+        return DueJob(job, slot, 1)
+    last = datetime.fromisoformat(state.last_slot)
+    if last >= slot:
+        return None
+    return DueJob(job, slot, job.report.slots_between(last, now))
+
+
+def due_jobs(schedule: Schedule, now: datetime | None = None) -> list[DueJob]:
+    """The jobs due at ``now`` (default: the current time), in schedule order."""
+    now = now or datetime.now(UTC)
+    return [due for job in schedule.jobs() if (due := _due(schedule, job, now)) is not None]
+
+
+def summaries(schedule: Schedule, now: datetime | None = None) -> list[JobSummary]:
+    """Every scheduled job with its next due time, last run and whether it is due now."""
+    now = now or datetime.now(UTC)
+    return [
+        JobSummary(
+            job,
+            job.report.next_slot(now),
+            read_state(job_dir(schedule, job), job.key, job.label).last_run,
+            _due(schedule, job, now),
+        )
+        for job in schedule.jobs()
+    ]
+
+
+class _Workers:
+    """The worker processes alive now, so an interrupt can be passed on to each."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._alive: set[subprocess.Popen[str]] = set()
+        self.stopping = False
+
+    def run(self, argv: list[str], lock: TextIO) -> tuple[int, str]:
+        with self._lock:
+            if self.stopping:
+                return -signal.SIGTERM, ""
+            # stdout carries the worker's JSON result; its stderr (progress) is ours.
+            proc = subprocess.Popen(
+                [*argv, "--lock-fd", str(lock.fileno())],
+                stdout=subprocess.PIPE,
+                text=True,
+                pass_fds=(lock.fileno(),),
+            )
+            self._alive.add(proc)
+        try:
+            out, _ = proc.communicate()
+        finally:
+            with self._lock:
+                self._alive.discard(proc)
+        return proc.returncode, out
+
+    def terminate(self) -> None:
+        with self._lock:
+            self.stopping = True
+            for proc in self._alive:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+
+
+def _worker_argv(schedule: Schedule, due: DueJob, progress_bar: bool) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        WORKER,
+        "--schedule",
+        str(schedule.path),
+        "--output",
+        str(schedule.output_dir),
+        "--report",
+        due.job.report.name,
+        "--part",
+        json.dumps(dict(due.job.part), default=str),
+        "--slot",
+        due.slot.isoformat(),
+        *([] if progress_bar else ["--no-progress-bar"]),
+    ]
+
+
+def _outcome(job: Job, returncode: int, out: str) -> DueOutcome:
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    try:
+        result = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        return DueOutcome(job, "error", f"worker exited with status {returncode}")
+    return DueOutcome(job, result["status"], result.get("message", ""), result.get("html"))
+
+
+def run_due(
+    schedule: Schedule,
+    *,
+    now: datetime | None = None,
+    jobs: int = 1,
+    progress: Callable[[str], None] | None = None,
+) -> list[DueOutcome]:
+    """Run the due jobs, up to ``jobs`` at once; return what became of each.
+
+    ``now`` decides what is due (tests pass a fixed time); the runs themselves happen now.
+    SIGINT or SIGTERM is passed on to the workers, which record their runs as interrupted;
+    then ``KeyboardInterrupt`` (:class:`~iwm_lab.reports.signals.Terminated`) propagates.
+    """
+    if jobs < 1:
+        raise ValueError("jobs must be at least 1")
+    say = progress or (lambda _message: None)
+    due = due_jobs(schedule, now)
+    for item in due:
+        caught_up = f", catching up {item.missed} missed slots" if item.missed > 1 else ""
+        say(f"{item.job.label}: due since {item.slot:%Y-%m-%d %H:%M %Z}{caught_up}")
+    if not due:
+        return []
+    workers = _Workers()
+    # Several progress bars in one terminal garble each other.
+    progress_bar = jobs == 1 or len(due) == 1
+
+    def run_one(item: DueJob) -> DueOutcome:
+        directory = job_dir(schedule, item.job)
+        lock = try_job_lock(directory)
+        if lock is None:
+            return DueOutcome(item.job, "busy", "running in another process")
+        with lock:
+            last = read_state(directory, item.job.key, item.job.label).last_slot
+            if last is not None and datetime.fromisoformat(last) >= item.slot:
+                return DueOutcome(item.job, "skipped", "already run for this slot")
+            code, out = workers.run(_worker_argv(schedule, item, progress_bar), lock)
+        return _outcome(item.job, code, out)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool, interrupts_once():
+        futures = [pool.submit(run_one, item) for item in due]
+        try:
+            return [future.result() for future in futures]
+        except KeyboardInterrupt:
+            workers.terminate()
+            for future in futures:
+                future.cancel()
+            raise

@@ -1,0 +1,124 @@
+"""Stand-alone HTML of an executed notebook: opens from disk, with no network.
+
+nbconvert's ``lab`` template, extended by ``templates/iwm_report``: its CDN scripts
+(require.js, MathJax, mermaid, widgets) are left out, plotly.js is inlined once per page, and
+a header states report, parameters, data as-of, database revision and run time.
+
+Plotly figures reach the HTML as their JSON (``application/vnd.plotly.v1+json``: the runner
+starts kernels with ``PLOTLY_RENDERER=plotly_mimetype``); each becomes a ``div`` plus its
+spec in a ``<script type="application/json">``, drawn by the inlined plotly.js. Figures
+shown as HTML by plotly's own notebook renderers would pull MathJax from a CDN, so the
+plotly JSON is preferred whenever an output has it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from iwm_lab.reports.records import RECORD_MIMETYPE
+
+log = logging.getLogger(__name__)
+
+PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+# Trace types that fetch map outlines (topojson) from plotly's CDN when drawn.
+_NEEDS_NETWORK = {"choropleth", "scattergeo"}
+
+
+@dataclass(frozen=True)
+class HeaderParameter:
+    name: str
+    value: str
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class ReportHeader:
+    """What the page header says about the run."""
+
+    title: str
+    label: str
+    run_id: str
+    started: str
+    duration: str
+    revision: str
+    as_of: str
+    parameters: list[HeaderParameter] = field(default_factory=list)
+    description: str = ""
+    error: str | None = None
+
+
+def _script_json(value: Any) -> str:
+    # Inside <script>, "</" could close the element early; JSON allows "<\/".
+    return json.dumps(value, separators=(",", ":")).replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+def _figure_html(spec: dict[str, Any]) -> str:
+    return (
+        '<div class="iwm-plotly">'
+        '<div class="iwm-plotly-chart"></div>'
+        f'<script type="application/json" class="iwm-plotly-spec">{_script_json(spec)}</script>'
+        "</div>"
+    )
+
+
+def prepare_for_html(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, int]:
+    """A copy of ``nb`` with plotly figures as offline HTML and recorded figures removed.
+
+    Returns the copy and the number of plotly figures in it.
+    """
+    nb = copy.deepcopy(nb)
+    figures = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if RECORD_MIMETYPE in data:
+                continue
+            if PLOTLY_MIMETYPE in data:
+                spec = data[PLOTLY_MIMETYPE]
+                kinds = {trace.get("type") for trace in spec.get("data", [])}
+                if kinds & _NEEDS_NETWORK:
+                    log.warning(
+                        "a %s chart loads map outlines from plotly's CDN and will not draw "
+                        "offline; prefer a bar chart by region",
+                        ", ".join(sorted(kinds & _NEEDS_NETWORK)),
+                    )
+                output["data"] = {"text/html": _figure_html(spec)}
+                figures += 1
+            kept.append(output)
+        cell["outputs"] = kept
+    return nb, figures
+
+
+def export_html(nb: nbformat.NotebookNode, header: ReportHeader, *, keep_code: bool = False) -> str:
+    """The stand-alone HTML page of an executed notebook (code hidden unless ``keep_code``)."""
+    from nbconvert import HTMLExporter
+    from plotly.offline import get_plotlyjs
+
+    prepared, figures = prepare_for_html(nb)
+    exporter = HTMLExporter(
+        template_name="iwm_report",
+        extra_template_basedirs=[str(TEMPLATES)],
+        exclude_input=not keep_code,
+        exclude_input_prompt=not keep_code,
+        exclude_output_prompt=not keep_code,
+        embed_images=True,
+        theme="light",
+    )
+    resources = {
+        "metadata": {"name": header.title},
+        "iwm_header": header,
+        "iwm_plotly_js": get_plotlyjs() if figures else "",
+    }
+    body, _ = exporter.from_notebook_node(prepared, resources=resources)
+    return body

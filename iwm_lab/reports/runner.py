@@ -1,0 +1,476 @@
+"""One report run: checks, papermill, HTML, atomic publication, failure handling.
+
+Before a kernel starts, the parameters are checked against the notebook (see
+:mod:`.parameters`) and the database must answer at the Alembic head revision. The kernel
+inherits the environment, so ``IWM_DATABASE_URL``/``IWM_DATA_DIR`` reach
+``iwm_lab.connect()`` there and never travel as parameters; it also gets the report's
+statement timeout (``IWM_STATEMENT_TIMEOUT``, and ``PGOPTIONS`` for any other libpq
+connection, which is read-only too) and ``PLOTLY_RENDERER=plotly_mimetype`` for offline HTML.
+
+papermill writes into ``<job>/.staging/<run-id>/``; when the run ends the folder is renamed to
+``<job>/<run-id>/`` and only a successful run moves ``latest``. A failed run keeps its
+executed notebook (papermill marks the failing cell) and an HTML page with the code shown,
+is recorded with its error, and calls the report's ``on_failure`` command. An interrupted
+run (Ctrl-C, SIGTERM) is recorded as such and leaves ``latest`` alone.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from iwm_lab import migrate
+from iwm_lab.database import database_url, describe_url, get_engine
+from iwm_lab.exceptions import DatabaseNotReady, DatabaseUnavailable, ReportError
+from iwm_lab.reports.html import HeaderParameter, ReportHeader, export_html
+from iwm_lab.reports.parameters import NotebookParameter, notebook_parameters, resolve_parameters
+from iwm_lab.reports.records import read_records
+from iwm_lab.reports.redaction import Redactor
+from iwm_lab.reports.schedule import Job, Schedule
+from iwm_lab.reports.signals import Terminated, interrupts_once, signals_deferred
+from iwm_lab.reports.state import (
+    FAILED,
+    INTERRUPTED,
+    RUN_FILE,
+    STAGING,
+    SUCCESS,
+    RunRecord,
+    job_lock,
+    new_run_id,
+    read_state,
+    set_latest,
+    write_json_atomic,
+    write_state,
+)
+from iwm_lab.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+KERNEL = "python3"
+ON_FAILURE_TIMEOUT_S = 300
+# Variables a failure hook must not see: it may mail or post its environment somewhere.
+_HIDDEN_FROM_HOOK = ("IWM_DATABASE_URL", "PGPASSWORD", "PGOPTIONS")
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    """A job whose parameters passed the checks: ready to run."""
+
+    job: Job
+    parameters: dict[str, Any]
+    declared: dict[str, NotebookParameter]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished run: its record (status, error, timings) and its folder, if it has one."""
+
+    job: Job
+    record: RunRecord
+    run_dir: Path | None
+
+    @property
+    def ok(self) -> bool:
+        return self.record.status == SUCCESS
+
+    def file(self, suffix: str) -> Path | None:
+        """The output file ending in ``suffix`` (``.html``, ``.ipynb``), if the run wrote one."""
+        if self.run_dir is None:
+            return None
+        return next((self.run_dir / f for f in self.record.files if f.endswith(suffix)), None)
+
+
+def job_dir(schedule: Schedule, job: Job) -> Path:
+    """The job's folder below the output root: history, lock, ``latest`` and run folders."""
+    return schedule.output_dir / job.key
+
+
+def prepare(
+    schedule: Schedule, name: str, overrides: Mapping[str, str] | None = None
+) -> list[PreparedJob]:
+    """Check a report's parameters for each of its jobs; nothing runs.
+
+    ``overrides`` are command-line values (text). One naming a ``for_each`` key selects that
+    single part (any value, not only the listed ones).
+    """
+    spec = schedule.report(name)
+    overrides = dict(overrides or {})
+    fixed = {k: overrides.pop(k) for k in list(overrides) if k in spec.for_each}
+    declared = notebook_parameters(spec.notebook)
+    if fixed:
+        # A listed value keeps its schedule.toml type; another is read as the notebook's type.
+        typed = resolve_parameters(spec.name, spec.notebook, {}, fixed, declared)
+        part = {
+            k: next((v for v in spec.for_each[k] if str(v) == text), typed[k])
+            for k, text in fixed.items()
+        }
+        jobs = [spec.job({**jobs_part, **part}) for jobs_part in _other_parts(spec.jobs(), part)]
+    else:
+        jobs = spec.jobs()
+    return [prepare_job(job, overrides, declared) for job in jobs]
+
+
+def prepare_job(
+    job: Job,
+    overrides: Mapping[str, str] | None = None,
+    declared: dict[str, NotebookParameter] | None = None,
+) -> PreparedJob:
+    """Check one job's parameters (schedule values, then command-line text) and return it."""
+    declared = declared if declared is not None else notebook_parameters(job.report.notebook)
+    parameters = resolve_parameters(
+        job.label, job.report.notebook, job.parameters, overrides, declared
+    )
+    return PreparedJob(job, parameters, declared)
+
+
+def _other_parts(jobs: list[Job], fixed: Mapping[str, Any]) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    for job in jobs:
+        rest = {k: v for k, v in job.part.items() if k not in fixed}
+        if rest not in parts:
+            parts.append(rest)
+    return parts
+
+
+def check_database() -> str:
+    """The database's revision; :class:`DatabaseNotReady` unless it is the head revision."""
+    engine = get_engine(database_url())
+    try:
+        current = migrate.current_revision(engine)
+    finally:
+        engine.dispose()
+    head = migrate.head_revision()
+    if current != head:
+        raise DatabaseNotReady(
+            f"{describe_url(engine.url)} is at revision {current or '(none)'}, but reports "
+            f"need the head revision {head}: run `iwm-lab db upgrade` (or `iwm-lab demo`)"
+        )
+    return current
+
+
+@contextlib.contextmanager
+def _kernel_environment(statement_timeout_ms: int) -> Iterator[None]:
+    """What the kernel inherits, set on this process for the run and restored after."""
+    wanted = {
+        "PLOTLY_RENDERER": "plotly_mimetype",
+        "IWM_STATEMENT_TIMEOUT": str(statement_timeout_ms),
+        "PGOPTIONS": (
+            f"-c statement_timeout={statement_timeout_ms} -c default_transaction_read_only=on"
+        ),
+    }
+    saved = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_job(
+    schedule: Schedule,
+    prepared: PreparedJob,
+    *,
+    keep_code: bool | None = None,
+    trigger: str = "manual",
+    slot: datetime | None = None,
+    progress: Progress | None = None,
+    progress_bar: bool = True,
+    lock_fd: int | None = None,
+) -> RunResult | None:
+    """Run one job under its lock and publish the result; see the module docstring.
+
+    With ``slot`` (run-due), returns None without running when that slot has been run
+    already (by a concurrent ``run-due``). Raises :class:`~iwm_lab.exceptions.ReportBusy`
+    when the job is running elsewhere, ``KeyboardInterrupt`` (:class:`Terminated` for
+    SIGTERM) after recording an interrupted run; a failed run is returned, not raised.
+    ``lock_fd`` is the job's lock, already taken by a parent process (run-due).
+    """
+    job, say = prepared.job, progress or (lambda _message: None)
+    directory = job_dir(schedule, job)
+    with job_lock(directory, job.label, lock_fd):
+        state = read_state(directory, job.key, job.label)
+        if slot is not None and state.last_slot and datetime.fromisoformat(state.last_slot) >= slot:
+            return None
+        redactor = Redactor.from_environment()
+        started = datetime.now(UTC)
+        record = RunRecord(
+            run_id=new_run_id(started),
+            status=FAILED,
+            trigger=trigger,
+            started=started.isoformat(timespec="seconds"),
+            parameters=prepared.parameters,
+            slot=slot.astimezone(UTC).isoformat() if slot else None,
+        )
+        try:
+            record.revision = check_database()
+        except (DatabaseUnavailable, DatabaseNotReady) as exc:
+            record.error = str(exc)
+            return _finish(schedule, prepared, record, None, redactor, say)
+        staging = directory / STAGING / record.run_id
+        staging.mkdir(parents=True)
+        interrupted: KeyboardInterrupt | None = None
+        try:
+            _execute(prepared, staging / f"{job.file_stem}.ipynb", record, say, progress_bar)
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+            signal_name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+            record.status, record.error = INTERRUPTED, f"interrupted by {signal_name}"
+        with signals_deferred():
+            _render(prepared, staging, record, redactor, keep_code, say)
+            result = _finish(schedule, prepared, record, staging, redactor, say)
+    if interrupted is not None:
+        raise interrupted
+    return result
+
+
+def _execute(
+    prepared: PreparedJob, output: Path, record: RunRecord, say: Progress, progress_bar: bool
+) -> None:
+    from papermill import execute_notebook
+    from papermill.exceptions import PapermillExecutionError
+
+    spec = prepared.job.report
+    timeout = spec.statement_timeout_ms
+    if timeout is None:
+        timeout = get_settings().statement_timeout_ms
+    say(f"{prepared.job.label}: executing {spec.notebook.name} (statement timeout {timeout} ms)")
+    began = time.perf_counter()
+    try:
+        with _kernel_environment(timeout), interrupts_once():
+            execute_notebook(
+                str(spec.notebook),
+                str(output),
+                parameters=prepared.parameters,
+                kernel_name=KERNEL,
+                progress_bar=progress_bar,
+                cwd=str(spec.notebook.parent),
+                # ipykernel's start-up warnings (TCP transport) would drown the progress bar.
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            )
+        record.status = SUCCESS
+    except PapermillExecutionError as exc:
+        if exc.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel too
+            raise KeyboardInterrupt from None
+        record.error = f"cell [{exc.exec_count}]: {exc.ename}: {exc.evalue}"
+    except Exception as exc:  # the kernel died or could not start: still a failed run
+        record.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        record.timings["execute_s"] = round(time.perf_counter() - began, 3)
+
+
+def _render(
+    prepared: PreparedJob,
+    staging: Path,
+    record: RunRecord,
+    redactor: Redactor,
+    keep_code: bool | None,
+    say: Progress,
+) -> None:
+    """Redact and annotate the executed notebook; write the HTML page."""
+    job, spec = prepared.job, prepared.job.report
+    nb_path = staging / f"{job.file_stem}.ipynb"
+    if not nb_path.exists():  # interrupted before papermill wrote anything
+        return
+    nb = nbformat.from_dict(redactor.tree(nbformat.read(nb_path, as_version=4)))
+    record.records = read_records(nb)
+    record.as_of = _as_of(record, prepared)
+    record.timings.update(_kernel_timings(nb))
+    nb.metadata["iwm_lab"] = {
+        "report": spec.name,
+        "job": job.label,
+        "run_id": record.run_id,
+        "parameters": record.parameters,
+        "revision": record.revision,
+        "as_of": record.as_of,
+        "records": record.records,
+    }
+    nbformat.write(nb, nb_path)
+    # An interrupted run's partial notebook is enough, and it must exit promptly.
+    if record.status == INTERRUPTED or (record.status == SUCCESS and "html" not in spec.formats):
+        return
+    say(f"{job.label}: exporting HTML")
+    began = time.perf_counter()
+    try:
+        # A failed run's page shows the code, so the marked failing cell can be read.
+        show_code = spec.keep_code if keep_code is None else keep_code
+        page = export_html(
+            nb, _header(prepared, record), keep_code=show_code or record.status != SUCCESS
+        )
+        (staging / f"{job.file_stem}.html").write_text(redactor.text(page), encoding="utf-8")
+    except Exception as exc:
+        if record.status == SUCCESS:
+            record.status = FAILED
+            record.error = f"HTML export failed: {type(exc).__name__}: {exc}"
+        log.warning("%s: HTML export failed: %s", job.label, redactor.text(str(exc)))
+    record.timings["html_s"] = round(time.perf_counter() - began, 3)
+    if record.status == SUCCESS and "ipynb" not in spec.formats:
+        nb_path.unlink()
+
+
+def _as_of(record: RunRecord, prepared: PreparedJob) -> str | None:
+    """The data's as-of: what the notebook recorded, else its ``as_of`` parameter."""
+    if record.records.get("as_of") is not None:
+        return str(record.records["as_of"])
+    if prepared.parameters.get("as_of") is not None:
+        return str(prepared.parameters["as_of"])
+    declared = prepared.declared.get("as_of")
+    if declared is not None:
+        with contextlib.suppress(ValueError, SyntaxError):
+            value = ast.literal_eval(declared.default)
+            return None if value is None else str(value)
+    return None
+
+
+def _kernel_timings(nb: nbformat.NotebookNode) -> dict[str, float]:
+    """Kernel start (notebook start to first cell) and time in cells, from papermill's metadata."""
+    started = nb.metadata.get("papermill", {}).get("start_time")
+    cells = [c.metadata.get("papermill", {}) for c in nb.cells if c.cell_type == "code"]
+    firsts = [c["start_time"] for c in cells if c.get("start_time")]
+    timings = {"cells_s": round(sum(c.get("duration") or 0 for c in cells), 3)}
+    if started and firsts:
+        delta = datetime.fromisoformat(firsts[0]) - datetime.fromisoformat(started)
+        timings["kernel_start_s"] = round(delta.total_seconds(), 3)
+    return timings
+
+
+def _header(prepared: PreparedJob, record: RunRecord) -> ReportHeader:
+    spec = prepared.job.report
+    parameters = [
+        HeaderParameter(name, repr(prepared.parameters[name]))
+        if name in prepared.parameters
+        else HeaderParameter(name, declared.default, default=True)
+        for name, declared in prepared.declared.items()
+    ]
+    started = datetime.fromisoformat(record.started)
+    seconds = record.timings.get("execute_s", 0.0)
+    return ReportHeader(
+        title=spec.description.split("\n")[0] if spec.description else prepared.job.label,
+        label=prepared.job.label,
+        run_id=record.run_id,
+        started=f"{started:%Y-%m-%d %H:%M:%S}",
+        duration=f"executed in {seconds:.1f} s",
+        revision=record.revision or "unknown",
+        as_of=record.as_of or "not stated by the notebook",
+        parameters=parameters,
+        description=spec.description,
+        error=None if record.status == SUCCESS else record.error,
+    )
+
+
+def _finish(
+    schedule: Schedule,
+    prepared: PreparedJob,
+    record: RunRecord,
+    staging: Path | None,
+    redactor: Redactor,
+    say: Progress,
+) -> RunResult:
+    """Publish the run: folder in place, ``latest`` on success, history, index, hook."""
+    from iwm_lab.reports.index import write_index
+
+    job = prepared.job
+    directory = job_dir(schedule, job)
+    finished = datetime.now(UTC)
+    record.finished = finished.isoformat(timespec="seconds")
+    record.seconds = round((finished - datetime.fromisoformat(record.started)).total_seconds(), 1)
+    if staging is not None:
+        record.files = sorted(p.name for p in staging.iterdir())
+    record = RunRecord.from_dict(redactor.tree(asdict(record)))
+    run_dir = None
+    if staging is not None:
+        write_json_atomic(staging / RUN_FILE, asdict(record))
+        run_dir = directory / record.run_id
+        os.rename(staging, run_dir)
+        if record.status == SUCCESS:
+            set_latest(directory, record.run_id)
+    state = read_state(directory, job.key, job.label)
+    state.add(record)
+    # An interrupted run does not use up its slot: the next run-due tries again.
+    if record.slot and record.status != INTERRUPTED:
+        state.last_slot = record.slot
+    write_state(directory, state)
+    with contextlib.suppress(OSError):
+        shutil.rmtree(directory / STAGING)
+    try:
+        write_index(schedule)
+    except Exception as exc:  # the run itself is published; the index can be rebuilt
+        log.warning("could not refresh the index: %s", exc)
+    result = RunResult(job, record, run_dir)
+    say(f"{job.label}: {record.status}" + (f": {record.error}" if record.error else ""))
+    if record.status == FAILED and job.report.on_failure:
+        _call_on_failure(schedule, result)
+    return result
+
+
+def _call_on_failure(schedule: Schedule, result: RunResult) -> None:
+    """Run the report's ``on_failure`` shell command; its own failure is only logged."""
+    command = result.job.report.on_failure
+    assert command is not None
+    env = {k: v for k, v in os.environ.items() if k not in _HIDDEN_FROM_HOOK}
+    html = result.file(".html")
+    env.update(
+        IWM_REPORT_NAME=result.job.report.name,
+        IWM_REPORT_JOB=result.job.label,
+        IWM_REPORT_RUN_ID=result.record.run_id,
+        IWM_REPORT_RUN_DIR=str(result.run_dir or ""),
+        IWM_REPORT_HTML=str(html or ""),
+        IWM_REPORT_STATUS=result.record.status,
+        IWM_REPORT_ERROR=result.record.error or "",
+    )
+    try:
+        done = subprocess.run(
+            command,
+            shell=True,
+            env=env,
+            cwd=schedule.path.parent,
+            stdin=subprocess.DEVNULL,
+            timeout=ON_FAILURE_TIMEOUT_S,
+            check=False,
+        )
+        if done.returncode != 0:
+            log.warning("%s: on_failure command exited %d", result.job.label, done.returncode)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("%s: on_failure command failed: %s", result.job.label, exc)
+
+
+def run_report(
+    schedule: Schedule,
+    name: str,
+    overrides: Mapping[str, str] | None = None,
+    *,
+    keep_code: bool | None = None,
+    progress: Progress | None = None,
+    progress_bar: bool = True,
+) -> list[RunResult]:
+    """Run a report now (every fan-out part, one after another); returns one result per part.
+
+    Parameters are checked for all parts before the first kernel starts. A failed part does
+    not stop the others.
+    """
+    prepared = prepare(schedule, name, overrides)
+    results = []
+    for item in prepared:
+        result = run_job(
+            schedule, item, keep_code=keep_code, progress=progress, progress_bar=progress_bar
+        )
+        if result is None:  # only possible with a slot, which manual runs do not have
+            raise ReportError(f"report {item.job.label} did not run")
+        results.append(result)
+    return results

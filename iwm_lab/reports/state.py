@@ -1,0 +1,213 @@
+"""Run state in the output folder: history, the ``latest`` pointer, locks, atomic writes.
+
+Each job (a report, or one fan-out part) has a folder below the output root::
+
+    ratings/
+        .lock                 fcntl lock, held while a run of this job is in progress
+        state.json            last scheduled slot run, and the run history (newest first)
+        latest -> 20250310T060012Z-3f9a0c     only ever points at a successful run
+        .staging/<run-id>/    a run in progress; renamed into place when it ends
+        20250310T060012Z-3f9a0c/   ratings.ipynb, ratings.html, run.json
+
+Every file is replaced atomically (write a temporary file, then ``os.replace``), so readers
+such as ``report list`` or the index never see half a file and need no lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from iwm_lab.exceptions import ReportBusy
+
+STATE_FILE = "state.json"
+RUN_FILE = "run.json"
+LATEST = "latest"
+STAGING = ".staging"
+LOCK_FILE = ".lock"
+HISTORY_LIMIT = 200
+
+SUCCESS, FAILED, INTERRUPTED = "success", "failed", "interrupted"
+
+
+@dataclass
+class RunRecord:
+    """One run of a job, as kept in ``state.json`` and the run's ``run.json``."""
+
+    run_id: str
+    status: str
+    trigger: str  # "manual" or "schedule"
+    started: str  # ISO 8601, UTC
+    finished: str | None = None
+    seconds: float | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    files: list[str] = field(default_factory=list)  # in the run folder named run_id
+    slot: str | None = None  # the scheduled time this run covered, for run-due
+    revision: str | None = None
+    as_of: str | None = None
+    records: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunRecord:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+@dataclass
+class JobState:
+    """``state.json`` of one job."""
+
+    key: str
+    label: str
+    last_slot: str | None = None
+    runs: list[RunRecord] = field(default_factory=list)  # newest first
+
+    def add(self, run: RunRecord) -> None:
+        self.runs = [run, *(r for r in self.runs if r.run_id != run.run_id)][:HISTORY_LIMIT]
+
+    @property
+    def last_run(self) -> RunRecord | None:
+        return self.runs[0] if self.runs else None
+
+    @property
+    def last_success(self) -> RunRecord | None:
+        return next((r for r in self.runs if r.status == SUCCESS), None)
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable and unique: UTC time to the second plus six random hex digits."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    write_text_atomic(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_state(job_dir: Path, key: str, label: str) -> JobState:
+    """The job's state; an empty one when it never ran."""
+    try:
+        raw = json.loads((job_dir / STATE_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return JobState(key, label)
+    runs = [RunRecord.from_dict(r) for r in raw.get("runs", [])]
+    return JobState(raw.get("key", key), raw.get("label", label), raw.get("last_slot"), runs)
+
+
+def write_state(job_dir: Path, state: JobState) -> None:
+    """Replace ``state.json``; callers hold the job's lock."""
+    write_json_atomic(job_dir / STATE_FILE, asdict(state))
+
+
+def set_latest(job_dir: Path, run_id: str) -> None:
+    """Point ``latest`` at a run folder, atomically (a new symlink renamed over the old)."""
+    tmp = job_dir / f".{LATEST}.{secrets.token_hex(4)}"
+    os.symlink(run_id, tmp)
+    os.replace(tmp, job_dir / LATEST)
+
+
+def latest_run_id(job_dir: Path) -> str | None:
+    try:
+        return os.readlink(job_dir / LATEST)
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def try_job_lock(job_dir: Path) -> TextIO | None:
+    """Take the job's lock without waiting; None when another process holds it.
+
+    Closing the handle releases the lock, as does the death of every process holding it: a
+    child started with the handle's descriptor (``pass_fds``) holds the same lock, which
+    :func:`job_lock` then takes over with ``inherited_fd``.
+    """
+    job_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(job_dir / LOCK_FILE, "a+")  # noqa: SIM115 - returned to the caller
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+@contextlib.contextmanager
+def job_lock(job_dir: Path, label: str, inherited_fd: int | None = None) -> Iterator[None]:
+    """Hold the job's lock for a run; :class:`ReportBusy` if another process holds it.
+
+    An fcntl lock dies with its process, so a crashed run never leaves the job locked.
+    """
+    if inherited_fd is not None:
+        fcntl.flock(inherited_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours already: returns at once
+        handle: TextIO | None = os.fdopen(inherited_fd, "a+")
+    else:
+        handle = try_job_lock(job_dir)
+    if handle is None:
+        try:
+            holder = (job_dir / LOCK_FILE).read_text().strip()
+        except OSError:
+            holder = ""
+        raise ReportBusy(f"report {label} is already running ({holder or 'another process'})")
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        # Anything left in staging belongs to a run that died without cleaning up.
+        shutil.rmtree(job_dir / STAGING, ignore_errors=True)
+        yield
+    finally:
+        handle.close()
+
+
+@contextlib.contextmanager
+def index_lock(output_dir: Path) -> Iterator[None]:
+    """Serialise writers of the index page (waits; writing it takes milliseconds)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with open(output_dir / ".index.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def scan_states(output_dir: Path) -> list[JobState]:
+    """Every job that has a ``state.json`` below ``output_dir``, in key order."""
+    found = []
+    for path in sorted(output_dir.glob(f"**/{STATE_FILE}")):
+        job_dir = path.parent
+        key = job_dir.relative_to(output_dir).as_posix()
+        state = read_state(job_dir, key, key)
+        state.key = key  # where it is now, should the folder have been moved
+        found.append(state)
+    return found
