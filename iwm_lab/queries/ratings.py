@@ -1,0 +1,714 @@
+"""Ratings: how movies score on iwm and elsewhere, and how users rate them.
+
+Scores come in two kinds. Platform scores are columns of ``movies``: ``siddu`` (iwm's own,
+0-10), ``critics`` (0-10), ``imdb`` (0-10) and ``rotten_tomatoes`` (0-100). User ratings are
+``reviews.rating`` (0-10); only reviews attached to a movie count, except in
+:func:`review_volume`, which measures activity. Movie filters: ``genre`` is a genre slug
+(``sci-fi``), ``year_from``/``year_to`` are inclusive release years, ``language`` is compared
+with ``movies.language`` literally (case and all; blank, over 50 characters or NUL is refused).
+
+``movies.year`` is text; a value that is not four digits ('19??', 'TBA') reads as no year: such
+movies drop out of year filters and year series but count everywhere else.
+
+Every function validates its parameters before it runs its query, and aggregates in SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from itertools import combinations
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Float,
+    FromClause,
+    Integer,
+    Interval,
+    Numeric,
+    String,
+    and_,
+    case,
+    cast,
+    column,
+    func,
+    literal,
+    select,
+    union_all,
+    values,
+)
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import table as table_clause
+from sqlalchemy.sql.selectable import CTE, Select, Subquery
+
+from iwm_lab.models import PERCENT_RANGE, SCORE_RANGE, Genre, Movie, MovieGenre, Review
+from iwm_lab.queries._common import (
+    check_choice,
+    check_date_range,
+    check_genre,
+    check_limit,
+    check_text,
+    check_year_range,
+    frame,
+)
+
+# Score sources, in the order results list them; "users" is the mean review rating.
+SOURCES: tuple[str, ...] = ("siddu", "critics", "imdb", "rotten_tomatoes", "users")
+FREQUENCIES: tuple[str, ...] = ("day", "week", "month")
+PERIODS: tuple[str, ...] = ("year", "decade")
+# The partitioned twin has no model (see iwm_lab.models); these are the columns read here.
+REVIEW_TABLES: dict[str, FromClause] = {
+    "reviews": Review.__table__,
+    "reviews_partitioned": table_clause(
+        "reviews_partitioned", column("date", DateTime), column("rating", Float)
+    ),
+}
+
+_SCALES: dict[str, tuple[int, int]] = {
+    "siddu": SCORE_RANGE,
+    "critics": SCORE_RANGE,
+    "imdb": SCORE_RANGE,
+    "rotten_tomatoes": PERCENT_RANGE,
+    "users": SCORE_RANGE,
+}
+_STEPS = {"day": "1 day", "week": "1 week", "month": "1 month"}
+_YEAR_PATTERN = "^[0-9]{4}$"
+_LANGUAGE_LENGTH = 50  # movies.language is VARCHAR(50): a longer value cannot match
+# Sort keys are rounded: summing the same ratings in another order changes the last bits of a
+# mean, and that noise must not decide between movies that are equal.
+_SORT_DECIMALS = 9
+
+_CATALOGUE_COLUMNS = {
+    "movies": "int64",
+    "rated_movies": "int64",
+    "reviews": "int64",
+    "mean_rating": "float64",
+    "mean_siddu": "float64",
+    "mean_critics": "float64",
+    "mean_imdb": "float64",
+    "mean_rotten_tomatoes": "float64",
+}
+_MOVIE_COLUMNS = {
+    "movie_id": "int64",
+    "title": "str",
+    "year": "Int64",
+    "reviews": "int64",
+    "mean_rating": "float64",
+}
+
+
+def _check_min_reviews(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"min_reviews must be a whole number of at least 1, got {value!r}")
+    return value
+
+
+def _check_day(value: date, name: str) -> date:
+    """A day; a datetime stands for the day it falls on."""
+    if isinstance(value, datetime):
+        return value.date()
+    if not isinstance(value, date):
+        raise ValueError(f"{name} must be a date, got {value!r}")
+    return value
+
+
+def _year() -> ColumnElement[int]:
+    """``movies.year`` as an integer, NULL unless it is four digits."""
+    # The CASE guards the cast: a junk year such as '19??' would abort the whole query.
+    return case((Movie.year.regexp_match(_YEAR_PATTERN), cast(Movie.year, Integer)))
+
+
+def _genre_id(conn: Connection, genre: str | None) -> int | None:
+    """The id of ``genre``, a slug checked against the known ones."""
+    if check_genre(conn, genre) is None:
+        return None
+    return conn.execute(select(Genre.id).where(Genre.slug == genre)).scalar_one()
+
+
+def _movie_conditions(
+    *,
+    genre_id: int | None = None,
+    year_from: int | None = None,
+    year_to: int | None = None,
+    language: str | None = None,
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if genre_id is not None:
+        # By id, not by a join on the slug: with the id known when the query is planned, the
+        # planner sizes the genre from movie_genres' statistics (it guessed a third of the
+        # busiest genre, then fetched its reviews one movie at a time).
+        of_genre = select(MovieGenre.movie_id).where(MovieGenre.genre_id == genre_id)
+        conditions.append(Movie.id.in_(of_genre))
+    if year_from is not None or year_to is not None:
+        # Compared as text: four-digit strings order as their numbers do, and the planner
+        # then estimates from the column's statistics (it cannot see through _year()'s CASE,
+        # and a wrong guess sends it to fetch millions of reviews one movie at a time).
+        conditions.append(Movie.year.regexp_match(_YEAR_PATTERN))
+        if year_from is not None:
+            conditions.append(Movie.year >= f"{year_from:04d}")
+        if year_to is not None:
+            conditions.append(Movie.year <= f"{year_to:04d}")
+    if language is not None:
+        conditions.append(Movie.language == language)
+    return conditions
+
+
+def _reviews_of(conditions: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """Reviews of the movies meeting ``conditions``."""
+    if not conditions:
+        # The foreign key guarantees the movie exists: no join needed over every review.
+        return Review.movie_id.is_not(None)
+    return Review.movie_id.in_(select(Movie.id).where(*conditions))
+
+
+def _review_stats(conditions: list[ColumnElement[bool]], *, spread: bool = False) -> Subquery:
+    """Per reviewed movie meeting ``conditions``: reviews, rating_sum, mean_rating (and
+    stddev_rating when ``spread``)."""
+    rating_sum = func.sum(Review.rating)
+    # The mean as sum / count, not avg(): avg keeps an array per movie where sum keeps one
+    # float, and the per-movie hash aggregate over millions of reviews spills half as much.
+    aggregates = [
+        func.count().label("reviews"),
+        rating_sum.label("rating_sum"),
+        (rating_sum / cast(func.count(), Float)).label("mean_rating"),
+    ]
+    if spread:
+        aggregates.append(func.stddev_samp(Review.rating).label("stddev_rating"))
+    return (
+        select(Review.movie_id, *aggregates)
+        .where(_reviews_of(conditions))
+        .group_by(Review.movie_id)
+        .subquery("review_stats")
+    )
+
+
+def _sort_key(value: ColumnElement[float]) -> ColumnElement[float]:
+    return func.round(cast(value, Numeric), _SORT_DECIMALS)
+
+
+def _first_with_titles(ranked: Subquery, key: str, limit: int) -> Select[Any]:
+    """The first ``limit`` movies of ``ranked`` by ``key`` descending, then reviews descending,
+    then movie_id; with their title and year."""
+
+    def order(rows: Subquery) -> tuple[ColumnElement[Any], ...]:
+        return (_sort_key(rows.c[key]).desc(), rows.c.reviews.desc(), rows.c.movie_id)
+
+    # Pick the winners before joining movies: its rows are wide, and only theirs are needed.
+    first = select(ranked).order_by(*order(ranked)).limit(limit).subquery("first")
+    return (
+        select(
+            first.c.movie_id,
+            Movie.title,
+            _year().label("year"),
+            first.c.reviews,
+            first.c.mean_rating,
+            first.c[key],
+        )
+        .join(Movie, Movie.id == first.c.movie_id)
+        .order_by(*order(first))
+    )
+
+
+def score_distribution(
+    conn: Connection,
+    *,
+    source: str,
+    bins: int = 20,
+    genre: str | None = None,
+    year_from: int | None = None,
+    year_to: int | None = None,
+) -> pd.DataFrame:
+    """Histogram of one score source over its whole scale, in equal-width bins.
+
+    ``source`` is one of :data:`SOURCES`: a platform score of the movies meeting the filters
+    (NULL scores skipped; ``rotten_tomatoes`` on its 0-100 scale, the others 0-10), or
+    ``users``: the rating of every review of those movies (0-10). Bins split the scale, not the
+    data's range, so histograms of different filters line up. A bin holds
+    ``bin_start <= value < bin_end``; the top of the scale falls in the last bin.
+
+    One row per bin, every bin present, sorted by ``bin``:
+
+    - ``bin`` (int64): 1 to ``bins``.
+    - ``bin_start``, ``bin_end`` (float64): the bin's edges on the source's scale.
+    - ``count`` (int64): values in the bin, 0 for an empty one.
+    - ``share`` (float64): ``count`` over all counted values; NaN when no value is counted.
+    """
+    check_choice(source, SOURCES, "source")
+    check_limit(bins, "bins")
+    check_year_range(year_from, year_to)
+    genre_id = _genre_id(conn, genre)
+
+    conditions = _movie_conditions(genre_id=genre_id, year_from=year_from, year_to=year_to)
+    # Each distinct score is counted first and binned after: scores take few values, so
+    # width_bucket runs a few hundred times instead of once per review.
+    score: InstrumentedAttribute[Any]
+    if source == "users":
+        score, where = Review.rating, [_reviews_of(conditions)]
+    else:
+        score = {
+            "siddu": Movie.siddu_score,
+            "critics": Movie.critics_score,
+            "imdb": Movie.imdb_rating,
+            "rotten_tomatoes": Movie.rotten_tomatoes_score,
+        }[source]
+        where = [score.is_not(None), *conditions]
+    scored = (
+        select(score.label("score"), func.count().label("n"))
+        .where(*where)
+        .group_by(score)
+        .subquery("scores")
+    )
+
+    low, high = (float(bound) for bound in _SCALES[source])
+    width = (high - low) / bins
+    # width_bucket gives the top of the scale (a perfect 10) a bin of its own past the last.
+    bucket = func.least(func.width_bucket(cast(scored.c.score, Float), low, high, bins), bins)
+    binned = select(bucket.label("bin"), scored.c.n).subquery("binned")
+    counts = (
+        select(binned.c.bin, cast(func.sum(binned.c.n), BigInteger).label("n"))
+        .group_by(binned.c.bin)
+        .subquery("counts")
+    )
+    series = func.generate_series(1, bins).table_valued("bin").render_derived(name="series")
+    count = func.coalesce(counts.c.n, 0)
+    stmt = (
+        select(
+            series.c.bin,
+            (low + cast(series.c.bin - 1, Float) * width).label("bin_start"),
+            (low + cast(series.c.bin, Float) * width).label("bin_end"),
+            count.label("count"),
+            (cast(count, Float) / func.nullif(cast(func.sum(count).over(), Float), 0)).label(
+                "share"
+            ),
+        )
+        .select_from(series.outerjoin(counts, counts.c.bin == series.c.bin))
+        .order_by(series.c.bin)
+    )
+    columns = {
+        "bin": "int64",
+        "bin_start": "float64",
+        "bin_end": "float64",
+        "count": "int64",
+        "share": "float64",
+    }
+    return frame(conn, stmt, columns)
+
+
+def platform_agreement(
+    conn: Connection, *, genre: str | None = None, min_reviews: int = 20
+) -> pd.DataFrame:
+    """How far the score sources agree, pair by pair, on a common 0-10 scale.
+
+    Sources are those of :data:`SOURCES`: ``rotten_tomatoes`` is divided by 10, ``users`` is a
+    movie's mean review rating and is known only for movies with at least ``min_reviews``
+    reviews. A pair compares the movies (of ``genre``, when given) that have both scores.
+
+    One row per pair of sources, all ten, in the order of :data:`SOURCES`:
+
+    - ``source_a``, ``source_b`` (str): the pair.
+    - ``n`` (int64): movies with both scores.
+    - ``pearson_r`` (float64): Pearson correlation of the two scores.
+    - ``spearman_rho`` (float64): Spearman rank correlation (tied scores get their mean rank).
+    - ``mean_abs_diff`` (float64): mean of ``|score_a - score_b|``, in points out of 10.
+
+    The correlations are NaN below two movies or when a score does not vary; the mean
+    difference is NaN when ``n`` is 0.
+    """
+    _check_min_reviews(min_reviews)
+    genre_id = _genre_id(conn, genre)
+
+    conditions = _movie_conditions(genre_id=genre_id)
+    stats = _review_stats(conditions)
+    # Materialized, here and below: the ranks are joined back to the scores by value, so each
+    # score must be computed once (a recomputed mean could differ in its last bit).
+    scores = (
+        select(
+            Movie.siddu_score.label("siddu"),
+            Movie.critics_score.label("critics"),
+            Movie.imdb_rating.label("imdb"),
+            (cast(Movie.rotten_tomatoes_score, Float) / 10).label("rotten_tomatoes"),
+            stats.c.mean_rating.label("users"),
+        )
+        .outerjoin(stats, and_(stats.c.movie_id == Movie.id, stats.c.reviews >= min_reviews))
+        .where(*conditions)
+        .cte("scores")
+        .prefix_with("MATERIALIZED")
+    )
+    pairs = list(combinations(SOURCES, 2))
+    paired = (
+        union_all(
+            *(
+                select(
+                    literal(i).label("pair"), scores.c[a].label("x"), scores.c[b].label("y")
+                ).where(scores.c[a].is_not(None), scores.c[b].is_not(None))
+                for i, (a, b) in enumerate(pairs)
+            )
+        )
+        .cte("paired")
+        .prefix_with("MATERIALIZED")
+    )
+
+    def mean_ranks(value: str) -> Subquery:
+        """Each distinct value of a pair's ``x`` or ``y`` with its rank among the pair's movies.
+
+        Spearman needs tied values to share the mean of the positions they take: the positions
+        up to the value's last, less half of the (size - 1) others in its tie group. Ranking
+        the distinct values, not every movie, keeps the sort small: scores have few values.
+        """
+        column = paired.c[value]
+        size = func.count()
+        running = func.sum(size).over(partition_by=paired.c.pair, order_by=column)
+        return (
+            select(
+                paired.c.pair,
+                column,
+                (cast(running, Float) - cast(size - 1, Float) / 2).label("rank"),
+            )
+            .group_by(paired.c.pair, column)
+            .subquery(f"ranks_{value}")
+        )
+
+    rank_x, rank_y = mean_ranks("x"), mean_ranks("y")
+    ranked = (
+        select(
+            paired.c.pair,
+            paired.c.x,
+            paired.c.y,
+            rank_x.c.rank.label("rank_x"),
+            rank_y.c.rank.label("rank_y"),
+        )
+        .join(rank_x, and_(rank_x.c.pair == paired.c.pair, rank_x.c.x == paired.c.x))
+        .join(rank_y, and_(rank_y.c.pair == paired.c.pair, rank_y.c.y == paired.c.y))
+        .subquery("ranked")
+    )
+    agreement = (
+        select(
+            ranked.c.pair,
+            func.count().label("n"),
+            func.corr(ranked.c.x, ranked.c.y).label("pearson_r"),
+            func.corr(ranked.c.rank_x, ranked.c.rank_y).label("spearman_rho"),
+            func.avg(func.abs(ranked.c.x - ranked.c.y)).label("mean_abs_diff"),
+        )
+        .group_by(ranked.c.pair)
+        .subquery("agreement")
+    )
+    names = values(
+        column("pair", Integer),
+        column("source_a", String),
+        column("source_b", String),
+        name="pairs",
+    ).data([(i, a, b) for i, (a, b) in enumerate(pairs)])
+    stmt = (
+        select(
+            names.c.source_a,
+            names.c.source_b,
+            func.coalesce(agreement.c.n, 0).label("n"),
+            agreement.c.pearson_r,
+            agreement.c.spearman_rho,
+            agreement.c.mean_abs_diff,
+        )
+        .select_from(names.outerjoin(agreement, agreement.c.pair == names.c.pair))
+        .order_by(names.c.pair)
+    )
+    columns = {
+        "source_a": "str",
+        "source_b": "str",
+        "n": "int64",
+        "pearson_r": "float64",
+        "spearman_rho": "float64",
+        "mean_abs_diff": "float64",
+    }
+    return frame(conn, stmt, columns)
+
+
+def top_rated(
+    conn: Connection,
+    *,
+    min_reviews: int = 20,
+    genre: str | None = None,
+    year_from: int | None = None,
+    year_to: int | None = None,
+    language: str | None = None,
+    limit: int = 20,
+) -> pd.DataFrame:
+    """The best movies by users' ratings, ranked by an IMDb-style weighted rating.
+
+    Among the movies meeting the filters, those with at least ``min_reviews`` reviews are
+    ranked by ``WR = (v·R + m·C) / (v + m)``: ``v`` the movie's reviews, ``R`` their mean
+    rating, ``m = min_reviews`` and ``C`` the mean rating of every review of every movie
+    meeting the filters. A movie with few reviews is pulled towards ``C``.
+
+    At most ``limit`` rows, by ``weighted_rating`` descending, then ``reviews`` descending,
+    then ``movie_id``:
+
+    - ``movie_id`` (int64), ``title`` (str), ``year`` (Int64, NA when not a valid year).
+    - ``reviews`` (int64): ``v``.
+    - ``mean_rating`` (float64): ``R``, 0-10.
+    - ``weighted_rating`` (float64): ``WR``, 0-10.
+    """
+    _check_min_reviews(min_reviews)
+    check_year_range(year_from, year_to)
+    check_limit(limit)
+    if language is not None:
+        check_text(language, "language", _LANGUAGE_LENGTH)
+    genre_id = _genre_id(conn, genre)
+
+    conditions = _movie_conditions(
+        genre_id=genre_id, year_from=year_from, year_to=year_to, language=language
+    )
+    stats = _review_stats(conditions)
+    # C is a window over every reviewed movie, taken before the min_reviews cut.
+    overall_mean = cast(func.sum(stats.c.rating_sum).over(), Float) / cast(
+        func.sum(stats.c.reviews).over(), Float
+    )
+    weighted = (stats.c.rating_sum + min_reviews * overall_mean) / (
+        cast(stats.c.reviews, Float) + min_reviews
+    )
+    scored = select(
+        stats.c.movie_id,
+        stats.c.reviews,
+        stats.c.mean_rating,
+        weighted.label("weighted_rating"),
+    ).subquery("scored")
+    ranked = select(scored).where(scored.c.reviews >= min_reviews).subquery("ranked")
+    stmt = _first_with_titles(ranked, "weighted_rating", limit)
+    return frame(conn, stmt, {**_MOVIE_COLUMNS, "weighted_rating": "float64"})
+
+
+def divisive_movies(
+    conn: Connection, *, min_reviews: int = 20, genre: str | None = None, limit: int = 20
+) -> pd.DataFrame:
+    """The movies users disagree about most: highest spread of their review ratings.
+
+    Movies (of ``genre``, when given) with at least ``min_reviews`` reviews, and at least two,
+    since one rating has no spread. At most ``limit`` rows, by ``stddev_rating`` descending,
+    then ``reviews`` descending, then ``movie_id``:
+
+    - ``movie_id`` (int64), ``title`` (str), ``year`` (Int64, NA when not a valid year).
+    - ``reviews`` (int64): the movie's reviews.
+    - ``mean_rating`` (float64): their mean rating, 0-10.
+    - ``stddev_rating`` (float64): their sample standard deviation (n - 1 denominator).
+    """
+    _check_min_reviews(min_reviews)
+    check_limit(limit)
+    genre_id = _genre_id(conn, genre)
+
+    stats = _review_stats(_movie_conditions(genre_id=genre_id), spread=True)
+    ranked = select(stats).where(stats.c.reviews >= max(min_reviews, 2)).subquery("ranked")
+    stmt = _first_with_titles(ranked, "stddev_rating", limit)
+    return frame(conn, stmt, {**_MOVIE_COLUMNS, "stddev_rating": "float64"})
+
+
+def _catalogue_scores() -> list[ColumnElement[Any]]:
+    """The movie columns the catalogue summaries average, Rotten Tomatoes kept on 0-100."""
+    return [
+        Movie.id.label("id"),
+        Movie.siddu_score.label("siddu"),
+        Movie.critics_score.label("critics"),
+        Movie.imdb_rating.label("imdb"),
+        cast(Movie.rotten_tomatoes_score, Float).label("rotten_tomatoes"),
+    ]
+
+
+def _catalogue_aggregates(
+    movies: CTE, stats: Subquery, min_reviews: int
+) -> list[ColumnElement[Any]]:
+    rated = stats.c.reviews >= min_reviews
+    return [
+        func.count(movies.c.id).label("movies"),
+        func.count(stats.c.movie_id).filter(rated).label("rated_movies"),
+        cast(func.coalesce(func.sum(stats.c.reviews).filter(rated), 0), BigInteger).label(
+            "reviews"
+        ),
+        func.avg(stats.c.mean_rating).filter(rated).label("mean_rating"),
+        func.avg(movies.c.siddu).label("mean_siddu"),
+        func.avg(movies.c.critics).label("mean_critics"),
+        func.avg(movies.c.imdb).label("mean_imdb"),
+        func.avg(movies.c.rotten_tomatoes).label("mean_rotten_tomatoes"),
+    ]
+
+
+def ratings_by_genre(
+    conn: Connection,
+    *,
+    min_reviews: int = 20,
+    year_from: int | None = None,
+    year_to: int | None = None,
+) -> pd.DataFrame:
+    """Users' and platforms' ratings per genre, for movies released in the year range.
+
+    One row per genre, every genre (with zeros when none of its movies is in range), sorted by
+    ``genre``; a movie of several genres counts in each:
+
+    - ``genre`` (str): the genre's slug; ``genre_name`` (str): its display name.
+    - ``movies`` (int64): movies in the group.
+    - ``rated_movies`` (int64): those with at least ``min_reviews`` reviews.
+    - ``reviews`` (int64): the reviews of the rated movies.
+    - ``mean_rating`` (float64): mean over the rated movies of their mean review rating (each
+      movie weighs the same), 0-10.
+    - ``mean_siddu``, ``mean_critics``, ``mean_imdb`` (float64): mean platform score of the
+      movies that have one, 0-10; ``mean_rotten_tomatoes`` the same on 0-100.
+
+    Means are NaN when nothing is averaged.
+    """
+    _check_min_reviews(min_reviews)
+    check_year_range(year_from, year_to)
+
+    conditions = _movie_conditions(year_from=year_from, year_to=year_to)
+    movies = select(*_catalogue_scores()).where(*conditions).cte("movies_in_range")
+    stats = _review_stats(conditions)
+    stmt = (
+        select(
+            Genre.slug.label("genre"),
+            Genre.name.label("genre_name"),
+            *_catalogue_aggregates(movies, stats, min_reviews),
+        )
+        .select_from(Genre)
+        .outerjoin(MovieGenre, MovieGenre.genre_id == Genre.id)
+        .outerjoin(movies, movies.c.id == MovieGenre.movie_id)
+        .outerjoin(stats, stats.c.movie_id == movies.c.id)
+        .group_by(Genre.id)
+        # Byte order, so the order does not depend on the server's locale.
+        .order_by(Genre.slug.collate("C"), Genre.name.collate("C"), Genre.id)
+    )
+    return frame(conn, stmt, {"genre": "str", "genre_name": "str", **_CATALOGUE_COLUMNS})
+
+
+def ratings_by_year(
+    conn: Connection, *, genre: str | None = None, by: str = "year", min_reviews: int = 20
+) -> pd.DataFrame:
+    """Users' and platforms' ratings per release year or decade (of ``genre``, when given).
+
+    Movies without a valid year are left out. One row per period from the first to the last
+    period that has a movie, gaps included (with zeros), sorted by ``period``:
+
+    - ``period`` (int64): the year, or with ``by="decade"`` the decade's first year (1990).
+    - ``movies`` (int64): movies in the group.
+    - ``rated_movies`` (int64): those with at least ``min_reviews`` reviews.
+    - ``reviews`` (int64): the reviews of the rated movies.
+    - ``mean_rating`` (float64): mean over the rated movies of their mean review rating (each
+      movie weighs the same), 0-10.
+    - ``mean_siddu``, ``mean_critics``, ``mean_imdb`` (float64): mean platform score of the
+      movies that have one, 0-10; ``mean_rotten_tomatoes`` the same on 0-100.
+
+    Means are NaN when nothing is averaged.
+    """
+    check_choice(by, PERIODS, "by")
+    _check_min_reviews(min_reviews)
+    genre_id = _genre_id(conn, genre)
+
+    conditions = _movie_conditions(genre_id=genre_id)
+    step = 1 if by == "year" else 10
+    period = _year() if by == "year" else _year() // 10 * 10
+    movies = (
+        select(*_catalogue_scores(), period.label("period"))
+        .where(_year().is_not(None), *conditions)
+        .cte("movies_by_period")
+    )
+    stats = _review_stats(conditions)
+    per_period = (
+        select(movies.c.period, *_catalogue_aggregates(movies, stats, min_reviews))
+        .select_from(movies.outerjoin(stats, stats.c.movie_id == movies.c.id))
+        .group_by(movies.c.period)
+        .subquery("per_period")
+    )
+    series = (
+        func.generate_series(
+            select(func.min(movies.c.period)).scalar_subquery(),
+            select(func.max(movies.c.period)).scalar_subquery(),
+            step,
+        )
+        .table_valued("period")
+        .render_derived(name="periods")
+    )
+    filled = [
+        func.coalesce(per_period.c[name], 0).label(name) if dtype == "int64" else per_period.c[name]
+        for name, dtype in _CATALOGUE_COLUMNS.items()
+    ]
+    stmt = (
+        select(series.c.period, *filled)
+        .select_from(series.outerjoin(per_period, per_period.c.period == series.c.period))
+        .order_by(series.c.period)
+    )
+    return frame(conn, stmt, {"period": "int64", **_CATALOGUE_COLUMNS})
+
+
+def review_volume(
+    conn: Connection, *, start: date, end: date, freq: str = "day", table: str = "reviews"
+) -> pd.DataFrame:
+    """How many reviews were written per day, week or month, and how they rated.
+
+    Counts every review dated from ``start`` through ``end`` (both whole days, inclusive; a
+    datetime stands for its day; reviews without a movie included). Weeks start on Monday.
+    ``table`` is ``reviews`` or its partitioned twin ``reviews_partitioned``, which skips the
+    years outside the range (faster for a narrow range) but holds only the rows copied into
+    it: the demo data fills both alike, nothing keeps them in step afterwards.
+
+    One row per period that overlaps the range, every period present, sorted by ``period``;
+    the first and last periods count only the days inside the range:
+
+    - ``period`` (datetime64[us]): the period's first moment (midnight; a Monday; the 1st).
+    - ``reviews`` (int64): reviews dated in the period, 0 when none.
+    - ``mean_rating`` (float64): their mean rating, 0-10; NaN when none.
+    """
+    check_choice(freq, FREQUENCIES, "freq")
+    check_choice(table, REVIEW_TABLES, "table")
+    first_day, last_day = _check_day(start, "start"), _check_day(end, "end")
+    check_date_range(first_day, last_day, ("start", "end"))
+
+    reviews = REVIEW_TABLES[table]
+    since = datetime.combine(first_day, time())
+    until = datetime.combine(last_day, time())
+    in_range = (
+        select(func.date_trunc(freq, reviews.c.date).label("period"), reviews.c.rating)
+        .where(reviews.c.date >= since, reviews.c.date < until + timedelta(days=1))
+        .subquery("in_range")
+    )
+    volume = (
+        select(
+            in_range.c.period,
+            func.count().label("reviews"),
+            func.avg(in_range.c.rating).label("mean_rating"),
+        )
+        .group_by(in_range.c.period)
+        .subquery("volume")
+    )
+    series = (
+        func.generate_series(
+            func.date_trunc(freq, since),
+            func.date_trunc(freq, until),
+            cast(literal(_STEPS[freq]), Interval),
+        )
+        .table_valued("period")
+        .render_derived(name="periods")
+    )
+    stmt = (
+        select(
+            series.c.period,
+            func.coalesce(volume.c.reviews, 0).label("reviews"),
+            volume.c.mean_rating,
+        )
+        .select_from(series.outerjoin(volume, volume.c.period == series.c.period))
+        .order_by(series.c.period)
+    )
+    columns = {"period": "datetime64[us]", "reviews": "int64", "mean_rating": "float64"}
+    return frame(conn, stmt, columns)
+
+
+__all__ = [
+    "FREQUENCIES",
+    "PERIODS",
+    "REVIEW_TABLES",
+    "SOURCES",
+    "divisive_movies",
+    "platform_agreement",
+    "ratings_by_genre",
+    "ratings_by_year",
+    "review_volume",
+    "score_distribution",
+    "top_rated",
+]

@@ -1,0 +1,973 @@
+"""``iwm_lab.queries.ratings``: every function against pandas, plus hand-made edge cases.
+
+On the tiny demo dataset (``tiny``) each function must return exactly what the pandas
+references below compute from the raw rows (plain table selects, aggregated in pandas). The
+same references, run on hand-made rows, check the edge cases: ties, NULL scores, movies without
+reviews, junk years, window boundaries. Hand-made rows live in a transaction on the module's
+empty database that is rolled back after each test.
+
+The references are also the pandas baseline of ``benchmarks/bench_ratings.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime
+from functools import cached_property
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy.engine import URL
+
+from iwm_lab.database import get_engine
+from iwm_lab.queries import ratings
+
+# The documented result columns of each function, and their dtypes.
+COLUMNS: dict[str, dict[str, str]] = {
+    "score_distribution": {
+        "bin": "int64",
+        "bin_start": "float64",
+        "bin_end": "float64",
+        "count": "int64",
+        "share": "float64",
+    },
+    "platform_agreement": {
+        "source_a": "str",
+        "source_b": "str",
+        "n": "int64",
+        "pearson_r": "float64",
+        "spearman_rho": "float64",
+        "mean_abs_diff": "float64",
+    },
+    "top_rated": {
+        "movie_id": "int64",
+        "title": "str",
+        "year": "Int64",
+        "reviews": "int64",
+        "mean_rating": "float64",
+        "weighted_rating": "float64",
+    },
+    "divisive_movies": {
+        "movie_id": "int64",
+        "title": "str",
+        "year": "Int64",
+        "reviews": "int64",
+        "mean_rating": "float64",
+        "stddev_rating": "float64",
+    },
+}
+_SUMMARY = {
+    "movies": "int64",
+    "rated_movies": "int64",
+    "reviews": "int64",
+    "mean_rating": "float64",
+    "mean_siddu": "float64",
+    "mean_critics": "float64",
+    "mean_imdb": "float64",
+    "mean_rotten_tomatoes": "float64",
+}
+COLUMNS["ratings_by_genre"] = {"genre": "str", "genre_name": "str", **_SUMMARY}
+COLUMNS["ratings_by_year"] = {"period": "int64", **_SUMMARY}
+COLUMNS["review_volume"] = {
+    "period": "datetime64[us]",
+    "reviews": "int64",
+    "mean_rating": "float64",
+}
+
+SOURCES = ("siddu", "critics", "imdb", "rotten_tomatoes", "users")
+SCORE_COLUMNS = {
+    "siddu": "siddu_score",
+    "critics": "critics_score",
+    "imdb": "imdb_rating",
+    "rotten_tomatoes": "rotten_tomatoes_score",
+}
+SORT_DECIMALS = 9  # ties within float noise are ties: see ratings._SORT_DECIMALS
+
+
+# --- independent pandas computations ----------------------------------------------------------
+
+
+class Raw:
+    """The raw rows the references need, each table read on first use with a plain select.
+
+    ``review_dates`` (since, until) limits the reviews read to that half-open window: the
+    benchmark's baseline for ``review_volume`` loads no more than it needs.
+    """
+
+    def __init__(self, conn: Connection, review_dates: tuple[datetime, datetime] | None = None):
+        self._conn = conn
+        self._review_dates = review_dates
+
+    def _read(self, sql: str, **params: Any) -> pd.DataFrame:
+        return pd.read_sql(text(sql), self._conn, params=params)
+
+    @cached_property
+    def movies(self) -> pd.DataFrame:
+        return self._read(
+            "select id, title, year, language, siddu_score, critics_score, imdb_rating, "
+            "rotten_tomatoes_score from movies"
+        )
+
+    @cached_property
+    def reviews(self) -> pd.DataFrame:
+        if self._review_dates is None:
+            return self._read("select movie_id, rating, date from reviews")
+        since, until = self._review_dates
+        return self._read(
+            "select movie_id, rating, date from reviews where date >= :since and date < :until",
+            since=since,
+            until=until,
+        )
+
+    @cached_property
+    def movie_genres(self) -> pd.DataFrame:
+        return self._read("select movie_id, genre_id from movie_genres")
+
+    @cached_property
+    def genres(self) -> pd.DataFrame:
+        return self._read("select id, slug, name from genres")
+
+
+def as_columns(df: pd.DataFrame, function: str) -> pd.DataFrame:
+    columns = COLUMNS[function]
+    return df[list(columns)].astype(columns).reset_index(drop=True)
+
+
+def valid_year(year: pd.Series) -> pd.Series:
+    """The year as a number when it is exactly four digits, else NA."""
+    year = year.astype("str")
+    four_digits = year.str.fullmatch(r"[0-9]{4}")
+    return pd.to_numeric(year.where(four_digits)).astype("Int64")
+
+
+def movie_mask(
+    raw: Raw,
+    *,
+    genre: str | None = None,
+    year_from: int | None = None,
+    year_to: int | None = None,
+    language: str | None = None,
+) -> pd.Series:
+    movies = raw.movies
+    mask = pd.Series(True, index=movies.index)
+    if genre is not None:
+        genre_ids = raw.genres.loc[raw.genres["slug"] == genre, "id"]
+        of_genre = raw.movie_genres.loc[raw.movie_genres["genre_id"].isin(genre_ids), "movie_id"]
+        mask &= movies["id"].isin(of_genre)
+    year = valid_year(movies["year"])
+    if year_from is not None:
+        mask &= (year >= year_from).fillna(False).astype(bool)
+    if year_to is not None:
+        mask &= (year <= year_to).fillna(False).astype(bool)
+    if language is not None:
+        mask &= (movies["language"] == language).fillna(False).astype(bool)
+    return mask
+
+
+def reviews_of(raw: Raw, movies: pd.DataFrame) -> pd.DataFrame:
+    reviews = raw.reviews
+    return reviews[reviews["movie_id"].isin(movies["id"])].astype({"movie_id": "int64"})
+
+
+def ref_score_distribution(
+    raw: Raw,
+    *,
+    source: str,
+    bins: int = 20,
+    genre: str | None = None,
+    year_from: int | None = None,
+    year_to: int | None = None,
+) -> pd.DataFrame:
+    movies = raw.movies[movie_mask(raw, genre=genre, year_from=year_from, year_to=year_to)]
+    if source == "users":
+        scores = reviews_of(raw, movies)["rating"]
+    else:
+        scores = movies[SCORE_COLUMNS[source]].dropna().astype("float64")
+    low, high = (0.0, 100.0) if source == "rotten_tomatoes" else (0.0, 10.0)
+    # Equal-width bins, lower edge inclusive; the top of the scale joins the last bin.
+    index = np.minimum(np.floor(bins * ((scores.to_numpy() - low) / (high - low))) + 1, bins)
+    counts = pd.Series(index.astype("int64")).value_counts().reindex(range(1, bins + 1))
+    counts = counts.fillna(0).astype("int64")
+    number = np.arange(1, bins + 1)
+    width = (high - low) / bins
+    total = counts.sum()
+    out = pd.DataFrame(
+        {
+            "bin": number,
+            "bin_start": low + (number - 1) * width,
+            "bin_end": low + number * width,
+            "count": counts.to_numpy(),
+            "share": counts.to_numpy() / total if total else np.nan,
+        }
+    )
+    return as_columns(out, "score_distribution")
+
+
+def ref_platform_agreement(
+    raw: Raw, *, genre: str | None = None, min_reviews: int = 20
+) -> pd.DataFrame:
+    movies = raw.movies[movie_mask(raw, genre=genre)]
+    stats = reviews_of(raw, movies).groupby("movie_id")["rating"].agg(["size", "mean"])
+    users = stats.loc[stats["size"] >= min_reviews, "mean"]
+    scores = pd.DataFrame(
+        {
+            "siddu": movies["siddu_score"],
+            "critics": movies["critics_score"],
+            "imdb": movies["imdb_rating"],
+            "rotten_tomatoes": movies["rotten_tomatoes_score"] / 10,
+            "users": movies["id"].map(users),
+        }
+    ).astype("float64")
+    rows = []
+    for a, b in combinations(SOURCES, 2):
+        both = scores[[a, b]].dropna()
+        x, y = both[a], both[b]
+        rows.append(
+            {
+                "source_a": a,
+                "source_b": b,
+                "n": len(both),
+                "pearson_r": x.corr(y),
+                "spearman_rho": x.rank().corr(y.rank()),  # rank(): ties get their mean rank
+                "mean_abs_diff": (x - y).abs().mean(),
+            }
+        )
+    return as_columns(pd.DataFrame(rows), "platform_agreement")
+
+
+def _ranked_movies(
+    movies: pd.DataFrame, stats: pd.DataFrame, key: str, limit: int, function: str
+) -> pd.DataFrame:
+    stats = stats.assign(_key=stats[key].round(SORT_DECIMALS))
+    stats = stats.sort_values(["_key", "reviews", "movie_id"], ascending=[False, False, True])
+    out = stats.head(limit).merge(
+        movies[["id", "title", "year"]], left_on="movie_id", right_on="id", how="left"
+    )
+    out["year"] = valid_year(out["year"])
+    return as_columns(out, function)
+
+
+def ref_top_rated(
+    raw: Raw,
+    *,
+    min_reviews: int = 20,
+    genre: str | None = None,
+    year_from: int | None = None,
+    year_to: int | None = None,
+    language: str | None = None,
+    limit: int = 20,
+) -> pd.DataFrame:
+    mask = movie_mask(raw, genre=genre, year_from=year_from, year_to=year_to, language=language)
+    movies = raw.movies[mask]
+    reviews = reviews_of(raw, movies)
+    c = reviews["rating"].mean()
+    stats = reviews.groupby("movie_id")["rating"].agg(reviews="size", mean_rating="mean")
+    stats = stats[stats["reviews"] >= min_reviews].reset_index()
+    v, r, m = stats["reviews"].astype("float64"), stats["mean_rating"], min_reviews
+    stats["weighted_rating"] = v / (v + m) * r + m / (v + m) * c
+    return _ranked_movies(movies, stats, "weighted_rating", limit, "top_rated")
+
+
+def ref_divisive_movies(
+    raw: Raw, *, min_reviews: int = 20, genre: str | None = None, limit: int = 20
+) -> pd.DataFrame:
+    movies = raw.movies[movie_mask(raw, genre=genre)]
+    stats = (
+        reviews_of(raw, movies)
+        .groupby("movie_id")["rating"]
+        .agg(reviews="size", mean_rating="mean", stddev_rating="std")
+    )
+    stats = stats[stats["reviews"] >= max(min_reviews, 2)].reset_index()
+    return _ranked_movies(movies, stats, "stddev_rating", limit, "divisive_movies")
+
+
+def _per_movie(raw: Raw, movies: pd.DataFrame) -> pd.DataFrame:
+    """Movies indexed by id with their scores, review count ``n`` and mean review ``mean``."""
+    stats = reviews_of(raw, movies).groupby("movie_id")["rating"].agg(n="size", mean="mean")
+    per_movie = movies.set_index("id")[list(SCORE_COLUMNS.values())].astype("float64")
+    per_movie = per_movie.join(stats)
+    per_movie["n"] = per_movie["n"].fillna(0)
+    return per_movie
+
+
+def _summary(group: pd.DataFrame, min_reviews: int) -> dict[str, Any]:
+    rated = group[group["n"] >= min_reviews]
+    return {
+        "movies": len(group),
+        "rated_movies": len(rated),
+        "reviews": int(rated["n"].sum()),
+        "mean_rating": rated["mean"].mean(),
+        "mean_siddu": group["siddu_score"].mean(),
+        "mean_critics": group["critics_score"].mean(),
+        "mean_imdb": group["imdb_rating"].mean(),
+        "mean_rotten_tomatoes": group["rotten_tomatoes_score"].mean(),
+    }
+
+
+def ref_ratings_by_genre(
+    raw: Raw,
+    *,
+    min_reviews: int = 20,
+    year_from: int | None = None,
+    year_to: int | None = None,
+) -> pd.DataFrame:
+    movies = raw.movies[movie_mask(raw, year_from=year_from, year_to=year_to)]
+    per_movie = _per_movie(raw, movies)
+    links = raw.movie_genres[raw.movie_genres["movie_id"].isin(movies["id"])]
+    rows = []
+    for genre in raw.genres.sort_values(["slug", "name", "id"]).itertuples():
+        group = per_movie.loc[links.loc[links["genre_id"] == genre.id, "movie_id"]]
+        rows.append({"genre": genre.slug, "genre_name": genre.name, **_summary(group, min_reviews)})
+    out = pd.DataFrame(rows, columns=list(COLUMNS["ratings_by_genre"]))
+    return as_columns(out, "ratings_by_genre")
+
+
+def ref_ratings_by_year(
+    raw: Raw, *, genre: str | None = None, by: str = "year", min_reviews: int = 20
+) -> pd.DataFrame:
+    movies = raw.movies[movie_mask(raw, genre=genre)]
+    per_movie = _per_movie(raw, movies)
+    year = valid_year(movies.set_index("id")["year"])
+    step = 1 if by == "year" else 10
+    period = (year // step * step).dropna()
+    rows = []
+    if len(period):
+        for start in range(int(period.min()), int(period.max()) + 1, step):
+            group = per_movie.loc[period.index[period == start]]
+            rows.append({"period": start, **_summary(group, min_reviews)})
+    out = pd.DataFrame(rows, columns=list(COLUMNS["ratings_by_year"]))
+    return as_columns(out, "ratings_by_year")
+
+
+def _truncate(moments: pd.Series, freq: str) -> pd.Series:
+    days = moments.dt.normalize()
+    if freq == "day":
+        return days
+    if freq == "week":
+        return days - pd.to_timedelta(days.dt.day_of_week, unit="D")  # back to Monday
+    return days - pd.to_timedelta(days.dt.day - 1, unit="D")
+
+
+def ref_review_volume(
+    raw: Raw, *, start: date, end: date, freq: str = "day", table: str = "reviews"
+) -> pd.DataFrame:
+    """Read from ``reviews`` whatever the ``table``: the twin is expected to hold the same."""
+    since, until = pd.Timestamp(start), pd.Timestamp(end) + pd.Timedelta(days=1)
+    # An empty read gives object, not datetime, columns.
+    reviews = raw.reviews.dropna(subset=["date"]).astype({"date": "datetime64[us]"})
+    reviews = reviews[(reviews["date"] >= since) & (reviews["date"] < until)]
+    first, last = _truncate(pd.Series([since, pd.Timestamp(end)]), freq)
+    offsets = {"day": "D", "week": "7D", "month": "MS"}
+    periods = pd.date_range(first, last, freq=offsets[freq])
+    volume = reviews.groupby(_truncate(reviews["date"], freq))["rating"].agg(
+        reviews="size", mean_rating="mean"
+    )
+    volume = volume.reindex(periods).rename_axis("period").reset_index()
+    volume["reviews"] = volume["reviews"].fillna(0)
+    return as_columns(volume, "review_volume")
+
+
+REFERENCES: dict[str, Callable[..., pd.DataFrame]] = {
+    "score_distribution": ref_score_distribution,
+    "platform_agreement": ref_platform_agreement,
+    "top_rated": ref_top_rated,
+    "divisive_movies": ref_divisive_movies,
+    "ratings_by_genre": ref_ratings_by_genre,
+    "ratings_by_year": ref_ratings_by_year,
+    "review_volume": ref_review_volume,
+}
+
+
+def assert_same(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(actual, expected, check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+def check(conn: Connection, function: str, **params: Any) -> pd.DataFrame:
+    """Run ``function``, check it against its reference on the same rows, return its result."""
+    actual = getattr(ratings, function)(conn, **params)
+    assert_same(actual, REFERENCES[function](Raw(conn), **params))
+    return actual
+
+
+# --- the tiny demo dataset ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_params(tiny: Connection) -> dict[str, Any]:
+    """Filter values that select something in the tiny dataset, whatever it holds."""
+    raw = Raw(tiny)
+    links = raw.movie_genres.merge(raw.genres, left_on="genre_id", right_on="id")
+    year = valid_year(raw.movies["year"]).dropna()
+    dates = raw.reviews["date"].dropna()
+    per_movie = raw.reviews.groupby("movie_id").size()
+    assert len(links) and len(year) and len(dates), "the tiny dataset has genres, years, reviews"
+    return {
+        "genre": links["slug"].value_counts().index[0],
+        "language": raw.movies["language"].value_counts().index[0],
+        "year_from": int(year.quantile(0.25)),
+        "year_to": int(year.quantile(0.75)),
+        "start": dates.min().date(),
+        "end": dates.max().date(),
+        # A threshold that some movies pass and some miss.
+        "min_reviews": max(2, int(per_movie.median())),
+    }
+
+
+def resolve(params: dict[str, Any], tiny_params: dict[str, Any]) -> dict[str, Any]:
+    """Replace the placeholder ``...`` by the tiny dataset's value for that parameter."""
+    return {k: tiny_params[k] if v is ... else v for k, v in params.items()}
+
+
+TINY_CASES: list[tuple[str, dict[str, Any]]] = [
+    *[("score_distribution", {"source": s}) for s in SOURCES],
+    *[("score_distribution", {"source": s, "bins": 7, "genre": ...}) for s in SOURCES],
+    ("score_distribution", {"source": "users", "bins": 3, "year_from": ..., "year_to": ...}),
+    ("score_distribution", {"source": "imdb", "bins": 1, "year_to": ...}),
+    ("platform_agreement", {"min_reviews": 1}),
+    ("platform_agreement", {"min_reviews": ..., "genre": ...}),
+    ("top_rated", {"min_reviews": 1, "limit": 10_000}),
+    ("top_rated", {"min_reviews": ...}),
+    ("top_rated", {"min_reviews": 1, "genre": ..., "year_from": ..., "language": ...}),
+    ("top_rated", {"min_reviews": 2, "year_from": ..., "year_to": ..., "limit": 5}),
+    ("divisive_movies", {"min_reviews": 1, "limit": 10_000}),
+    ("divisive_movies", {"min_reviews": ..., "genre": ..., "limit": 3}),
+    ("ratings_by_genre", {"min_reviews": 1}),
+    ("ratings_by_genre", {"min_reviews": ..., "year_from": ..., "year_to": ...}),
+    ("ratings_by_year", {"min_reviews": 1}),
+    ("ratings_by_year", {"by": "decade", "min_reviews": ...}),
+    ("ratings_by_year", {"by": "year", "genre": ..., "min_reviews": ...}),
+    ("review_volume", {"start": ..., "end": ..., "freq": "day"}),
+    ("review_volume", {"start": ..., "end": ..., "freq": "week"}),
+    ("review_volume", {"start": ..., "end": ..., "freq": "month"}),
+    ("review_volume", {"start": ..., "end": ..., "freq": "week", "table": "reviews_partitioned"}),
+]
+
+
+@pytest.mark.parametrize(("function", "params"), TINY_CASES)
+def test_matches_pandas_on_tiny(
+    tiny: Connection, tiny_params: dict[str, Any], function: str, params: dict[str, Any]
+) -> None:
+    check(tiny, function, **resolve(params, tiny_params))
+
+
+def test_tiny_results_are_not_trivial(tiny: Connection, tiny_params: dict[str, Any]) -> None:
+    """The comparisons above compare something: the dataset fills the results."""
+    assert ratings.top_rated(tiny, min_reviews=1).shape[0] > 1
+    assert ratings.score_distribution(tiny, source="users")["count"].sum() > 0
+    agreement = ratings.platform_agreement(tiny, min_reviews=1)
+    assert (agreement["n"] > 2).all()
+    volume = ratings.review_volume(tiny, start=tiny_params["start"], end=tiny_params["end"])
+    assert volume["reviews"].sum() > 0
+
+
+# --- hand-made rows ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def conn(engine: Engine) -> Iterator[Connection]:
+    """A transaction on the module's empty database, rolled back afterwards."""
+    with engine.connect() as connection:
+        tx = connection.begin()
+        try:
+            yield connection
+        finally:
+            tx.rollback()
+
+
+class Rows:
+    """Writes hand-made catalogue rows into the test's transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def genre(self, slug: str, name: str | None = None) -> int:
+        sql = text("insert into genres (slug, name) values (:slug, :name) returning id")
+        return self.conn.execute(sql, {"slug": slug, "name": name or slug}).scalar_one()
+
+    def movie(
+        self,
+        title: str = "Movie",
+        *,
+        year: str | None = "2000",
+        language: str | None = None,
+        siddu: float | None = None,
+        critics: float | None = None,
+        imdb: float | None = None,
+        rotten_tomatoes: int | None = None,
+        genres: tuple[int, ...] = (),
+        ratings: tuple[float, ...] = (),
+    ) -> int:
+        movie_id = self.conn.execute(
+            text(
+                "insert into movies (title, year, language, siddu_score, critics_score, "
+                "imdb_rating, rotten_tomatoes_score) "
+                "values (:title, :year, :language, :siddu, :critics, :imdb, :rt) returning id"
+            ),
+            {
+                "title": title,
+                "year": year,
+                "language": language,
+                "siddu": siddu,
+                "critics": critics,
+                "imdb": imdb,
+                "rt": rotten_tomatoes,
+            },
+        ).scalar_one()
+        for genre_id in genres:
+            self.conn.execute(
+                text("insert into movie_genres (movie_id, genre_id) values (:m, :g)"),
+                {"m": movie_id, "g": genre_id},
+            )
+        self.reviews(movie_id, ratings)
+        return movie_id
+
+    def reviews(
+        self,
+        movie_id: int | None,
+        ratings: tuple[float, ...] | list[float],
+        *,
+        dates: Sequence[datetime | None] | None = None,
+    ) -> None:
+        if not ratings:
+            return
+        moments = dates or [datetime(2024, 1, 1, 12)] * len(ratings)
+        self.conn.execute(
+            text(
+                "insert into reviews (title, content, rating, date, movie_id) "
+                "values ('r', 'text', :rating, :date, :movie)"
+            ),
+            [
+                {"rating": r, "date": d, "movie": movie_id}
+                for r, d in zip(ratings, moments, strict=True)
+            ],
+        )
+
+
+@pytest.fixture
+def rows(conn: Connection) -> Rows:
+    return Rows(conn)
+
+
+@pytest.mark.parametrize(
+    ("source", "bins", "scores", "counts"),
+    [
+        # 0 opens the first bin, 2.5 opens the second, the top of the scale ends the last.
+        ("siddu", 4, [0.0, 2.5, 5.0, 9.99, 10.0, None], [1, 1, 1, 2]),
+        ("critics", 2, [4.999, 5.0, None], [1, 1]),
+        ("imdb", 1, [0.0, 10.0], [2]),
+        ("rotten_tomatoes", 2, [0, 49, 50, 100, None], [2, 2]),
+        ("users", 10, [0.0, 0.5, 9.99, 10.0, 10.0], [2, 0, 0, 0, 0, 0, 0, 0, 0, 3]),
+    ],
+)
+def test_score_distribution_bin_edges(
+    conn: Connection,
+    rows: Rows,
+    source: str,
+    bins: int,
+    scores: list[float | None],
+    counts: list[int],
+) -> None:
+    if source == "users":
+        rows.movie(ratings=tuple(s for s in scores if s is not None))
+    else:
+        for score in scores:
+            scored: dict[str, Any] = {source: score}
+            rows.movie(**scored)
+    rows.movie()  # no score, no reviews: counts nowhere
+    result = check(conn, "score_distribution", source=source, bins=bins)
+    assert result["count"].tolist() == counts
+    assert result["share"].sum() == pytest.approx(1.0)
+    high = 100.0 if source == "rotten_tomatoes" else 10.0
+    assert result["bin_start"].iloc[0] == 0.0
+    assert result["bin_end"].iloc[-1] == pytest.approx(high)
+
+
+def test_spearman_gives_tied_scores_their_mean_rank(conn: Connection, rows: Rows) -> None:
+    # siddu ranks 1, 2.5, 2.5, 4 against critics 1, 2, 3, 4: rho = 4.5 / sqrt(4.5 * 5).
+    for siddu, critics in [(1.0, 1.0), (2.0, 2.0), (2.0, 3.0), (3.0, 4.0)]:
+        rows.movie(siddu=siddu, critics=critics)
+    result = check(conn, "platform_agreement").set_index(["source_a", "source_b"])
+    pair = result.loc[("siddu", "critics")]
+    assert pair["n"] == 4
+    assert pair["spearman_rho"] == pytest.approx(math.sqrt(0.9))
+    assert pair["mean_abs_diff"] == pytest.approx(0.5)
+
+
+def test_platform_agreement_counts_only_movies_with_both_scores(
+    conn: Connection, rows: Rows
+) -> None:
+    rows.movie(siddu=8.0, critics=7.0, imdb=7.5, rotten_tomatoes=90, ratings=(9.0, 7.0))
+    rows.movie(siddu=6.0, critics=None, imdb=6.5, rotten_tomatoes=60, ratings=(5.0, 6.0))
+    rows.movie(siddu=None, critics=5.0, imdb=None, rotten_tomatoes=None, ratings=(3.0,))
+    rows.movie(siddu=4.0, critics=4.5, imdb=5.0, rotten_tomatoes=None)
+    rows.movie(siddu=2.0, critics=2.5, imdb=3.5, rotten_tomatoes=20, ratings=(1.0, 2.0, 4.0))
+    result = check(conn, "platform_agreement", min_reviews=2).set_index(["source_a", "source_b"])
+    assert result.loc[("siddu", "critics"), "n"] == 3
+    assert result.loc[("siddu", "users"), "n"] == 3  # the one-review movie has no users score
+    assert result.loc[("critics", "rotten_tomatoes"), "n"] == 2
+    # rotten_tomatoes is compared on 0-10: |6.5 - 6.0| and |7.5 - 9.0| and |3.5 - 2.0|.
+    assert result.loc[("imdb", "rotten_tomatoes"), "mean_abs_diff"] == pytest.approx(3.5 / 3)
+    assert result.loc[("siddu", "users"), "pearson_r"] == pytest.approx(
+        np.corrcoef([8.0, 6.0, 2.0], [8.0, 5.5, 7 / 3])[0, 1]
+    )
+
+
+def test_platform_agreement_without_pairs_lists_every_pair(conn: Connection, rows: Rows) -> None:
+    rows.movie(siddu=5.0)  # one score: pairs with nothing
+    rows.movie(siddu=6.0, imdb=6.0)  # one movie: no correlation
+    result = check(conn, "platform_agreement")
+    assert list(zip(result["source_a"], result["source_b"], strict=True)) == list(
+        combinations(SOURCES, 2)
+    )
+    pair = result.set_index(["source_a", "source_b"]).loc[("siddu", "imdb")]
+    assert pair["n"] == 1
+    assert np.isnan(pair["pearson_r"]) and np.isnan(pair["spearman_rho"])
+    assert pair["mean_abs_diff"] == 0.0
+
+
+def test_top_rated_ties_fall_back_to_reviews_then_id(conn: Connection, rows: Rows) -> None:
+    # Every rating is 7.3, so every weighted rating is 7.3 up to float noise: a tie.
+    later = rows.movie("Later", ratings=(7.3,) * 2)
+    earlier = rows.movie("Earlier", ratings=(7.3,) * 2)
+    most = rows.movie("Most", ratings=(7.3,) * 3)
+    few = rows.movie("Few", ratings=(7.3,))  # below min_reviews
+    rows.movie("Unreviewed")
+    result = check(conn, "top_rated", min_reviews=2)
+    assert result["movie_id"].tolist() == [most, *sorted([later, earlier])]
+    assert few not in result["movie_id"].tolist()
+    assert result["weighted_rating"].to_numpy() == pytest.approx([7.3] * 3)
+
+
+def test_top_rated_pulls_few_reviews_towards_the_mean(conn: Connection, rows: Rows) -> None:
+    # Two perfect reviews rank below ten 9s: C = 7.375 weighs on the two.
+    many = rows.movie("Many", ratings=(9.0,) * 10)
+    two = rows.movie("Two", ratings=(10.0, 10.0))
+    rows.movie("Low", ratings=(2.0,) * 4)
+    result = check(conn, "top_rated", min_reviews=2)
+    c = (90 + 20 + 8) / 16
+    assert result["movie_id"].tolist()[:2] == [many, two]
+    assert result.set_index("movie_id").loc[two, "weighted_rating"] == pytest.approx(
+        (20 + 2 * c) / 4
+    )
+
+
+def test_divisive_ties_fall_back_to_reviews_then_id(conn: Connection, rows: Rows) -> None:
+    # Sample variance 8 for both spreads; more reviews first, then the lower id.
+    pair = rows.movie("Pair", ratings=(3.0, 7.0))
+    five = rows.movie("Five", ratings=(1.0, 5.0, 5.0, 5.0, 9.0))
+    reversed_pair = rows.movie("Reversed pair", ratings=(7.0, 3.0))
+    calm = rows.movie("Calm", ratings=(5.0, 5.0, 5.0))
+    rows.movie("Single", ratings=(0.0,))  # one rating has no spread, even with min_reviews=1
+    result = check(conn, "divisive_movies", min_reviews=1)
+    assert result["movie_id"].tolist() == [five, pair, reversed_pair, calm]
+    assert result["stddev_rating"].iloc[0] == pytest.approx(math.sqrt(8))
+
+
+def test_junk_years_count_nowhere_by_year(conn: Connection, rows: Rows) -> None:
+    drama = rows.genre("drama")
+    for year in ["19??", "TBA", "", None, "0x10", "1995"]:
+        rows.movie(year=year, siddu=5.0, genres=(drama,), ratings=(6.0, 8.0))
+    rows.movie(year="2013", genres=(drama,))  # a gap from 1996 to 2012, filled with zeros
+    by_year = check(conn, "ratings_by_year", min_reviews=1)
+    assert by_year["period"].tolist() == list(range(1995, 2014))
+    assert by_year["movies"].sum() == 2
+    by_decade = check(conn, "ratings_by_year", by="decade", min_reviews=2)
+    assert by_decade["period"].tolist() == [1990, 2000, 2010]
+    assert by_decade["rated_movies"].tolist() == [1, 0, 0]
+    # Junk years are no years to a year filter, but count when no year filter is given.
+    assert check(conn, "top_rated", min_reviews=1, year_from=1870)["year"].tolist() == [1995]
+    assert len(check(conn, "top_rated", min_reviews=1)) == 6
+    assert check(conn, "ratings_by_genre", min_reviews=1)["movies"].tolist() == [7]
+
+
+def test_ratings_by_genre_counts_movies_without_reviews(conn: Connection, rows: Rows) -> None:
+    drama, comedy = rows.genre("drama", "Drama"), rows.genre("comedy", "Comedy")
+    rows.genre("western", "Western")
+    rows.movie(year="2001", siddu=8.0, genres=(drama, comedy), ratings=(8.0, 9.0, 10.0))
+    rows.movie(year="2002", imdb=6.0, rotten_tomatoes=55, genres=(drama,), ratings=(4.0,))
+    rows.movie(year="2003", genres=(drama,))
+    rows.movie(year="1980", critics=3.0, genres=(comedy,), ratings=(2.0, 2.0))
+    result = check(conn, "ratings_by_genre", min_reviews=2, year_from=2000)
+    assert result["genre"].tolist() == ["comedy", "drama", "western"]
+    assert result["movies"].tolist() == [1, 3, 0]
+    assert result["rated_movies"].tolist() == [1, 1, 0]
+    assert result["reviews"].tolist() == [3, 3, 0]
+    assert result["mean_rating"].iloc[1] == pytest.approx(9.0)
+    assert np.isnan(result["mean_critics"].iloc[0])  # the 1980 comedy is out of range
+
+
+@pytest.mark.parametrize(
+    ("freq", "start", "end", "expected"),
+    [
+        (
+            "day",
+            date(2024, 2, 28),
+            date(2024, 3, 1),
+            {datetime(2024, 2, 28): 3, datetime(2024, 2, 29): 0, datetime(2024, 3, 1): 2},
+        ),
+        # Weeks start on Monday: one week, of which Wednesday to Friday count.
+        ("week", date(2024, 2, 28), date(2024, 3, 1), {datetime(2024, 2, 26): 5}),
+        (
+            "month",
+            date(2024, 1, 31),
+            date(2024, 3, 1),
+            {datetime(2024, 1, 1): 1, datetime(2024, 2, 1): 4, datetime(2024, 3, 1): 2},
+        ),
+    ],
+)
+def test_review_volume_boundaries(
+    conn: Connection,
+    rows: Rows,
+    freq: str,
+    start: date,
+    end: date,
+    expected: dict[datetime, int],
+) -> None:
+    movie = rows.movie()
+    moments = [
+        datetime(2024, 1, 31, 23, 59, 59),
+        datetime(2024, 2, 27, 23, 59, 59, 999_999),  # just before a start
+        datetime(2024, 2, 28),  # exactly a start
+        datetime(2024, 2, 28, 18),
+        datetime(2024, 3, 1),
+        datetime(2024, 3, 1, 23, 59, 59, 999_999),  # the end day's last moment
+        datetime(2024, 3, 2),  # just after an end
+    ]
+    rows.reviews(movie, [5.0] * len(moments), dates=moments)
+    # A review without a movie counts (this is activity); one without a date cannot.
+    rows.reviews(None, [1.0, 2.0], dates=[datetime(2024, 2, 28, 9), None])
+    result = check(conn, "review_volume", start=start, end=end, freq=freq)
+    counts = dict(zip(result["period"].dt.to_pydatetime(), result["reviews"], strict=True))
+    assert counts == expected
+
+
+def test_review_volume_reads_the_partitioned_twin_when_asked(conn: Connection, rows: Rows) -> None:
+    rows.reviews(rows.movie(), [4.0], dates=[datetime(2024, 5, 5, 8)])
+    # Rows in the twin alone, in its 2024 partition and its default one.
+    conn.execute(
+        text(
+            "insert into reviews_partitioned (title, content, rating, date) values "
+            "('t', 'c', 8.0, '2024-05-05 09:00'), ('t', 'c', 6.0, '2031-05-05 09:00')"
+        )
+    )
+    day = date(2024, 5, 5)
+    twin = ratings.review_volume(conn, start=day, end=day, table="reviews_partitioned")
+    assert twin[["reviews", "mean_rating"]].values.tolist() == [[1, 8.0]]
+    assert ratings.review_volume(conn, start=day, end=day)["mean_rating"].tolist() == [4.0]
+    later = date(2031, 5, 5)
+    twin = ratings.review_volume(conn, start=later, end=later, table="reviews_partitioned")
+    assert twin["reviews"].tolist() == [1]
+
+
+def test_review_volume_accepts_datetimes_as_their_day(conn: Connection, rows: Rows) -> None:
+    rows.reviews(rows.movie(), [5.0], dates=[datetime(2024, 5, 5, 8)])
+    result = ratings.review_volume(
+        conn, start=datetime(2024, 5, 5, 12), end=datetime(2024, 5, 5, 13)
+    )
+    assert result["reviews"].tolist() == [1]
+
+
+EMPTY_CASES: list[tuple[str, dict[str, Any], int]] = [
+    *[("score_distribution", {"source": s, "bins": 5}, 5) for s in SOURCES],
+    ("platform_agreement", {}, 10),
+    ("top_rated", {}, 0),
+    ("divisive_movies", {}, 0),
+    ("ratings_by_genre", {}, 0),
+    ("ratings_by_year", {}, 0),
+    ("ratings_by_year", {"by": "decade"}, 0),
+    ("review_volume", {"start": date(2024, 1, 1), "end": date(2024, 1, 3)}, 3),
+]
+
+
+@pytest.mark.parametrize(("function", "params", "length"), EMPTY_CASES)
+@pytest.mark.parametrize("content", ["nothing", "unscored movie"])
+def test_no_data_gives_the_documented_columns(
+    conn: Connection, rows: Rows, function: str, params: dict[str, Any], length: int, content: str
+) -> None:
+    """No rows (or only a movie with no score, year or review): the documented frame."""
+    if content == "unscored movie":
+        rows.movie(year=None)
+    result = check(conn, function, **params)
+    assert dict(result.dtypes.astype(str)) == COLUMNS[function]
+    assert len(result) == length
+    for name, dtype in COLUMNS[function].items():
+        if dtype == "int64" and name not in {"bin"}:
+            assert (result[name] == 0).all(), name
+        elif dtype == "float64" and name not in {"bin_start", "bin_end"}:
+            assert result[name].isna().all(), name
+
+
+VALIDATION_CASES: list[tuple[str, dict[str, Any], str]] = [
+    ("score_distribution", {"source": "metacritic"}, r"unknown source 'metacritic'.*critics"),
+    *[
+        ("score_distribution", {"source": "imdb", "bins": bins}, "bins must be a whole number")
+        for bins in (0, -3, 10_001, 2.5, True, "20")
+    ],
+    (
+        "score_distribution",
+        {"source": "users", "year_from": 2010, "year_to": 2000},
+        r"year_from \(2010\) must not be after year_to \(2000\)",
+    ),
+    ("score_distribution", {"source": "users", "year_to": 1500}, "year_to must be a year"),
+    *[
+        (function, {"min_reviews": bad}, "min_reviews must be a whole number")
+        for function in ("platform_agreement", "top_rated", "divisive_movies", "ratings_by_genre")
+        for bad in (0, -1, 1.5, None)
+    ],
+    ("ratings_by_year", {"min_reviews": 0}, "min_reviews must be a whole number"),
+    *[
+        (function, {"limit": bad}, "limit must be a whole number from 1 to 10,000")
+        for function in ("top_rated", "divisive_movies")
+        for bad in (0, -1, 10_001, 3.0, False)
+    ],
+    ("top_rated", {"year_from": 2001, "year_to": 2000}, "must not be after"),
+    ("top_rated", {"language": ""}, "language must be non-blank text"),
+    ("top_rated", {"language": "x" * 51}, "language must be at most 50 characters"),
+    ("top_rated", {"language": "en\x00"}, "language must not contain NUL"),
+    ("top_rated", {"language": 7}, "language must be non-blank text"),
+    ("ratings_by_genre", {"year_from": 2101}, "year_from must be a year"),
+    ("ratings_by_year", {"by": "century"}, r"unknown by 'century'; valid values: decade, year"),
+    (
+        "review_volume",
+        {"start": date(2024, 1, 1), "end": date(2024, 1, 2), "freq": "hour"},
+        r"unknown freq 'hour'; valid values: day, month, week",
+    ),
+    (
+        "review_volume",
+        {"start": date(2024, 1, 2), "end": date(2024, 1, 1)},
+        r"start \(2024-01-02\) must not be after end \(2024-01-01\)",
+    ),
+    ("review_volume", {"start": "2024-01-01", "end": date(2024, 1, 1)}, "start must be a date"),
+    (
+        "review_volume",
+        {"start": date(2024, 1, 1), "end": date(2024, 1, 1), "table": "pulses"},
+        r"unknown table 'pulses'; valid values: reviews, reviews_partitioned",
+    ),
+]
+
+
+@pytest.mark.parametrize(("function", "params", "message"), VALIDATION_CASES)
+def test_invalid_parameters_raise_before_any_query(
+    engine: Engine, function: str, params: dict[str, Any], message: str
+) -> None:
+    closed = engine.connect()
+    closed.close()  # any query on it would raise ResourceClosedError, not ValueError
+    with pytest.raises(ValueError, match=message):
+        getattr(ratings, function)(closed, **params)
+
+
+GENRE_FUNCTIONS: list[tuple[str, dict[str, Any]]] = [
+    ("score_distribution", {"source": "users"}),
+    ("platform_agreement", {}),
+    ("top_rated", {}),
+    ("divisive_movies", {}),
+    ("ratings_by_year", {}),
+]
+HOSTILE = [
+    "x' OR '1'='1",
+    "' OR 1=1 --",
+    "drama'; DROP TABLE movies; --",
+    "drama; select 1",
+    "--",
+    "%",
+    "_",
+    "dr_ma",
+    "dr%",
+    'say "hi"',
+    "back\\slash",
+    "ünïcødé ✓ 映画",
+]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+@pytest.mark.parametrize(("function", "params"), GENRE_FUNCTIONS)
+def test_unknown_genre_is_rejected_with_the_valid_ones(
+    conn: Connection, rows: Rows, function: str, params: dict[str, Any], hostile: str
+) -> None:
+    rows.genre("drama")
+    rows.genre("sci-fi")
+    with pytest.raises(ValueError, match=r"unknown genre .*; valid values: drama, sci-fi"):
+        getattr(ratings, function)(conn, genre=hostile, **params)
+
+
+@pytest.mark.parametrize(
+    ("name", "function", "params"),
+    [
+        ("source", "score_distribution", {}),
+        ("by", "ratings_by_year", {}),
+        ("freq", "review_volume", {"start": date(2024, 1, 1), "end": date(2024, 1, 1)}),
+        ("table", "review_volume", {"start": date(2024, 1, 1), "end": date(2024, 1, 1)}),
+    ],
+)
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_choices_are_rejected(
+    conn: Connection, name: str, function: str, params: dict[str, Any], hostile: str
+) -> None:
+    with pytest.raises(ValueError, match=f"unknown {name} "):
+        getattr(ratings, function)(conn, **{name: hostile}, **params)
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_genres_and_languages_match_literally(
+    conn: Connection, rows: Rows, hostile: str
+) -> None:
+    """A genre slug or language that looks like SQL or a LIKE pattern is only itself."""
+    odd, drama = rows.genre(hostile), rows.genre("drama")
+    own = rows.movie("Own", language=hostile, genres=(odd,), ratings=(6.0, 8.0))
+    rows.movie("Other", language="drama", genres=(drama,), ratings=(9.0, 9.0))
+    rows.movie("English", language="English", genres=(drama,), ratings=(4.0, 4.0))
+
+    assert check(conn, "top_rated", min_reviews=1, language=hostile)["movie_id"].tolist() == [own]
+    assert check(conn, "top_rated", min_reviews=1, genre=hostile)["movie_id"].tolist() == [own]
+    assert check(conn, "divisive_movies", min_reviews=1, genre=hostile)["movie_id"].tolist() == [
+        own
+    ]
+    histogram = check(conn, "score_distribution", source="users", genre=hostile)
+    assert histogram["count"].sum() == 2
+    agreement = check(conn, "platform_agreement", min_reviews=1, genre=hostile)
+    assert agreement["n"].sum() == 0
+    assert check(conn, "ratings_by_year", genre=hostile, min_reviews=1)["movies"].sum() == 1
+    by_genre = check(conn, "ratings_by_genre", min_reviews=1).set_index("genre")
+    assert by_genre.loc[hostile, "movies"] == 1
+    # Nothing was executed: the rows and tables are as they were.
+    for table, count in {"movies": 3, "reviews": 6, "genres": 2, "movie_genres": 3}.items():
+        assert conn.execute(text(f"select count(*) from {table}")).scalar_one() == count
+
+
+@pytest.mark.parametrize("language", ["x' OR '1'='1", "English' --", "%", "_nglish", "english"])
+def test_language_matches_nothing_but_itself(conn: Connection, rows: Rows, language: str) -> None:
+    rows.movie(language="English", ratings=(7.0,))
+    assert check(conn, "top_rated", min_reviews=1, language=language).empty
+    assert conn.execute(text("select count(*) from movies")).scalar_one() == 1
+
+
+def test_read_only_sessions_can_run_everything(db_url: URL) -> None:
+    """Analysts' sessions are read-only: nothing here writes, not even a temporary table."""
+    reader = get_engine(db_url)
+    try:
+        with reader.connect() as connection:
+            for function, params, _ in EMPTY_CASES:
+                getattr(ratings, function)(connection, **params)
+    finally:
+        reader.dispose()
+
+
+def test_sql_uses_bound_parameters(conn: Connection, rows: Rows) -> None:
+    """The language arrives as a parameter: the statement text never contains it."""
+    marker = "marker-value-7f3a"
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(args[2])
+
+    event.listen(conn, "before_cursor_execute", record)
+    try:
+        ratings.top_rated(conn, language=marker)
+    finally:
+        event.remove(conn, "before_cursor_execute", record)
+    assert seen and not any(marker in statement for statement in seen)
