@@ -1,0 +1,138 @@
+"""Security: which password hashes the application would replace at its users' next login.
+
+``users.hashed_password`` holds Argon2 hashes in their encoded form,
+``$argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>``. The audit parses the parameters in SQL and
+returns counts only: no hash, salt or user leaves the database.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from argon2 import PasswordHasher, extract_parameters
+from sqlalchemy import Connection, text
+
+from iwm_lab.queries._common import typed
+
+# The parameter part of an encoded hash, after its leading "$": type, version, memory (KiB),
+# time cost, parallelism. Digit runs are bounded so the casts below cannot overflow a bigint.
+_PARAMETERS = (
+    "^(argon2id|argon2i|argon2d)[$]v=([0-9]{1,10})[$]"
+    "m=([0-9]{1,10}),t=([0-9]{1,10}),p=([0-9]{1,10})$"
+)
+
+# Users are grouped by the shape of their hash first, with plain string functions: a regular
+# expression with captures costs PostgreSQL a fraction of a millisecond per value, seconds
+# over a large users table, so it runs once per distinct shape instead. The shape is the
+# parameter part and the lengths of the salt and the hash (argon2 derives their byte counts
+# from the lengths), of values that start like an Argon2 hash and have its six "$" fields.
+_PARAMETER_SETS_SQL = text("""
+WITH shapes AS (
+    SELECT CASE
+               WHEN u.hashed_password LIKE '$argon2%'
+                    AND length(u.hashed_password)
+                        - length(replace(u.hashed_password, '$', '')) = 5
+               THEN split_part(u.hashed_password, '$', 2) || '$'
+                    || split_part(u.hashed_password, '$', 3) || '$'
+                    || split_part(u.hashed_password, '$', 4)
+           END AS parameters,
+           length(split_part(u.hashed_password, '$', 5)) AS salt_chars,
+           length(split_part(u.hashed_password, '$', 6)) AS hash_chars
+    FROM users AS u
+),
+by_shape AS (
+    SELECT parameters, salt_chars, hash_chars, count(*) AS users
+    FROM shapes
+    GROUP BY parameters, salt_chars, hash_chars
+),
+parsed AS (
+    SELECT CASE
+               WHEN salt_chars > 0 AND hash_chars > 0 THEN regexp_match(parameters, :pattern)
+           END AS part,
+           salt_chars, hash_chars, users
+    FROM by_shape
+)
+SELECT part[1] AS algorithm,
+       CAST(part[2] AS bigint) AS version,
+       CAST(part[3] AS bigint) AS memory_kib,
+       CAST(part[4] AS bigint) AS time_cost,
+       CAST(part[5] AS bigint) AS parallelism,
+       CASE WHEN part IS NOT NULL THEN salt_chars END AS salt_chars,
+       CASE WHEN part IS NOT NULL THEN hash_chars END AS hash_chars,
+       CAST(sum(users) AS bigint) AS users
+FROM parsed
+GROUP BY 1, 2, 3, 4, 5, 6, 7
+""")
+
+AUDIT_COLUMNS: dict[str, str] = {
+    "algorithm": "str",
+    "version": "Int64",
+    "memory_kib": "Int64",
+    "time_cost": "Int64",
+    "parallelism": "Int64",
+    "salt_bytes": "Int64",
+    "hash_bytes": "Int64",
+    "users": "int64",
+    "share": "float64",
+    "needs_rehash": "bool",
+}
+
+
+def password_hash_audit(conn: Connection, *, hasher: PasswordHasher | None = None) -> pd.DataFrame:
+    """Users per Argon2 parameter set, and whether the current parameters would rehash it.
+
+    "Current" is ``hasher`` (default: argon2-cffi's ``PasswordHasher()``, what the application
+    hashes new passwords with). ``check_needs_rehash`` runs once per distinct parameter set,
+    not once per user, on a stand-in with the set's parameters and lengths (argon2 reads the
+    salt and hash lengths from the encoded form, so they are part of the set).
+
+    One row per parameter set found, sorted by ``users`` (descending), then the parameters.
+    A value that is not an encoded Argon2 hash with a version, a salt and a hash (bcrypt, plain
+    text, an Argon2 1.0 hash without ``v=``, an empty salt) counts in one row whose parameters
+    are NA and which needs a rehash.
+    Columns:
+
+    - ``algorithm`` (str): ``argon2id``, ``argon2i`` or ``argon2d``.
+    - ``version`` (Int64): the Argon2 version (19 is 1.3).
+    - ``memory_kib``, ``time_cost``, ``parallelism`` (Int64): the ``m``, ``t`` and ``p`` costs.
+    - ``salt_bytes``, ``hash_bytes`` (Int64): lengths of the salt and the hash.
+    - ``users`` (int64): users whose hash has these parameters.
+    - ``share`` (float64): ``users`` over all users.
+    - ``needs_rehash`` (bool): ``hasher.check_needs_rehash`` flags the set.
+    """
+    hasher = hasher or PasswordHasher()
+    # Plain rows, not a frame: a frame would turn the integers of a column with NULLs to floats.
+    sets = conn.execute(_PARAMETER_SETS_SQL, {"pattern": _PARAMETERS}).all()
+    rows = []
+    for found in sets:
+        row = {"algorithm": found.algorithm, "users": found.users, "needs_rehash": True}
+        if found.algorithm is not None:
+            stand_in = (
+                f"${found.algorithm}$v={found.version}"
+                f"$m={found.memory_kib},t={found.time_cost},p={found.parallelism}"
+                f"${'A' * found.salt_chars}${'A' * found.hash_chars}"
+            )
+            parameters = extract_parameters(stand_in)
+            row |= {
+                "version": found.version,
+                "memory_kib": found.memory_kib,
+                "time_cost": found.time_cost,
+                "parallelism": found.parallelism,
+                "salt_bytes": parameters.salt_len,
+                "hash_bytes": parameters.hash_len,
+                "needs_rehash": hasher.check_needs_rehash(stand_in),
+            }
+        rows.append(row)
+    keys = list(AUDIT_COLUMNS)[:7]
+    audit = pd.DataFrame(rows, columns=[*keys, "users", "needs_rehash"])
+    # Base64 lengths that decode to the same byte count are one parameter set.
+    audit = (
+        audit.groupby([*keys, "needs_rehash"], dropna=False, as_index=False)["users"]
+        .sum()
+        .sort_values(["users", *keys], ascending=[False, *[True] * len(keys)], kind="stable")
+    )
+    total = audit["users"].sum()
+    audit["share"] = audit["users"] / total if total else float("nan")
+    return typed(audit, AUDIT_COLUMNS)
+
+
+__all__ = ["AUDIT_COLUMNS", "password_hash_audit"]
