@@ -584,6 +584,7 @@ def test_lab_starts_jupyterlab_on_the_notebooks_with_the_project_kernel(
     tmp_path: Path, pg_server: object, cli_env: dict[str, str]
 ) -> None:
     import socket
+    import urllib.error
     import urllib.request
 
     write_notebook(tmp_path / "explore.ipynb")
@@ -614,8 +615,17 @@ def test_lab_starts_jupyterlab_on_the_notebooks_with_the_project_kernel(
 
         def api(path: str) -> Any:
             url = f"http://127.0.0.1:{port}/api/{path}?token={token}"
-            with urllib.request.urlopen(url, timeout=10) as response:
-                return json.load(response)
+            # The banner can come before the server accepts connections on a loaded machine.
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(url, timeout=10) as response:
+                        return json.load(response)
+                except urllib.error.URLError as exc:
+                    refused = isinstance(exc.reason, ConnectionRefusedError)
+                    if not refused or time.monotonic() > deadline:
+                        raise
+                time.sleep(0.5)
 
         assert api("kernelspecs")["default"] == "python3"
         assert [c["name"] for c in api("contents")["content"]] == ["explore.ipynb"]
