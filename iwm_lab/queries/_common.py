@@ -91,3 +91,18 @@ def frame(
 def typed(df: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
     """Select and cast ``df``'s columns so results have stable names and dtypes."""
     return df[list(columns)].astype(dict(columns)).reset_index(drop=True)
+
+
+def check_text(value: str, name: str, max_length: int) -> str:
+    """Non-blank text of at most ``max_length`` characters, matched literally by the caller.
+
+    NUL is refused here: PostgreSQL text cannot hold it, and the driver would fail the query
+    with a less clear error.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be non-blank text, got {value!r}")
+    if len(value) > max_length:
+        raise ValueError(f"{name} must be at most {max_length:,} characters, got {len(value):,}")
+    if "\x00" in value:
+        raise ValueError(f"{name} must not contain NUL characters")
+    return value

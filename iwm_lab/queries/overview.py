@@ -1,11 +1,66 @@
-"""Data health: how much is in the database."""
+"""Data health: how much is in the database, how recent it is, and how complete."""
 
 from __future__ import annotations
 
 import pandas as pd
-from sqlalchemy import Connection, func, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Float,
+    Select,
+    String,
+    cast,
+    func,
+    literal,
+    select,
+    union_all,
+)
 
-from iwm_lab.models import Base
+from iwm_lab.models import Base, Movie, MovieStreamingOption, Pulse, Review, TrendingTopic, User
+from iwm_lab.queries._common import frame
+
+# The columns whose gaps matter to the analyses: scores and what the filters and windows rely
+# on. Model attributes rather than names, so a renamed column fails here, not in a notebook.
+KEY_COLUMNS: tuple[Column[object], ...] = tuple(
+    attribute.expression  # type: ignore[misc]
+    for attribute in (
+        Movie.siddu_score,
+        Movie.critics_score,
+        Movie.imdb_rating,
+        Movie.rotten_tomatoes_score,
+        Movie.release_date,
+        Movie.year,
+        Movie.language,
+        Movie.country,
+        Movie.runtime,
+        Movie.status,
+        Review.movie_id,
+        Review.user_id,
+        Review.date,
+        Pulse.user_id,
+        Pulse.created_at,
+        Pulse.hashtags,
+        Pulse.linked_type,
+        MovieStreamingOption.movie_id,
+        MovieStreamingOption.platform_id,
+        MovieStreamingOption.region,
+        MovieStreamingOption.price,
+        MovieStreamingOption.quality,
+        User.created_at,
+        TrendingTopic.category,
+    )
+)
+
+# What "latest" means per table, in the order freshness() lists them.
+FRESHNESS_COLUMNS: tuple[Column[object], ...] = tuple(
+    attribute.expression  # type: ignore[misc]
+    for attribute in (
+        Movie.release_date,
+        Review.date,
+        Pulse.created_at,
+        TrendingTopic.computed_at,
+    )
+)
 
 
 def table_row_counts(conn: Connection) -> pd.DataFrame:
@@ -18,3 +73,87 @@ def table_row_counts(conn: Connection) -> pd.DataFrame:
     return pd.DataFrame(
         {"table": [t.name for t in tables], "rows": pd.Series(counts, dtype="int64")}
     )
+
+
+def freshness(conn: Connection) -> pd.DataFrame:
+    """How recent the data is: the latest timestamp of each table that has one that matters.
+
+    One row each, in this order: ``movies.release_date`` (latest release, future for
+    announced films), ``reviews.date`` (latest review), ``pulses.created_at`` (latest pulse),
+    ``trending_topics.computed_at`` (last trending refresh, either window). Columns:
+
+    - ``table``, ``column``: where the timestamp comes from.
+    - ``latest`` (datetime64[us]): its maximum; NaT when the table has no value.
+    - ``age_days`` (float64): days from ``latest`` to now (the transaction's
+      ``localtimestamp``); negative when ``latest`` lies in the future; NaN with NaT.
+    """
+    parts = [
+        select(
+            literal(position).label("position"),
+            literal(col.table.name, String).label("table"),
+            literal(col.name, String).label("column"),
+            func.max(col).label("latest"),
+        )
+        for position, col in enumerate(FRESHNESS_COLUMNS)
+    ]
+    latest = union_all(*parts).subquery("latest")
+    age = func.extract("epoch", func.localtimestamp() - latest.c.latest) / 86400
+    stmt = select(latest.c.table, latest.c.column, latest.c.latest, age.label("age_days")).order_by(
+        latest.c.position
+    )
+    columns = {"table": "str", "column": "str", "latest": "datetime64[us]", "age_days": "float64"}
+    return frame(conn, stmt, columns)
+
+
+def null_shares(conn: Connection) -> pd.DataFrame:
+    """How complete the key columns are: the share of NULLs in each.
+
+    Long format, one row per key column (:data:`KEY_COLUMNS`: movie scores, release date,
+    year, language, country, runtime, status; the foreign keys and timestamps of reviews and
+    pulses; pulses' hashtags and linked type; streaming options' movie, platform, region,
+    price and quality; users' created_at; trending categories), sorted by table, then column.
+    One pass per table. Columns:
+
+    - ``table``, ``column``: the column.
+    - ``rows`` (int64): rows in the table.
+    - ``nulls`` (int64): rows where the column is NULL.
+    - ``null_share`` (float64): ``nulls / rows``; NaN for an empty table.
+    """
+    by_table: dict[str, list[Column[object]]] = {}
+    for col in KEY_COLUMNS:
+        by_table.setdefault(col.table.name, []).append(col)
+    parts: list[Select[tuple[str, str, int, int]]] = []
+    for name in sorted(by_table):
+        cols = sorted(by_table[name], key=lambda c: c.name)
+        # A CTE, computed once however many columns read it: a subquery would scan the
+        # table again for each.
+        counts = select(
+            func.count().label("rows"),
+            *(func.count(col).label(col.name) for col in cols),
+        ).cte(f"counts_{name}")
+        parts.extend(
+            select(
+                literal(name, String).label("table"),
+                literal(col.name, String).label("column"),
+                counts.c.rows,
+                (counts.c.rows - counts.c[col.name]).label("nulls"),
+            )
+            for col in cols
+        )
+    shares = union_all(*parts).subquery("shares")
+    null_share = shares.c.nulls / func.nullif(cast(shares.c.rows, Float), 0)
+    stmt = select(
+        shares.c.table,
+        shares.c.column,
+        shares.c.rows,
+        shares.c.nulls,
+        null_share.label("null_share"),
+    ).order_by(shares.c.table, shares.c.column)
+    columns = {
+        "table": "str",
+        "column": "str",
+        "rows": "int64",
+        "nulls": "int64",
+        "null_share": "float64",
+    }
+    return frame(conn, stmt, columns)

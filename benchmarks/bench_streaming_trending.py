@@ -1,0 +1,471 @@
+"""Latency of the streaming, trending and overview query functions, against pandas.
+
+For every function: the median wall time of repeated calls on the configured database
+(``iwm_lab.get_engine()``: a read-only analyst session), and in the same run a baseline that
+loads the rows the function needs with ``pandas.read_sql`` and aggregates them in pandas.
+The windowed trending functions run on both ``pulses`` and its partitioned twin. The
+heaviest call of each module is shown with ``EXPLAIN (ANALYZE, BUFFERS)``.
+
+    python -m benchmarks.bench_streaming_trending                # the configured database
+    python -m benchmarks.bench_streaming_trending --seed small   # a fresh iwm_bench_small
+
+``--seed SCALE`` creates (first time only) a database ``iwm_bench_<scale>`` on the configured
+server, migrates and seeds it with the demo data (seed 42; the seeder fills the partitioned
+twins too) and benchmarks that instead. ``refresh_trending_topics`` runs in a transaction
+that is rolled back, so the benchmark leaves any database as it found it (``--seed`` aside).
+Demo data is dated before a fixed day, so trending windows end at the latest pulse, not at
+now; the refresh, which measures from now(), then finds an empty window: its figure is a
+floor, the cost of hashtag_counts(7d) on a live window is the realistic one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy.engine import URL
+
+from iwm_lab import migrate
+from iwm_lab.database import database_url, get_engine
+from iwm_lab.queries import overview, streaming, trending
+
+Call = Callable[[Connection], Any]
+
+
+@dataclass
+class Case:
+    name: str
+    sql: Call
+    baseline: Call
+    explain: bool = True
+
+
+def read(conn: Connection, sql: str, **params: Any) -> pd.DataFrame:
+    return pd.read_sql(text(sql), conn, params=params)
+
+
+# --- pandas baselines: the same result from raw rows ----------------------------------
+
+
+def pd_coverage(conn: Connection, top_n: int) -> pd.DataFrame:
+    opts = read(conn, "select region, movie_id, type from movie_streaming_options")
+    movies = read(conn, "select id, status, siddu_score from movies")
+    released = movies[movies["status"] == "released"]
+    top = set(
+        released.dropna(subset=["siddu_score"])
+        .sort_values(["siddu_score", "id"], ascending=[False, True])
+        .head(top_n)["id"]
+    )
+    opts = opts.dropna(subset=["movie_id", "region"]).drop_duplicates()
+    opts["released"] = opts["movie_id"].isin(released["id"])
+    opts["top"] = opts["movie_id"].isin(top)
+    per_movie = opts.groupby(["region", "movie_id"]).agg(released=("released", "first"))
+    out = per_movie.groupby("region").agg(movies=("released", "size"), released=("released", "sum"))
+    kinds = opts.pivot_table(index="region", columns="type", values="movie_id", aggfunc="nunique")
+    tops = opts[opts["top"]].groupby("region")["movie_id"].nunique()
+    return out.join(kinds).assign(top=tops, share=out["released"] / len(released))
+
+
+def pd_platform_share(conn: Connection, region: str) -> pd.DataFrame:
+    pairs = read(
+        conn,
+        "select distinct movie_id, platform_id from movie_streaming_options "
+        "where region = :region and movie_id is not null and platform_id is not null",
+        region=region,
+    )
+    names = read(conn, "select id as platform_id, name from streaming_platforms")
+    pairs["exclusive"] = pairs.groupby("movie_id")["platform_id"].transform("size") == 1
+    out = pairs.groupby("platform_id").agg(movies=("movie_id", "size"), excl=("exclusive", "sum"))
+    out["share"] = out["movies"] / pairs["movie_id"].nunique()
+    return out.reset_index().merge(names).sort_values(["movies", "name"], ascending=[False, True])
+
+
+def pd_gaps(conn: Connection, region: str, min_score: float, limit: int) -> pd.DataFrame:
+    movies = read(conn, "select id, title, year, siddu_score, status from movies")
+    opts = read(conn, "select movie_id, region from movie_streaming_options")
+    present = set(opts.loc[opts["region"] == region, "movie_id"])
+    gaps = movies[
+        (movies["status"] == "released")
+        & (movies["siddu_score"] >= min_score)
+        & ~movies["id"].isin(present)
+    ].sort_values(["siddu_score", "id"], ascending=[False, True])
+    gaps = gaps.head(limit)
+    where = opts.dropna().groupby("movie_id")["region"].agg(lambda r: ", ".join(sorted(set(r))))
+    return gaps.assign(available_in=gaps["id"].map(where).fillna(""))
+
+
+def _trigrams(value: str) -> set[str]:
+    grams: set[str] = set()
+    for word in re.findall(r"[0-9a-z]+", value.lower()):
+        padded = f"  {word} "
+        grams.update(padded[i : i + 3] for i in range(len(padded) - 2))
+    return grams
+
+
+def pd_availability_title(conn: Connection, title: str, limit: int) -> pd.DataFrame:
+    movies = read(conn, "select id, title, year from movies")
+    wanted = _trigrams(title)
+    sims = movies["title"].map(
+        lambda t: len(wanted & (g := _trigrams(t))) / max(len(wanted | g), 1)
+    )
+    matched = movies.assign(similarity=sims)[sims >= 0.3]
+    matched = matched.sort_values(["similarity", "id"], ascending=[False, True]).head(limit)
+    return pd_availability_ids(conn, matched["id"].tolist())
+
+
+def pd_availability_ids(conn: Connection, ids: list[int]) -> pd.DataFrame:
+    opts = read(
+        conn,
+        "select o.*, p.name as platform from movie_streaming_options o "
+        "left join streaming_platforms p on p.id = o.platform_id "
+        "where o.movie_id = any(:ids)",
+        ids=ids,
+    )
+    return opts.sort_values(["movie_id", "region", "platform", "type", "quality", "id"])
+
+
+_NUMBER = re.compile(r"([^0-9]*)([0-9][0-9.,]*)([^0-9]*)")
+
+
+def _price(raw: object) -> tuple[str | None, float | None]:
+    if not isinstance(raw, str) or not (m := _NUMBER.fullmatch(raw.replace("\u00a0", " ").strip())):
+        return None, None
+    marker, number = (m[1].strip() + m[3].strip()).upper(), m[2]
+    if re.fullmatch(r"[0-9]+(\.[0-9]+)?", number):
+        value = float(number)
+    elif re.fullmatch(r"[0-9]+,[0-9]{1,2}", number):
+        value = float(number.replace(",", "."))
+    elif re.fullmatch(r"[0-9]{1,3}(,[0-9]{2,3})*,[0-9]{3}(\.[0-9]+)?", number):
+        value = float(number.replace(",", ""))
+    else:
+        return None, None
+    code = streaming.CURRENCY_MARKERS.get(marker)
+    return (code, value) if code or not marker else (None, None)
+
+
+def pd_price_mix(conn: Connection, region: str) -> pd.DataFrame:
+    opts = read(
+        conn,
+        "select type, quality, price from movie_streaming_options where region = :region",
+        region=region,
+    )
+    parsed = opts["price"].map(_price)
+    opts["currency"] = parsed.str[0]
+    opts["amount"] = parsed.str[1].astype("float64")
+    grouped = opts.groupby(["type", "quality", "currency"], dropna=False)["amount"]
+    return grouped.agg(["size", "count", "min", "median", "max", "mean"])
+
+
+def _mentions(pulses: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for pid, raw, linked, created in pulses.itertuples(index=False, name=None):
+        try:
+            doc = json.loads(raw) if isinstance(raw, str) and raw.lstrip().startswith("[") else None
+        except ValueError:
+            doc = None
+        if isinstance(doc, list):
+            tags = {t.strip(" ").lstrip("#").strip(" ").lower() for t in doc if isinstance(t, str)}
+            category = linked if isinstance(linked, str) else "general"
+            rows.extend((pid, category, created, t) for t in tags if t and len(t) <= 120)
+    return pd.DataFrame(rows, columns=["id", "category", "created_at", "tag"])
+
+
+def _pulses(conn: Connection, since: datetime, until: datetime, source: str) -> pd.DataFrame:
+    # The source is one of two fixed table names, never input.
+    return read(
+        conn,
+        f"select id, hashtags, linked_type, created_at from {source} "  # noqa: S608
+        "where created_at > :since and created_at <= :until and hashtags is not null",
+        since=since,
+        until=until,
+    )
+
+
+def pd_counts(conn: Connection, as_of: datetime, days: int, source: str) -> pd.DataFrame:
+    m = _mentions(_pulses(conn, as_of - timedelta(days=days), as_of, source))
+    per = m.groupby(["tag", "category"]).size().rename("n").reset_index()
+    per["count"] = per.groupby("tag")["n"].transform("sum")
+    per = per.sort_values(["tag", "n", "category"], ascending=[True, False, True])
+    per = per.drop_duplicates("tag").sort_values(["count", "tag"], ascending=[False, True])
+    return per.head(50)
+
+
+def pd_series(
+    conn: Connection, tags: list[str], start: datetime, end: datetime, source: str
+) -> pd.DataFrame:
+    m = _mentions(_pulses(conn, start - timedelta(microseconds=1), end, source))
+    m = m[m["tag"].isin(tags)]
+    counts = m.groupby([m["created_at"].dt.floor("D"), "tag"]).size()
+    grid = pd.MultiIndex.from_product([pd.date_range(start, end, freq="D"), sorted(tags)])
+    return counts.reindex(grid, fill_value=0)
+
+
+def pd_rising(conn: Connection, as_of: datetime, window: int, baseline: int, source: str) -> Any:
+    split = as_of - timedelta(days=window)
+    m = _mentions(_pulses(conn, split - timedelta(days=baseline), as_of, source))
+    recent = m[m["created_at"] > split]["tag"].value_counts() / window
+    before = m[m["created_at"] <= split]["tag"].value_counts() / baseline
+    df = pd.DataFrame({"w": recent, "b": before}).fillna(0)
+    return df[df["w"] > df["b"]].assign(g=lambda d: d["w"] / d["b"]).sort_values("g")
+
+
+def pd_topics(conn: Connection) -> pd.DataFrame:
+    topics = read(conn, "select * from trending_topics")
+    return topics[topics["window_label"] == "7d"].sort_values(["count", "tag"]).head(50)
+
+
+def pd_row_counts(conn: Connection) -> dict[str, int]:
+    # A count needs every row; one column of each is the least to read.
+    return {
+        t.name: len(read(conn, f"select 1 as x from {t.name}"))  # noqa: S608
+        for t in overview.Base.metadata.sorted_tables
+    }
+
+
+def pd_freshness(conn: Connection) -> list[Any]:
+    return [
+        read(conn, f"select {c.name} from {c.table.name}")[c.name].max()  # noqa: S608
+        for c in overview.FRESHNESS_COLUMNS
+    ]
+
+
+def pd_null_shares(conn: Connection) -> dict[str, pd.Series]:
+    shares = {}
+    for name in sorted({c.table.name for c in overview.KEY_COLUMNS}):
+        cols = [c.name for c in overview.KEY_COLUMNS if c.table.name == name]
+        shares[name] = read(conn, f"select {', '.join(cols)} from {name}").isna().mean()  # noqa: S608
+    return shares
+
+
+# --- the run ----------------------------------------------------------------------------
+
+
+def cases(conn: Connection, twin: bool) -> list[Case]:
+    """Every function, with parameters an analyst would use on this data."""
+    by_size = text(
+        "select region from movie_streaming_options where region is not null "
+        "group by region order by count(*) desc, region"
+    )
+    regions = conn.execute(by_size).scalars().all()
+    busiest, thinnest = regions[0], regions[-1]
+    middle = text(
+        "select title from movies "
+        "where id >= (select max(movie_id) / 2 from movie_streaming_options) order by id limit 1"
+    )
+    title = conn.execute(middle).scalar_one()
+    typo = title[:-2] + title[-1] + title[-2]  # the last two letters swapped
+    first_ids = text(
+        "select distinct movie_id from movie_streaming_options where movie_id is not null "
+        "order by movie_id limit 20"
+    )
+    ids = list(conn.execute(first_ids).scalars())
+    as_of = conn.execute(text("select max(created_at) from pulses")).scalar_one()
+    tags = trending.hashtag_counts(conn, window_days=30, as_of=as_of, limit=5)["tag"].tolist()
+    start = (as_of - timedelta(days=59)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    found = [
+        Case("coverage_by_region()", streaming.coverage_by_region, partial(pd_coverage, top_n=100)),
+        Case(
+            f"platform_share({busiest})",
+            partial(streaming.platform_share, region=busiest),
+            partial(pd_platform_share, region=busiest),
+        ),
+        Case(
+            f"coverage_gaps({thinnest}, min_score=7)",
+            partial(streaming.coverage_gaps, region=thinnest, min_score=7.0),
+            partial(pd_gaps, region=thinnest, min_score=7.0, limit=50),
+        ),
+        Case(
+            f"availability(title={typo!r})",
+            partial(streaming.availability, title=typo),
+            partial(pd_availability_title, title=typo, limit=20),
+        ),
+        Case(
+            "availability(20 movie_ids)",
+            partial(streaming.availability, movie_ids=ids),
+            partial(pd_availability_ids, ids=ids),
+        ),
+        Case(
+            f"price_quality_mix({busiest})",
+            partial(streaming.price_quality_mix, region=busiest),
+            partial(pd_price_mix, region=busiest),
+        ),
+        Case("trending_topics(7d)", trending.trending_topics, pd_topics),
+        Case("table_row_counts()", overview.table_row_counts, pd_row_counts, explain=False),
+        Case("freshness()", overview.freshness, pd_freshness),
+        Case("null_shares()", overview.null_shares, pd_null_shares),
+    ]
+    for source in ("pulses", "pulses_partitioned") if twin else ("pulses",):
+        found += [
+            Case(
+                f"hashtag_counts(7d) [{source}]",
+                partial(trending.hashtag_counts, as_of=as_of, source=source),
+                partial(pd_counts, as_of=as_of, days=7, source=source),
+            ),
+            Case(
+                f"hashtag_counts(30d) [{source}]",
+                partial(trending.hashtag_counts, window_days=30, as_of=as_of, source=source),
+                partial(pd_counts, as_of=as_of, days=30, source=source),
+            ),
+            Case(
+                f"hashtag_timeseries(5 tags, 60 days) [{source}]",
+                partial(
+                    trending.hashtag_timeseries, tags=tags, start=start, end=as_of, source=source
+                ),
+                partial(pd_series, tags=tags, start=start, end=as_of, source=source),
+            ),
+            Case(
+                f"rising_tags(7d vs 28d) [{source}]",
+                partial(trending.rising_tags, as_of=as_of, min_count=3, source=source),
+                partial(pd_rising, as_of=as_of, window=7, baseline=28, source=source),
+            ),
+        ]
+    return found
+
+
+def median_ms(calls: dict[str, Call], conn: Connection, repeat: int) -> dict[str, float]:
+    """Median wall time of each call. Calls take turns, round after round, so a neighbour's
+    load on a shared machine weighs on all of them alike (and on pulses and its twin alike)."""
+    for fn in calls.values():
+        fn(conn)  # warm-up: catalog caches, shared buffers
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeat):
+        for name, fn in calls.items():
+            started = time.perf_counter()
+            fn(conn)
+            samples[name].append((time.perf_counter() - started) * 1000)
+    return {name: statistics.median(times) for name, times in samples.items()}
+
+
+def refresh_ms(engine: Engine, repeat: int) -> float:
+    """refresh_trending_topics('7d'), each call rolled back: the database is left as it was."""
+    samples = []
+    with engine.connect() as conn:
+        for _ in range(repeat + 1):
+            tx = conn.begin()
+            started = time.perf_counter()
+            trending.refresh_trending_topics(conn)
+            samples.append((time.perf_counter() - started) * 1000)
+            tx.rollback()
+    return statistics.median(samples[1:])
+
+
+class LastStatement:
+    """The last statement an engine sent, with its parameters (for EXPLAIN)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.statement, self.parameters = "", None
+        event.listen(engine, "before_cursor_execute", self._keep)
+
+    def _keep(self, conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        self.statement, self.parameters = statement, parameters
+
+
+def explain(conn: Connection, statement: str, parameters: Any) -> str:
+    plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
+    return "\n".join(plan.scalars())
+
+
+def max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def seeded(scale: str) -> URL:
+    """The URL of iwm_bench_<scale> on the configured server, created and seeded if new."""
+    from iwm_lab.demodata import seed_database
+    from iwm_lab.demodata.scales import get_scale
+
+    get_scale(scale)  # validates the name, which becomes part of a database name
+    base = database_url()
+    name = f"iwm_bench_{scale}"
+    admin = get_engine(base.set(database="postgres"), writable=True, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("select 1 from pg_database where datname = :n"), {"n": name})
+        if exists.first() is not None:
+            return base.set(database=name)
+        conn.execute(text(f'create database "{name}"'))
+    admin.dispose()
+    url = base.set(database=name)
+    engine = get_engine(url, writable=True)
+    started = time.perf_counter()
+    migrate.upgrade(engine)
+    seed_database(engine, scale=scale, seed=42, progress=True)
+    # The seeder analyzes; a vacuum also sets the visibility map, as on a settled database.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("vacuum analyze"))
+    engine.dispose()
+    print(f"seeded {name} ({scale}) in {time.perf_counter() - started:.0f} s")
+    return url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", metavar="SCALE", help="benchmark iwm_bench_SCALE (seeded once)")
+    parser.add_argument("--repeat", type=int, default=9, help="timed calls per function")
+    parser.add_argument("--pandas-repeat", type=int, default=3, help="timed pandas baselines")
+    args = parser.parse_args()
+
+    url = seeded(args.seed) if args.seed else None
+    engine = get_engine(url)
+    statements = LastStatement(engine)
+    with engine.connect() as conn:
+        twin = conn.execute(text("select exists (select from pulses_partitioned)")).scalar_one()
+        sizes = {
+            table: conn.execute(text(f"select count(*) from {table}")).scalar_one()  # noqa: S608
+            for table in ("movies", "movie_streaming_options", "pulses", "pulses_partitioned")
+        }
+        print(f"database: {engine.url.render_as_string(hide_password=True)}")
+        print("rows: " + ", ".join(f"{t} {n:,}" for t, n in sizes.items()))
+        benchmark = cases(conn, twin)
+        sql = median_ms({case.name: case.sql for case in benchmark}, conn, args.repeat)
+        sql_rss = max_rss_mb()
+        baselines = {case.name: case.baseline for case in benchmark}
+        base = median_ms(baselines, conn, args.pandas_repeat)
+    writable = get_engine(url, writable=True)
+    sql["refresh_trending_topics(7d), rolled back"] = refresh_ms(writable, args.repeat)
+    writable.dispose()
+
+    print("\n| function | median ms | pandas ms | ratio |\n|---|---:|---:|---:|")
+    for name, ms in sql.items():
+        pandas_ms = base.get(name)
+        ratio = f"{pandas_ms / ms:.1f}x" if pandas_ms else "-"
+        pandas_text = f"{pandas_ms:.1f}" if pandas_ms else "-"
+        print(f"| {name} | {ms:.1f} | {pandas_text} | {ratio} |")
+    print(f"\npeak RSS: {sql_rss:.0f} MB after the SQL calls, {max_rss_mb():.0f} MB after pandas")
+    print("load average (1, 5, 15 min): {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
+    if twin:
+        print("\npulses vs pulses_partitioned (median ms):")
+        for name in sql:
+            if name.endswith("[pulses]"):
+                other = name.replace("[pulses]", "[pulses_partitioned]")
+                faster = "pulses" if sql[name] <= sql[other] else "pulses_partitioned"
+                label = name.removesuffix(" [pulses]")
+                print(f"  {label}: {sql[name]:.1f} vs {sql[other]:.1f} -> {faster}")
+
+    # The heaviest call of each module (streaming, trending, overview).
+    heaviest: dict[str, Case] = {}
+    for case in sorted(benchmark, key=lambda c: sql[c.name], reverse=True):
+        if case.explain:
+            heaviest.setdefault(getattr(case.sql, "func", case.sql).__module__, case)
+    with engine.connect() as conn:
+        for case in heaviest.values():
+            case.sql(conn)
+            plan = explain(conn, statements.statement, statements.parameters)
+            print(f"\n### EXPLAIN (ANALYZE, BUFFERS): {case.name}\n{plan}")
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""``iwm_lab.queries.overview``: row counts, freshness and null shares for data health."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pytest
+from sqlalchemy import Connection, Engine, text
+
+from iwm_lab.models import Base
+from iwm_lab.queries import overview
+from iwm_lab.queries.overview import freshness, null_shares, table_row_counts
+
+FRESHNESS_DTYPES = {
+    "table": "str",
+    "column": "str",
+    "latest": "datetime64[us]",
+    "age_days": "float64",
+}
+NULL_SHARE_DTYPES = {
+    "table": "str",
+    "column": "str",
+    "rows": "int64",
+    "nulls": "int64",
+    "null_share": "float64",
+}
+
+
+@pytest.fixture
+def conn(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as connection:
+        tx = connection.begin()
+        try:
+            yield connection
+        finally:
+            tx.rollback()
+
+
+def test_table_row_counts(conn: Connection) -> None:
+    conn.execute(text("insert into movies (title) values ('a'), ('b')"))
+    df = table_row_counts(conn)
+    assert list(df.columns) == ["table", "rows"]
+    assert df["rows"].dtype == "int64"
+    assert df["table"].tolist() == sorted(Base.metadata.tables)
+    assert dict(zip(df["table"], df["rows"], strict=True))["movies"] == 2
+
+
+def test_freshness_of_an_empty_database(conn: Connection) -> None:
+    df = freshness(conn)
+    assert dict(df.dtypes.astype(str)) == FRESHNESS_DTYPES
+    assert list(zip(df["table"], df["column"], strict=True)) == [
+        ("movies", "release_date"),
+        ("reviews", "date"),
+        ("pulses", "created_at"),
+        ("trending_topics", "computed_at"),
+    ]
+    assert df["latest"].isna().all()
+    assert df["age_days"].isna().all()
+
+
+def test_freshness(conn: Connection) -> None:
+    now: datetime = conn.execute(text("select localtimestamp")).scalar_one()
+    user = conn.execute(
+        text("insert into users (hashed_password, name) values ('h', 'u') returning id")
+    ).scalar_one()
+    movie = conn.execute(
+        text(
+            "insert into movies (title, release_date) values "
+            "('old', :old), ('announced', :future), ('undated', null) returning id"
+        ),
+        {"old": now - timedelta(days=400), "future": now + timedelta(days=30)},
+    ).first()[0]
+    conn.execute(
+        text(
+            "insert into reviews (title, content, rating, date, user_id, movie_id) values "
+            "('r', 'c', 7, :d1, :u, :m), ('r', 'c', 8, :d2, :u, :m), ('r', 'c', 9, null, :u, :m)"
+        ),
+        {
+            "d1": now - timedelta(days=3),
+            "d2": now - timedelta(days=1, hours=12),
+            "u": user,
+            "m": movie,
+        },
+    )
+    conn.execute(
+        text("insert into pulses (content_text, created_at) values ('p', :t)"),
+        {"t": now - timedelta(hours=6)},
+    )
+    df = freshness(conn)
+    latest = dict(zip(df["table"], df["latest"], strict=True))
+    age = dict(zip(df["table"], df["age_days"], strict=True))
+    assert latest["movies"] == pd.Timestamp(now + timedelta(days=30))
+    assert age["movies"] == pytest.approx(-30)  # announced: in the future
+    assert age["reviews"] == pytest.approx(1.5)
+    assert age["pulses"] == pytest.approx(0.25)
+    assert pd.isna(latest["trending_topics"])
+
+
+def test_null_shares(conn: Connection) -> None:
+    conn.execute(
+        text(
+            "insert into movies (title, siddu_score, language, status) values "
+            "('a', 8, 'English', 'released'), ('b', null, null, 'released'), "
+            "('c', null, 'Hindi', null), ('d', 5, null, 'released')"
+        )
+    )
+    df = null_shares(conn)
+    assert dict(df.dtypes.astype(str)) == NULL_SHARE_DTYPES
+    expected_keys = sorted((c.table.name, c.name) for c in overview.KEY_COLUMNS)
+    assert list(zip(df["table"], df["column"], strict=True)) == expected_keys
+    movies = df[df["table"] == "movies"].set_index("column")
+    assert movies.loc["siddu_score", ["rows", "nulls", "null_share"]].tolist() == [4, 2, 0.5]
+    assert movies.loc["language", "null_share"] == 0.5
+    assert movies.loc["status", "null_share"] == 0.25
+    assert movies.loc["imdb_rating", "null_share"] == 1.0
+    reviews = df[df["table"] == "reviews"]
+    assert (reviews["rows"] == 0).all()
+    assert reviews["null_share"].isna().all()  # an empty table has no share
+
+
+# --- the tiny demo dataset against pandas ---------------------------------------------
+
+
+def test_tiny_freshness(tiny: Connection) -> None:
+    expected = []
+    for col in overview.FRESHNESS_COLUMNS:
+        values = pd.read_sql(text(f"select {col.name} from {col.table.name}"), tiny)[col.name]
+        expected.append((col.table.name, col.name, values.max()))
+    df = freshness(tiny)
+    assert dict(df.dtypes.astype(str)) == FRESHNESS_DTYPES
+    got = list(zip(df["table"], df["column"], df["latest"], strict=True))
+    assert [g[:2] for g in got] == [e[:2] for e in expected]
+    for (_, _, latest), (_, _, want) in zip(got, expected, strict=True):
+        assert latest == want or (pd.isna(latest) and pd.isna(want))
+    assert df.loc[df["table"] == "reviews", "latest"].notna().all()
+
+
+def test_tiny_null_shares(tiny: Connection) -> None:
+    rows = []
+    for table_name in sorted({c.table.name for c in overview.KEY_COLUMNS}):
+        cols = sorted(c.name for c in overview.KEY_COLUMNS if c.table.name == table_name)
+        data = pd.read_sql(text(f"select {', '.join(cols)} from {table_name}"), tiny)
+        for col in cols:
+            nulls = int(data[col].isna().sum())
+            share = nulls / len(data) if len(data) else float("nan")
+            rows.append((table_name, col, len(data), nulls, share))
+    expected = pd.DataFrame(rows, columns=list(NULL_SHARE_DTYPES)).astype(NULL_SHARE_DTYPES)
+    pd.testing.assert_frame_equal(null_shares(tiny), expected)

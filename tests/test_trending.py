@@ -1,0 +1,565 @@
+"""``iwm_lab.queries.trending``: live hashtag counts, the stored table and its refresh.
+
+Hand-made pulses are written relative to the transaction's ``localtimestamp``, which stands
+still inside a transaction, so pulses sit exactly on window boundaries and the live counts
+can be compared with the SQL function's in the same transaction. The tiny demo dataset is
+checked against an independent pandas computation over the raw pulses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import pytest
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import URL
+
+from iwm_lab.database import get_engine
+from iwm_lab.models.values import TRENDING_WINDOW_DAYS
+from iwm_lab.queries import trending
+from iwm_lab.queries.trending import (
+    ReadOnlySessionError,
+    hashtag_counts,
+    hashtag_timeseries,
+    refresh_trending_topics,
+    rising_tags,
+    trending_topics,
+)
+
+HOSTILE = [
+    "'",
+    "'; DROP TABLE pulses; --",
+    "' OR 1=1 --",
+    "%",
+    "_",
+    "7d'--",
+    "😀",
+    "movie\x00",
+    '"movie"',
+]
+
+
+@pytest.fixture
+def conn(engine: Engine) -> Iterator[Connection]:
+    """A transaction with no pulses and no trending rows, rolled back afterwards."""
+    with engine.connect() as connection:
+        tx = connection.begin()
+        try:
+            connection.execute(text("delete from trending_topics"))
+            connection.execute(text("delete from pulses"))
+            connection.execute(text("delete from pulses_partitioned"))
+            yield connection
+        finally:
+            tx.rollback()
+
+
+class Pulses:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.now: datetime = conn.execute(text("select localtimestamp")).scalar_one()
+
+    def add(
+        self,
+        tags: list[Any] | None = None,
+        *,
+        age: timedelta = timedelta(hours=1),
+        at: datetime | None = None,
+        linked_type: str | None = None,
+        raw: str | None = None,
+    ) -> None:
+        self.conn.execute(
+            text(
+                "insert into pulses (content_text, hashtags, linked_type, created_at) "
+                "values ('p', :hashtags, :linked_type, :at)"
+            ),
+            {
+                "hashtags": raw if raw is not None else json.dumps(tags),
+                "linked_type": linked_type,
+                "at": at if at is not None else self.now - age,
+            },
+        )
+
+
+@pytest.fixture
+def pulses(conn: Connection) -> Pulses:
+    return Pulses(conn)
+
+
+def as_dict(df: pd.DataFrame) -> dict[str, tuple[str, int]]:
+    return {r.tag: (r.category, r.count) for r in df.itertuples()}
+
+
+def test_counts_normalise_and_count_once_per_pulse(conn: Connection, pulses: Pulses) -> None:
+    for tag in ("#Dune", "dune", " #DUNE ", "##dune", "#DuNe"):
+        pulses.add([tag], linked_type="movie")
+    pulses.add(["#Dune", "dune", "DUNE"])  # one pulse: counted once
+    pulses.add(["#IPL"], linked_type="cricket")
+    pulses.add(raw="not json")
+    pulses.add(raw='{"tags": ["#Dune"]}')
+    pulses.add(raw='[42, null, "#ipl", {"x": 1}]')
+    pulses.add(["", "#", "   "])
+    df = hashtag_counts(conn)
+    assert dict(df.dtypes.astype(str)) == trending.COUNT_COLUMNS
+    assert list(df.itertuples(index=False, name=None)) == [
+        ("dune", "movie", 6),
+        ("ipl", "cricket", 2),  # one cricket, one unlinked (general): a tie, alphabetical
+    ]
+
+
+@pytest.mark.parametrize("window_days", [1, 7, 30])
+def test_window_boundaries(conn: Connection, pulses: Pulses, window_days: int) -> None:
+    length = timedelta(days=window_days)
+    pulses.add(["#OnTheBoundary"], age=length)  # exactly window_days old: out
+    pulses.add(["#JustInside"], age=length - timedelta(microseconds=1))
+    pulses.add(["#AtAsOf"], age=timedelta(0))  # created_at == as_of: in
+    pulses.add(["#Future"], age=-timedelta(microseconds=1))  # after as_of: out
+    assert set(hashtag_counts(conn, window_days=window_days)["tag"]) == {"justinside", "atasof"}
+
+
+def test_explicit_as_of(conn: Connection, pulses: Pulses) -> None:
+    as_of = datetime(2024, 3, 10, 12, 0)
+    pulses.add(["#Old"], at=as_of - timedelta(days=7))  # on the boundary: out
+    pulses.add(["#Old"], at=as_of - timedelta(days=6))
+    pulses.add(["#Old"], at=as_of)
+    pulses.add(["#Later"], at=as_of + timedelta(seconds=1))
+    assert as_dict(hashtag_counts(conn, as_of=as_of)) == {"old": ("general", 2)}
+
+
+def test_category_filter_and_limit_with_ties(conn: Connection, pulses: Pulses) -> None:
+    for tag in ("#b", "#a", "#c"):
+        pulses.add([tag], linked_type="movie")
+    pulses.add(["#c"], linked_type="movie")
+    pulses.add(["#ipl"], linked_type="cricket")
+    df = hashtag_counts(conn, category="movie", limit=2)
+    assert list(df.itertuples(index=False, name=None)) == [("c", "movie", 2), ("a", "movie", 1)]
+    empty = hashtag_counts(conn, category="event")
+    assert empty.empty
+    assert dict(empty.dtypes.astype(str)) == trending.COUNT_COLUMNS
+
+
+@pytest.mark.parametrize("window", ["7d", "30d"])
+def test_live_counts_equal_the_refresh_in_one_transaction(
+    conn: Connection, pulses: Pulses, window: str
+) -> None:
+    days = TRENDING_WINDOW_DAYS[window]
+    tags = ["#Dune", "dune", "#Oscars", "#IPL", "#Weekend", "#Ünïcode", "ÜNÏCODE", "#a'b", "%_"]
+    for i in range(60):
+        linked = ("movie", "cricket", None)[i % 3]
+        pulses.add(
+            [tags[i % len(tags)], tags[(i * 7) % len(tags)]],
+            age=timedelta(hours=17 * i),
+            linked_type=linked,
+        )
+    pulses.add(["#Dune"], age=timedelta(days=days))  # on the boundary
+    for i in range(55):  # more than 50 tags: the cut must fall in the same place
+        pulses.add([f"#tag{i:02d}"], age=timedelta(days=1))
+    refreshed = refresh_trending_topics(conn, window=window)
+    live = hashtag_counts(conn, window_days=days, limit=50)
+    assert len(refreshed) == 50
+    pd.testing.assert_frame_equal(refreshed[["tag", "category", "count"]], live)
+    assert (refreshed["window_label"] == window).all()
+
+
+def test_hostile_tags_are_counted_literally(conn: Connection, pulses: Pulses) -> None:
+    hostile = ["' or 1=1 --", "'; drop table pulses; --", "100%", "a_b", "😀"]  # lower case
+    for tag in hostile:
+        pulses.add([tag])
+    df = hashtag_counts(conn)
+    assert sorted(df["tag"]) == sorted(hostile)
+    series = hashtag_timeseries(conn, tags=hostile, start=pulses.now, end=pulses.now)
+    assert series["count"].tolist() == [1] * len(hostile)
+    assert conn.execute(text("select count(*) from pulses")).scalar_one() == len(hostile)
+
+
+# --- trending_topics and refresh_trending_topics --------------------------------------
+
+
+def test_trending_topics_reads_the_table(conn: Connection) -> None:
+    conn.execute(
+        text(
+            "insert into trending_topics (tag, category, window_label, count) values "
+            "('b', 'movie', '7d', 5), ('a', 'movie', '7d', 5), ('c', 'cricket', '7d', 9), "
+            "('z', 'event', '7d', null), ('d', 'movie', '30d', 99)"
+        )
+    )
+    df = trending_topics(conn)
+    assert dict(df.dtypes.astype(str)) == trending.TOPIC_COLUMNS
+    assert list(zip(df["tag"], df["count"], strict=True)) == [
+        ("c", 9),
+        ("a", 5),
+        ("b", 5),
+        ("z", 0),
+    ]
+    assert df["computed_at"].notna().all()
+    assert trending_topics(conn, window="7d", category="movie", limit=1)["tag"].tolist() == ["a"]
+    empty = trending_topics(conn, category="general")
+    assert empty.empty
+    assert dict(empty.dtypes.astype(str)) == trending.TOPIC_COLUMNS
+
+
+def test_refresh_refuses_a_read_only_session(db_url: URL) -> None:
+    engine = get_engine(db_url)  # analysts' default: read-only
+    try:
+        with engine.connect() as conn:
+            with pytest.raises(ReadOnlySessionError, match=r"connect\(writable=True\)"):
+                refresh_trending_topics(conn)
+            assert not conn.in_transaction()  # its own transaction, closed
+            with conn.begin(), pytest.raises(ReadOnlySessionError):
+                refresh_trending_topics(conn, window="30d")
+    finally:
+        engine.dispose()
+
+
+def test_refresh_refuses_a_read_only_transaction(conn: Connection) -> None:
+    conn.execute(text("set transaction read only"))
+    with pytest.raises(ReadOnlySessionError):
+        refresh_trending_topics(conn)
+
+
+def test_refresh_commits_its_own_transaction(engine: Engine) -> None:
+    with engine.begin() as setup:
+        setup.execute(text("delete from trending_topics"))
+        setup.execute(text("delete from pulses"))
+        setup.execute(
+            text("insert into pulses (content_text, hashtags) values ('p', '[\"#Committed\"]')")
+        )
+    try:
+        with engine.connect() as conn:
+            rows = refresh_trending_topics(conn)
+            assert rows["tag"].tolist() == ["committed"]
+        with engine.connect() as other:
+            assert trending_topics(other)["tag"].tolist() == ["committed"]
+    finally:
+        with engine.begin() as cleanup:
+            cleanup.execute(text("delete from trending_topics"))
+            cleanup.execute(text("delete from pulses"))
+
+
+def test_refresh_inside_a_callers_transaction_is_the_callers(
+    conn: Connection, pulses: Pulses
+) -> None:
+    pulses.add(["#Mine"])
+    savepoint = conn.begin_nested()
+    assert refresh_trending_topics(conn)["tag"].tolist() == ["mine"]
+    savepoint.rollback()
+    assert trending_topics(conn).empty
+
+
+# --- hashtag_timeseries ---------------------------------------------------------------
+
+
+def test_timeseries_zero_filled_by_day(conn: Connection, pulses: Pulses) -> None:
+    day = datetime(2024, 5, 6)  # a Monday
+    pulses.add(["#Dune", "dune"], at=day + timedelta(hours=1))
+    pulses.add(["#DUNE"], at=day + timedelta(days=2, hours=23, minutes=59))
+    pulses.add(["#ipl"], at=day + timedelta(days=2))
+    pulses.add(["#dune"], at=day - timedelta(microseconds=1))  # before start
+    pulses.add(["#dune"], at=day + timedelta(days=3))  # after end
+    df = hashtag_timeseries(
+        conn, tags=["#Dune", "dune", "IPL"], start=date(2024, 5, 6), end=date(2024, 5, 8)
+    )
+    assert dict(df.dtypes.astype(str)) == trending.SERIES_COLUMNS
+    assert list(df.itertuples(index=False, name=None)) == [
+        (pd.Timestamp("2024-05-06"), "dune", 1),
+        (pd.Timestamp("2024-05-06"), "ipl", 0),
+        (pd.Timestamp("2024-05-07"), "dune", 0),
+        (pd.Timestamp("2024-05-07"), "ipl", 0),
+        (pd.Timestamp("2024-05-08"), "dune", 1),
+        (pd.Timestamp("2024-05-08"), "ipl", 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("freq", "periods", "counts"),
+    [
+        ("week", ["2024-04-29", "2024-05-06", "2024-05-13"], [1, 2, 0]),
+        ("month", ["2024-04-01", "2024-05-01"], [1, 2]),
+    ],
+)
+def test_timeseries_weeks_and_months(
+    conn: Connection, pulses: Pulses, freq: str, periods: list[str], counts: list[int]
+) -> None:
+    pulses.add(["#x"], at=datetime(2024, 4, 28))  # before start: not counted
+    pulses.add(["#x"], at=datetime(2024, 4, 30))
+    pulses.add(["#x"], at=datetime(2024, 5, 6))
+    pulses.add(["#x"], at=datetime(2024, 5, 12, 23))
+    pulses.add(["#x"], at=datetime(2024, 5, 14))  # after end: not counted
+    df = hashtag_timeseries(
+        conn, tags="x", start=date(2024, 4, 30), end=date(2024, 5, 13), freq=freq
+    )
+    assert df["period"].tolist() == [pd.Timestamp(p) for p in periods]
+    assert df["count"].tolist() == counts
+
+
+# --- rising_tags ----------------------------------------------------------------------
+
+
+def test_rising_tags(conn: Connection, pulses: Pulses) -> None:
+    day = timedelta(days=1)
+    for _ in range(6):
+        pulses.add(["#Fresh"], age=day)  # new: none in the baseline
+    for _ in range(7):
+        pulses.add(["#Up"], age=day)  # 7 in 7 days = 1/day
+    for _ in range(14):
+        pulses.add(["#Up"], age=10 * day)  # 14 in 28 days = 0.5/day
+    for _ in range(5):
+        pulses.add(["#Flat"], age=2 * day)
+    for _ in range(20):
+        pulses.add(["#Flat"], age=20 * day)  # 5/7 per day = 20/28: not rising
+    for _ in range(4):
+        pulses.add(["#Few"], age=day)  # below min_count
+    pulses.add(["#Up"], age=7 * day)  # on the split: baseline
+    pulses.add(["#Fresh"], age=35 * day)  # on the baseline's far edge: out
+    df = rising_tags(conn, min_count=5)
+    assert dict(df.dtypes.astype(str)) == trending.RISING_COLUMNS
+    rows = {r["tag"]: r for r in df.to_dict("records")}
+    assert list(rows) == ["fresh", "up"]
+    assert rows["fresh"]["is_new"] and pd.isna(rows["fresh"]["growth"])
+    assert (rows["up"]["window_count"], rows["up"]["baseline_count"]) == (7, 15)
+    assert rows["up"]["growth"] == pytest.approx(1.0 / (15 / 28))
+    assert not rows["up"]["is_new"]
+    empty = rising_tags(conn, min_count=100)
+    assert empty.empty
+    assert dict(empty.dtypes.astype(str)) == trending.RISING_COLUMNS
+
+
+# --- the partitioned twin --------------------------------------------------------------
+
+
+def test_the_partitioned_twin_gives_the_same_results(conn: Connection, pulses: Pulses) -> None:
+    for i in range(40):
+        pulses.add([f"#t{i % 7}", f"#T{i % 3}"], age=timedelta(hours=23 * i))
+    conn.execute(text("insert into pulses_partitioned select * from pulses"))
+    for source in ("pulses", "pulses_partitioned"):
+        assert not hashtag_counts(conn, window_days=30, source=source).empty
+    pd.testing.assert_frame_equal(
+        hashtag_counts(conn, window_days=30),
+        hashtag_counts(conn, window_days=30, source="pulses_partitioned"),
+    )
+    pd.testing.assert_frame_equal(
+        rising_tags(conn, min_count=1, window_days=10, baseline_days=20),
+        rising_tags(
+            conn, min_count=1, window_days=10, baseline_days=20, source="pulses_partitioned"
+        ),
+    )
+    kwargs: dict[str, Any] = {"tags": ["t1", "t2"], "start": pulses.now - timedelta(days=40)}
+    kwargs["end"] = pulses.now
+    pd.testing.assert_frame_equal(
+        hashtag_timeseries(conn, **kwargs),
+        hashtag_timeseries(conn, **kwargs, source="pulses_partitioned"),
+    )
+
+
+# --- validation and hostile input -----------------------------------------------------
+
+NOW = datetime(2024, 5, 1)
+BAD_CALLS: list[tuple[str, Any, dict[str, Any]]] = [
+    ("window_days 0", hashtag_counts, {"window_days": 0}),
+    ("window_days float", hashtag_counts, {"window_days": 7.5}),
+    ("window_days too long", hashtag_counts, {"window_days": 3651}),
+    ("as_of a date", hashtag_counts, {"as_of": date(2024, 5, 1)}),
+    ("as_of aware", hashtag_counts, {"as_of": datetime(2024, 5, 1, tzinfo=UTC)}),
+    ("as_of text", hashtag_counts, {"as_of": "2024-05-01"}),
+    ("unknown category", hashtag_counts, {"category": "sports"}),
+    ("limit 0", hashtag_counts, {"limit": 0}),
+    ("limit too big", hashtag_counts, {"limit": 10_001}),
+    ("unknown source", hashtag_counts, {"source": "reviews"}),
+    ("unknown window", trending_topics, {"window": "1y"}),
+    ("window upper case", trending_topics, {"window": "7D"}),
+    ("topics category", trending_topics, {"category": "Movie"}),
+    ("topics limit", trending_topics, {"limit": -1}),
+    ("refresh window", refresh_trending_topics, {"window": "7 days"}),
+    ("no tags", hashtag_timeseries, {"tags": [], "start": NOW, "end": NOW}),
+    ("too many tags", hashtag_timeseries, {"tags": ["a"] * 101, "start": NOW, "end": NOW}),
+    ("blank tag", hashtag_timeseries, {"tags": ["  "], "start": NOW, "end": NOW}),
+    ("hash-only tag", hashtag_timeseries, {"tags": [" ## "], "start": NOW, "end": NOW}),
+    ("tag not text", hashtag_timeseries, {"tags": [1], "start": NOW, "end": NOW}),
+    ("tag with NUL", hashtag_timeseries, {"tags": ["a\x00"], "start": NOW, "end": NOW}),
+    (
+        "end before start",
+        hashtag_timeseries,
+        {"tags": ["a"], "start": NOW, "end": date(2024, 4, 30)},
+    ),
+    ("start text", hashtag_timeseries, {"tags": ["a"], "start": "2024-05-01", "end": NOW}),
+    ("unknown freq", hashtag_timeseries, {"tags": ["a"], "start": NOW, "end": NOW, "freq": "hour"}),
+    ("baseline_days 0", rising_tags, {"baseline_days": 0}),
+    ("min_count 0", rising_tags, {"min_count": 0}),
+    ("rising limit", rising_tags, {"limit": 10_001}),
+]
+
+
+@pytest.mark.parametrize(
+    ("func", "kwargs"), [c[1:] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS]
+)
+def test_invalid_parameters_raise(conn: Connection, func: Any, kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        func(conn, **kwargs)
+
+
+def test_errors_list_the_valid_values(conn: Connection) -> None:
+    with pytest.raises(ValueError, match="valid values: 30d, 7d"):
+        trending_topics(conn, window="1y")
+    with pytest.raises(ValueError, match="valid values: cricket, event, general, movie"):
+        hashtag_counts(conn, category="sports")
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c, v: hashtag_counts(c, category=v),
+        lambda c, v: hashtag_counts(c, source=v),
+        lambda c, v: trending_topics(c, window=v),
+        lambda c, v: trending_topics(c, category=v),
+        lambda c, v: refresh_trending_topics(c, window=v),
+        lambda c, v: hashtag_timeseries(c, tags=["a"], start=NOW, end=NOW, freq=v),
+    ],
+    ids=["counts.category", "source", "topics.window", "topics.category", "refresh", "freq"],
+)
+def test_hostile_choices_are_rejected(
+    conn: Connection, pulses: Pulses, call: Any, value: str
+) -> None:
+    pulses.add(["#kept"])
+    with pytest.raises(ValueError, match="valid values"):
+        call(conn, value)
+    assert conn.execute(text("select count(*) from pulses")).scalar_one() == 1
+
+
+# --- the tiny demo dataset against pandas ---------------------------------------------
+
+
+def _ascii_lower(tag: str) -> str:
+    # The test server's databases use the C locale, where lower() folds ASCII letters only.
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in tag)
+
+
+def _mentions(pulses: pd.DataFrame) -> pd.DataFrame:
+    """(id, category, created_at, tag) once per pulse and tag, parsed in Python."""
+    rows = []
+    for pulse in pulses.itertuples():
+        raw = pulse.hashtags
+        if not isinstance(raw, str) or not raw.lstrip(" \t\n\r\f\v").startswith("["):
+            continue
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            continue
+        if not isinstance(doc, list):
+            continue
+        category = pulse.linked_type if isinstance(pulse.linked_type, str) else "general"
+        tags = {
+            _ascii_lower(v.strip(" ").lstrip("#").strip(" ")) for v in doc if isinstance(v, str)
+        }
+        rows.extend(
+            (pulse.id, category, pulse.created_at, tag)
+            for tag in tags
+            if tag and len(tag) <= trending.MAX_TAG_LENGTH
+        )
+    return pd.DataFrame(rows, columns=["id", "category", "created_at", "tag"])
+
+
+@pytest.fixture(scope="module")
+def tiny_mentions(tiny: Connection) -> pd.DataFrame:
+    pulses = pd.read_sql(text("select id, hashtags, linked_type, created_at from pulses"), tiny)
+    mentions = _mentions(pulses)
+    assert len(mentions) > 100
+    return mentions
+
+
+def _expected_counts(mentions: pd.DataFrame, limit: int) -> pd.DataFrame:
+    per = mentions.groupby(["tag", "category"]).size().rename("n").reset_index()
+    per["total"] = per.groupby("tag")["n"].transform("sum")
+    best = per.sort_values(["tag", "n", "category"], ascending=[True, False, True])
+    best = best.drop_duplicates("tag").rename(columns={"total": "count"})
+    best = best.sort_values(["count", "tag"], ascending=[False, True]).head(limit)
+    return best[["tag", "category", "count"]].astype(trending.COUNT_COLUMNS).reset_index(drop=True)
+
+
+def _latest(tiny: Connection) -> datetime:
+    return tiny.execute(text("select max(created_at) from pulses")).scalar_one()
+
+
+@pytest.mark.parametrize("window_days", [7, 30])
+def test_tiny_hashtag_counts(
+    tiny: Connection, tiny_mentions: pd.DataFrame, window_days: int
+) -> None:
+    as_of = _latest(tiny)
+    since = as_of - timedelta(days=window_days)
+    m = tiny_mentions
+    in_window = m[(m["created_at"] > since) & (m["created_at"] <= as_of)]
+    expected = _expected_counts(in_window, 50)
+    assert len(expected) > 3
+    pd.testing.assert_frame_equal(
+        hashtag_counts(tiny, window_days=window_days, as_of=as_of), expected
+    )
+
+
+def test_tiny_stored_topics_match_live_counts_at_their_computed_at(tiny: Connection) -> None:
+    """The seeder's refresh measured its windows from its own now(): counting live as of
+    that moment reproduces the stored rows (a window may be empty when the demo data's as_of
+    lies further back than the window)."""
+    compared = 0
+    for window, days in TRENDING_WINDOW_DAYS.items():
+        stored = trending_topics(tiny, window=window)
+        if stored.empty:
+            continue
+        computed_at = stored["computed_at"].iloc[0].to_pydatetime()
+        live = hashtag_counts(tiny, window_days=days, as_of=computed_at)
+        pd.testing.assert_frame_equal(stored[["tag", "category", "count"]], live, obj=window)
+        compared += 1
+    assert compared > 0, "the tiny dataset has no stored trending topics"
+
+
+def test_tiny_hashtag_timeseries(tiny: Connection, tiny_mentions: pd.DataFrame) -> None:
+    as_of = _latest(tiny)
+    top = tiny_mentions["tag"].value_counts().index[:3].tolist()
+    start, end = (as_of - timedelta(days=60)).date(), as_of.date()
+    for freq, pandas_freq in (("day", "D"), ("week", "W-MON"), ("month", "MS")):
+        m = tiny_mentions[
+            tiny_mentions["tag"].isin(top)
+            & (tiny_mentions["created_at"] >= pd.Timestamp(start))
+            & (tiny_mentions["created_at"] < pd.Timestamp(end) + pd.Timedelta(days=1))
+        ]
+        period = m["created_at"].dt.to_period(pandas_freq[0]).dt.start_time
+        counts = m.assign(period=period).groupby(["period", "tag"]).size()
+        first = pd.Timestamp(start).to_period(pandas_freq[0]).start_time
+        last = pd.Timestamp(end).to_period(pandas_freq[0]).start_time
+        grid = pd.MultiIndex.from_product(
+            [pd.date_range(first, last, freq=pandas_freq), sorted(top)], names=["period", "tag"]
+        )
+        expected = counts.reindex(grid, fill_value=0).rename("count").reset_index()
+        expected = expected.astype(trending.SERIES_COLUMNS)
+        got = hashtag_timeseries(tiny, tags=[f"#{t}" for t in top], start=start, end=end, freq=freq)
+        pd.testing.assert_frame_equal(got, expected, obj=freq)
+
+
+def test_tiny_rising_tags(tiny: Connection, tiny_mentions: pd.DataFrame) -> None:
+    as_of = _latest(tiny)
+    window, baseline, min_count = 7, 28, 2
+    split = as_of - timedelta(days=window)
+    m = tiny_mentions
+    recent = m[(m["created_at"] > split) & (m["created_at"] <= as_of)]["tag"].value_counts()
+    before = m[(m["created_at"] > split - timedelta(days=baseline)) & (m["created_at"] <= split)]
+    earlier = before["tag"].value_counts()
+    df = pd.DataFrame({"window_count": recent}).join(
+        pd.DataFrame({"baseline_count": earlier}), how="outer"
+    )
+    df = df.fillna(0).astype("int64").rename_axis("tag").reset_index()
+    df["window_rate"] = df["window_count"] / window
+    df["baseline_rate"] = df["baseline_count"] / baseline
+    # Growth as a ratio of integers, so mathematically equal growths tie exactly.
+    scaled_window, scaled_baseline = df["window_count"] * baseline, df["baseline_count"] * window
+    df["growth"] = scaled_window / scaled_baseline.where(scaled_baseline > 0)
+    df["is_new"] = df["baseline_count"] == 0
+    df = df[(df["window_count"] >= min_count) & (scaled_window > scaled_baseline)]
+    df = df.sort_values(
+        ["is_new", "growth", "window_count", "tag"], ascending=[False, False, False, True]
+    ).head(50)
+    expected = df[list(trending.RISING_COLUMNS)].astype(trending.RISING_COLUMNS)
+    got = rising_tags(tiny, as_of=as_of, min_count=min_count)
+    assert not got.empty
+    pd.testing.assert_frame_equal(got, expected.reset_index(drop=True))
