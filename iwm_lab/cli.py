@@ -145,14 +145,48 @@ def partitions(through: date) -> None:
 
 
 @cli.command()
-def demo() -> None:
-    """Embedded server, migrations and checks in one go; then where to look next."""
+@click.option(
+    "--scale",
+    type=click.Choice(["tiny", "small", "large"]),
+    default="small",
+    show_default=True,
+    help="Demo dataset to load when the database is empty.",
+)
+@click.option("--no-reports", is_flag=True, help="Stop before rendering the reports.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 16),
+    default=2,
+    show_default=True,
+    help="Reports rendered at once.",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where reports go. Default: the schedule's output folder (reports/output/).",
+)
+def demo(scale: str, no_reports: bool, jobs: int, output: Path | None) -> None:
+    """The main job: database up, migrated, checked, demo data, trending topics, reports."""
     from iwm_lab.demo import run_demo
 
-    result = run_demo(report=lambda step: click.echo(f"-> {step}", err=True))
+    result = run_demo(
+        scale=scale,
+        reports=not no_reports,
+        jobs=jobs,
+        output_dir=output,
+        report=lambda step: click.echo(f"-> {step}", err=True),
+    )
     click.echo(f"database {result.url} at revision {result.revision}; schema checked")
     click.echo(result.row_counts.to_string(index=False))
-    click.echo("next: jupyter lab notebooks/   (or: iwm-lab db status)")
+    for label, status in result.reports:
+        click.echo(f"report {label}: {status}")
+    click.echo("next:")
+    click.echo("  iwm-lab lab                      explore the notebooks in JupyterLab")
+    if result.index is not None:
+        click.echo(f"  open {result.index}   the rendered reports")
+    failed = [label for label, status in result.reports if status in ("failed", "error")]
+    if failed:
+        raise IwmLabError(f"report(s) failed: {', '.join(failed)}; see the index for details")
 
 
 @cli.command("import")

@@ -60,11 +60,24 @@ def test_start_when_running_reports_and_succeeds(
     assert "running" in done.stdout
 
 
-def test_demo_upgrades_checks_and_counts(pg_server: object, cli_env: dict[str, str]) -> None:
-    done = run(cli_env, "demo")
-    assert done.returncode == 0, done.stderr
-    assert "schema checked" in done.stdout
-    assert re.search(r"^\s*movies\s+\d+$", done.stdout, re.MULTILINE)
+def test_demo_end_to_end_then_reuses_everything(
+    pg_server: object, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    output = tmp_path / "reports"
+    first = run(cli_env, "demo", "--scale", "tiny", "--output", str(output))
+    assert first.returncode == 0, first.stderr
+    assert "loading the tiny demo dataset" in first.stderr
+    assert "schema checked" in first.stdout
+    movies = re.search(r"^\s*movies\s+(\d+)$", first.stdout, re.MULTILINE)
+    assert movies and int(movies.group(1)) > 0
+    assert re.search(r"^report ratings: success$", first.stdout, re.MULTILINE)
+    assert (output / "index.html").is_file()
+    assert f"open {output / 'index.html'}" in first.stdout
+
+    second = run(cli_env, "demo", "--scale", "tiny", "--output", str(output))
+    assert second.returncode == 0, second.stderr
+    assert "reusing it" in second.stderr
+    assert "success" not in second.stdout  # nothing was due again
     current = run(cli_env, "db", "current")
     head = re.search(r"head:\s+(\S+)", current.stdout)
     assert head and f"current: {head.group(1)}" in current.stdout

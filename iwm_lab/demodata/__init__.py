@@ -1,0 +1,247 @@
+"""Demo data: a realistic, reproducible iwm database at three scales, loaded with COPY.
+
+>>> from iwm_lab.demodata import seed_database
+>>> report = seed_database(get_engine(url, writable=True), scale="small")
+>>> print(report.describe())
+
+The same scale, seed and ``as_of`` always give the same rows. Dates are relative to
+``as_of`` (default :data:`DEFAULT_AS_OF`), never to the wall clock; the trending refresh at
+the end is the exception, as ``refresh_trending_topics`` measures its windows from the
+database's now(): when ``as_of`` lies more than 7 (30) days in the past, the 7d (30d) window
+finds no pulses and ``trending_topics`` stays (partly) empty. Pass ``as_of`` close to today
+for live-looking trends.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL, make_url
+
+from iwm_lab.database import describe_url
+from iwm_lab.demodata import load
+from iwm_lab.demodata.generate import SOURCES, chunks
+from iwm_lab.demodata.scales import DEFAULT_AS_OF, SCALES, Scale, get_scale
+from iwm_lab.demodata.world import build_world
+from iwm_lab.exceptions import SeedError
+
+__all__ = [
+    "DEFAULT_AS_OF",
+    "SCALES",
+    "Scale",
+    "SeedReport",
+    "TableLoad",
+    "is_embedded_url",
+    "seed_database",
+]
+
+TableLoad = load.TableLoad
+# The embedded server's socket folder (iwm_lab.server: /tmp/iwm-lab-<8 hex digits>).
+_EMBEDDED_SOCKET = re.compile(r"^/tmp/iwm-lab-[0-9a-f]{8}/?$")
+PHASES = ("prepare", "generate", "copy", "index", "twins", "analyze", "refresh", "commit")
+# Above this many review and pulse rows, the twins' keys and indexes are dropped for the
+# INSERT and rebuilt afterwards.
+TWIN_REBUILD_ROWS = 500_000
+
+
+@dataclass
+class SeedReport:
+    """What :func:`seed_database` loaded and how long each part took.
+
+    ``tables`` maps each table to its :class:`TableLoad` (rows, COPY seconds, ...); the
+    twins and ``trending_topics`` are in ``extra_rows``. ``phases`` holds seconds of:
+    prepare (shared attributes, password hashes, truncation, dropping keys and indexes),
+    generate (generator thread, overlapping copy), copy, index (keys, indexes, foreign keys),
+    twins, analyze, refresh (trending topics) and commit; ``steps``
+    the seconds of each statement of the index, twins and analyze phases, by label.
+    """
+
+    scale: str
+    seed: int
+    as_of: datetime
+    tables: dict[str, TableLoad] = field(default_factory=dict)
+    extra_rows: dict[str, int] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
+    steps: dict[str, float] = field(default_factory=dict)
+    total_seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        """Rows loaded with COPY, over all tables (twins and trending topics not counted)."""
+        return sum(t.rows for t in self.tables.values())
+
+    def describe(self) -> str:
+        """A plain-text table of rows and rates per table, then the phases."""
+        lines = [f"{'table':<26}{'rows':>11}{'seconds':>9}{'rows/s':>11}{'MB':>8}"]
+        for t in self.tables.values():
+            lines.append(
+                f"{t.table:<26}{t.rows:>11,}{t.seconds:>9.2f}{t.rows_per_second:>11,.0f}"
+                f"{t.bytes / 1e6:>8.1f}"
+            )
+        for name, rows in self.extra_rows.items():
+            lines.append(f"{name:<26}{rows:>11,}")
+        phases = ", ".join(f"{name} {self.phases.get(name, 0.0):.1f}s" for name in PHASES)
+        lines.append(f"phases: {phases} (generate overlaps copy)")
+        lines.append(
+            f"total: {self.rows:,} rows in {self.total_seconds:.1f}s "
+            f"(scale {self.scale}, seed {self.seed}, as_of {self.as_of:%Y-%m-%d %H:%M})"
+        )
+        return "\n".join(lines)
+
+
+def is_embedded_url(url: URL | str) -> bool:
+    """Whether ``url`` points at iwm-lab's embedded server: over its Unix socket folder
+    (``/tmp/iwm-lab-xxxxxxxx``), with no TCP host. Anything else counts as external."""
+    url = make_url(url) if isinstance(url, str) else url
+    if url.get_backend_name() != "postgresql" or url.host:
+        return False
+    host = url.query.get("host")
+    return isinstance(host, str) and _EMBEDDED_SOCKET.match(host) is not None
+
+
+def seed_database(
+    engine: Engine,
+    *,
+    scale: str = "small",
+    seed: int = 42,
+    reset: bool = False,
+    allow_external: bool = False,
+    progress: bool = True,
+    as_of: datetime | None = None,
+) -> SeedReport:
+    """Fill every table of a migrated database with synthetic demo data, in one transaction.
+
+    ``scale`` is one of :data:`SCALES` (tiny ~200 movies, small ~5,000 movies and 100k
+    reviews, large ~100k movies and 5M reviews). Refuses (:class:`SeedError`) a database
+    that is not at the head revision, one that holds rows unless ``reset`` (which replaces
+    them), and any database but the embedded server unless ``allow_external``. The partitioned
+    twins are filled from ``reviews`` and ``pulses``; trending topics are refreshed for 7d and
+    30d; every table is analysed. ``progress`` shows per-table bars on stderr.
+    """
+    from iwm_lab import migrate  # imports Alembic; keep it off the package import path
+
+    spec = get_scale(scale)
+    as_of = as_of or DEFAULT_AS_OF
+    where = describe_url(engine.url)
+    if not allow_external and not is_embedded_url(engine.url):
+        raise SeedError(
+            f"{where} is not the embedded demo server; demo data would mix with real data. "
+            "Pass allow_external=True (--allow-external) if this database is meant for it."
+        )
+    head, current = migrate.head_revision(), migrate.current_revision(engine)
+    if current != head:
+        raise SeedError(
+            f"{where} is at revision {current or '(none)'}, not {head}: "
+            "run `iwm-lab db upgrade` first"
+        )
+    started = time.perf_counter()
+    report = SeedReport(scale=spec.name, seed=seed, as_of=as_of)
+    _run(engine, spec, seed, as_of, reset, progress, report, where)
+    report.total_seconds = time.perf_counter() - started
+    return report
+
+
+def _run(
+    engine: Engine,
+    spec: Scale,
+    seed: int,
+    as_of: datetime,
+    reset: bool,
+    progress: bool,
+    report: SeedReport,
+    where: str,
+) -> None:
+    import psycopg
+
+    from iwm_lab.models import Base
+
+    base_tables = [t.name for t in Base.metadata.sorted_tables]
+    tables = base_tables + list(load.TWINS)
+    phase = report.phases
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        phase[name] = phase.get(name, 0.0) + now - clock
+        clock = now
+
+    world = build_world(spec, seed, as_of)
+    lap("prepare")
+    raw = engine.raw_connection()
+    try:
+        conn = raw.driver_connection
+        assert isinstance(conn, psycopg.Connection)
+        with conn.transaction():
+            if conn.execute("show transaction_read_only").fetchone() == ("on",):
+                raise SeedError(f"{where} is open read-only; use get_engine(..., writable=True)")
+            load.set_session(conn)
+            try:
+                load.lock_tables(conn, tables)
+            except psycopg.errors.LockNotAvailable:
+                raise SeedError(
+                    f"the tables of {where} are in use by another session (an open notebook "
+                    "transaction?); close it and try again"
+                ) from None
+            filled = load.tables_with_rows(conn, tables)
+            if filled and not reset:
+                shown = ", ".join(filled[:5]) + (", ..." if len(filled) > 5 else "")
+                raise SeedError(
+                    f"{where} already holds data ({shown}); pass reset=True (--reset) "
+                    "to replace it with demo data"
+                )
+            # Base tables always: COPY FREEZE needs them truncated in this transaction. The
+            # twins have ~65 partitions, whose truncation alone takes a second or two.
+            load.truncate(conn, [t for t in tables if t in base_tables or t in filled])
+            # Rebuilding the twins' indexes means one build per partition (~600 at any
+            # scale): slower than keeping them, unless many rows go in.
+            big = spec.reviews + spec.pulses > TWIN_REBUILD_ROWS
+            ddl = load.definitions(conn, base_tables + list(load.TWINS) * big)
+            for statement in ddl.drop:
+                conn.execute(statement)
+            # Partitions for every month and year the twins will receive rows for.
+            conn.execute("select iwm_ensure_partitions(%s::date)", [as_of])
+            lap("prepare")
+
+            expected = {s.table: s.expected_rows(world) for s in SOURCES}
+            loads = load.copy_chunks(conn, chunks(world), expected=expected, progress=progress)
+            report.tables = {t.table: t for t in loads}
+            phase["generate"] = sum(t.generate_seconds for t in loads)
+            lap("copy")
+
+            twin_names = tuple(load.TWINS)
+            base_keys = [s for s in ddl.restore_keys if not s[0].startswith(twin_names)]
+            base_indexes = [s for s in ddl.restore_indexes if not s[0].startswith(twin_names)]
+            steps = base_keys + base_indexes + ddl.restore_foreign_keys
+            with load.step_bar("keys and indexes", len(steps), progress) as advance:
+                report.steps.update(load.run_all(conn, steps, advance))
+            load.reset_sequences(conn, base_tables)
+            lap("index")
+
+            for twin, (rows, seconds) in load.fill_twins(conn).items():
+                report.extra_rows[twin] = rows
+                report.steps[f"{twin} insert"] = seconds
+            twin_steps = [
+                s for s in ddl.restore_keys + ddl.restore_indexes if s[0].startswith(twin_names)
+            ]
+            with load.step_bar("partitioned twins", len(twin_steps), progress) as advance:
+                report.steps.update(load.run_all(conn, twin_steps, advance))
+            lap("twins")
+
+            analyze = [
+                (f"{t} analyze", psycopg.sql.SQL("analyze {}").format(psycopg.sql.Identifier(t)))
+                for t in tables
+            ]
+            report.steps.update(load.run_all(conn, analyze, lambda _label: None))
+            lap("analyze")
+            for window in ("7d", "30d"):
+                row = conn.execute("select refresh_trending_topics(%s)", [window]).fetchone()
+                report.extra_rows[f"trending_topics {window}"] = int(row[0]) if row else 0
+            lap("refresh")
+        lap("commit")
+    finally:
+        raw.close()

@@ -1,0 +1,479 @@
+"""Demo data (``iwm_lab.demodata``): deterministic, complete, realistic, and careful.
+
+Every seed here is scale ``tiny`` into a fresh copy of the migrated template database, so
+the database itself checks every key, foreign key and CHECK constraint (the loader re-adds
+them after COPY, which validates all rows). ``AS_OF`` is today: the trending refresh counts
+its windows back from the database's clock, and the burst week must fall inside them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from argon2 import PasswordHasher
+from argon2.exceptions import VerifyMismatchError
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
+
+from iwm_lab.database import get_engine
+from iwm_lab.demodata import SCALES, SeedReport, is_embedded_url, seed_database, vocab
+from iwm_lab.exceptions import SeedError
+from iwm_lab.models import Base
+from iwm_lab.models.values import STREAMING_OPTION_TYPES, STREAMING_QUALITIES
+
+AS_OF = datetime.combine(datetime.now().date(), time())
+TABLES = [t.name for t in Base.metadata.sorted_tables] + [
+    "reviews_partitioned",
+    "pulses_partitioned",
+]
+# trending_topics depends on the clock (windows end at now()), so it is left out of checksums.
+CHECKED = [t for t in TABLES if t != "trending_topics"]
+TRIVIA_KEYS = {"question", "category", "answer", "explanation"}
+TIMELINE_KEYS = {"date", "title", "description", "type"}
+
+
+def seed(url: URL, **options: Any) -> SeedReport:
+    engine = get_engine(url, writable=True)
+    try:
+        options = {"scale": "tiny", "progress": False, "as_of": AS_OF, **options}
+        return seed_database(engine, **options)
+    finally:
+        engine.dispose()
+
+
+def checksums(url: URL) -> dict[str, str]:
+    engine = get_engine(url)
+    with engine.connect() as conn:
+        sums = {
+            t: conn.execute(
+                text(f"select md5(string_agg(t::text, '|' order by t::text)) from {t} t")
+            ).scalar_one()
+            for t in CHECKED
+        }
+    engine.dispose()
+    return sums
+
+
+@pytest.fixture(scope="module")
+def fresh(make_database: Callable[..., URL], template_name: str) -> Callable[[], URL]:
+    return lambda: make_database("seed", template=template_name)
+
+
+@pytest.fixture(scope="module")
+def seeded(fresh: Callable[[], URL]) -> tuple[URL, SeedReport]:
+    url = fresh()
+    return url, seed(url, seed=42)
+
+
+@pytest.fixture(scope="module")
+def db(seeded: tuple[URL, SeedReport]) -> Iterator[Engine]:
+    engine = get_engine(seeded[0])
+    yield engine
+    engine.dispose()
+
+
+def rows(db: Engine, sql: str) -> list[Any]:
+    with db.connect() as conn:
+        return list(conn.execute(text(sql)))
+
+
+def value(db: Engine, sql: str) -> Any:
+    with db.connect() as conn:
+        return conn.execute(text(sql)).scalar_one()
+
+
+# Determinism
+
+
+def test_same_scale_and_seed_give_the_same_rows(
+    seeded: tuple[URL, SeedReport], fresh: Callable[[], URL]
+) -> None:
+    again = fresh()
+    seed(again, seed=42)
+    first, second = checksums(seeded[0]), checksums(again)
+    assert first == second
+
+
+def test_another_seed_gives_other_rows(
+    seeded: tuple[URL, SeedReport], fresh: Callable[[], URL]
+) -> None:
+    other = fresh()
+    seed(other, seed=7)
+    first, second = checksums(seeded[0]), checksums(other)
+    for table in ("movies", "people", "users", "reviews", "pulses", "watchlist"):
+        assert first[table] != second[table], table
+
+
+# Completeness and counts
+
+
+def test_every_table_holds_rows(db: Engine) -> None:
+    empty = [t for t in TABLES if value(db, f"select count(*) from {t}") == 0]
+    assert empty == []
+    windows = dict(rows(db, "select window_label, count(*) from trending_topics group by 1"))
+    assert windows.keys() == {"7d", "30d"}
+
+
+def test_row_counts_of_the_tiny_scale(seeded: tuple[URL, SeedReport], db: Engine) -> None:
+    tiny = SCALES["tiny"]
+    count = {t: value(db, f"select count(*) from {t}") for t in TABLES}
+    exact = {
+        "movies": tiny.movies,
+        "people": tiny.people,
+        "users": tiny.users,
+        "scenes": tiny.scenes,
+        "collections": tiny.collections,
+        "reviews": tiny.reviews,
+        "pulses": tiny.pulses,
+        "genres": len(vocab.GENRES),
+        "streaming_platforms": len(vocab.PLATFORMS),
+        "reviews_partitioned": tiny.reviews,
+        "pulses_partitioned": tiny.pulses,
+    }
+    assert {t: count[t] for t in exact} == exact
+    per_movie = {
+        "movie_genres": (1, 3),
+        "movie_people": (6, 20),
+        "movie_streaming_options": (3, 15),
+    }
+    for table, (low, high) in per_movie.items():
+        assert low * tiny.movies <= count[table] <= high * tiny.movies, table
+    per_user = {
+        "watchlist": tiny.watchlist_per_user,
+        "favorites": tiny.favorites_per_user,
+        "user_follows": tiny.follows_per_user,
+    }
+    for table, mean in per_user.items():
+        assert 0.5 * mean * tiny.users <= count[table] <= 1.5 * mean * tiny.users, table
+    assert count["collection_movies"] >= 3 * tiny.collections
+    report = seeded[1]
+    assert {t: load.rows for t, load in report.tables.items()} == {
+        t: count[t] for t in report.tables
+    }
+    assert report.rows == sum(count[t] for t in report.tables)
+
+
+def test_sequences_continue_after_the_loaded_ids(seeded: tuple[URL, SeedReport]) -> None:
+    engine = get_engine(seeded[0], writable=True)
+    with engine.connect() as conn, conn.begin() as tx:
+        new = conn.execute(
+            text("insert into genres (slug, name) values ('noir', 'Noir') returning id")
+        ).scalar_one()
+        assert new == len(vocab.GENRES) + 1
+        tx.rollback()
+    engine.dispose()
+
+
+# Shapes
+
+
+def test_a_few_blockbusters_hold_most_of_the_activity(db: Engine) -> None:
+    for table, column in (
+        ("reviews", "movie_id"),
+        ("watchlist", "movie_id"),
+        ("pulses", "linked_movie_id"),
+    ):
+        counts = np.sort(
+            [
+                n
+                for (n,) in rows(
+                    db, f"select count(*) from {table} where {column} is not null group by {column}"
+                )
+            ]
+        )[::-1]
+        movies = value(db, "select count(*) from movies")
+        top_one_percent = counts[: max(1, movies // 100)].sum() / counts.sum()
+        top_tenth = counts[: movies // 10].sum() / counts.sum()
+        assert top_one_percent >= 0.15, table
+        assert top_tenth >= 0.5, table
+
+
+def test_scores_are_in_range_correlated_and_sometimes_missing(db: Engine) -> None:
+    bounds = rows(
+        db,
+        "select min(siddu_score), max(siddu_score), min(critics_score), max(critics_score), "
+        "min(imdb_rating), max(imdb_rating), min(rotten_tomatoes_score), "
+        "max(rotten_tomatoes_score) from movies",
+    )[0]
+    assert all(0 <= v <= 10 for v in bounds[:6])
+    assert 0 <= bounds[6] <= bounds[7] <= 100
+    pairs = np.array(
+        rows(
+            db,
+            "select imdb_rating, rotten_tomatoes_score from movies where "
+            "imdb_rating is not null and rotten_tomatoes_score is not null",
+        ),
+        dtype=float,
+    )
+    assert np.corrcoef(pairs[:, 0], pairs[:, 1])[0, 1] > 0.5
+    same = value(db, "select count(*) from movies where siddu_score = imdb_rating")
+    assert same < value(db, "select count(imdb_rating) from movies") / 2
+    for column in ("siddu_score", "critics_score", "imdb_rating", "rotten_tomatoes_score"):
+        assert value(db, f"select count(*) from movies where {column} is null") > 0, column
+
+
+def test_user_ratings_skew_high_and_differ_by_genre_and_era(db: Engine) -> None:
+    assert value(db, "select avg(rating) from reviews") > 6
+    assert value(db, "select count(*) from reviews where rating = 10") > 0
+    assert value(db, "select count(*) from reviews where rating < 4") > 0
+    by_genre = dict(
+        rows(
+            db,
+            "select g.slug, avg(r.rating) from reviews r join movie_genres mg using (movie_id) "
+            "join genres g on g.id = mg.genre_id group by g.slug having count(*) > 50",
+        )
+    )
+    assert max(by_genre.values()) - min(by_genre.values()) > 0.3
+
+
+def test_releases_span_decades_with_upcoming_and_unscheduled_films(db: Engine) -> None:
+    statuses = dict(rows(db, "select status, count(*) from movies group by status"))
+    assert statuses.keys() == {"released", "upcoming", "in-production"}
+    assert value(db, "select min(year::int) from movies") < 1985
+    assert (
+        value(
+            db,
+            f"select count(*) from movies where status = 'upcoming' and release_date <= '{AS_OF}'",
+        )
+        == 0
+    )
+    assert value(db, "select count(*) from movies where release_date is null") > 0
+    assert value(db, "select count(distinct language) from movies") >= 6
+    assert value(db, "select count(distinct country) from movies") >= 6
+    assert value(db, "select max(revenue) from movies") > 2**31
+    assert (
+        value(
+            db,
+            "select count(*) from reviews r join movies m on m.id = r.movie_id "
+            "where m.status <> 'released' or r.date < m.release_date",
+        )
+        == 0
+    )
+
+
+def test_trivia_and_timeline_are_shaped_as_the_seed(db: Engine) -> None:
+    trivia = [t for (t,) in rows(db, "select trivia from movies where trivia is not null")]
+    timeline = [t for (t,) in rows(db, "select timeline from movies where timeline is not null")]
+    assert trivia and timeline
+    for items, keys in ((trivia, TRIVIA_KEYS), (timeline, TIMELINE_KEYS)):
+        for doc in items:
+            assert isinstance(doc, list) and doc
+            assert all(isinstance(item, dict) and item.keys() == keys for item in doc)
+    dates = [datetime.strptime(e["date"], "%Y-%m-%d") for doc in timeline for e in doc]
+    assert max(dates) <= AS_OF
+    assert any(item["question"] == "What was the budget?" for doc in trivia for item in doc)
+
+
+def test_streaming_offers_cover_regions_with_gaps_and_local_prices(db: Engine) -> None:
+    offers = rows(
+        db,
+        "select o.region, o.type, o.price, o.quality, p.name from movie_streaming_options o "
+        "join streaming_platforms p on p.id = o.platform_id",
+    )
+    regions = {r for r, *_ in offers}
+    assert regions <= set(vocab.REGIONS) and len(regions) >= 8
+    assert {t for _, t, *_ in offers} == set(STREAMING_OPTION_TYPES)
+    assert {q for *_, q, _ in offers} <= {*STREAMING_QUALITIES, None}
+    allowed = {name: set(regions) for name, _, _, regions, _, _ in vocab.PLATFORMS}
+    assert all(r in allowed[name] for r, *_, name in offers)
+    symbols = {"US": "$", "IN": "₹", "UK": "£", "DE": "€", "JP": "¥"}
+    for region, kind, price, _, _ in offers:
+        if kind == "subscription":
+            assert price is None
+        elif kind == "free":
+            assert price == "free"
+        elif region in symbols:
+            assert price.startswith(symbols[region]) or price[2:3] == symbols[region]
+
+
+def test_pulses_hashtags_are_json_with_bursting_and_fading_tags(db: Engine) -> None:
+    docs = [h for (h,) in rows(db, "select hashtags from pulses")]
+    assert None in docs and "[]" in docs
+    tags = []
+    for doc in docs:
+        if doc is not None:
+            parsed = json.loads(doc)
+            assert isinstance(parsed, list) and all(isinstance(t, str) for t in parsed)
+            tags += parsed
+    assert any(t.startswith("#") for t in tags) and any(not t.startswith("#") for t in tags)
+    assert any(t != t.lower() for t in tags) and any(t == t.lower() for t in tags)
+    week = [
+        t
+        for (t,) in rows(
+            db,
+            "select tag from trending_topics where window_label = '7d' "
+            "order by count desc, tag limit 5",
+        )
+    ]
+    bursting = {t.lstrip("#").lower() for t in vocab.BURST_TAGS + vocab.CRICKET_BURST_TAGS}
+    fading = {t.lstrip("#").lower() for t in vocab.FADING_TAGS + vocab.CRICKET_FADING_TAGS}
+    assert week[0] in bursting
+    assert not fading & set(week)
+    month = {t for (t,) in rows(db, "select tag from trending_topics where window_label = '30d'")}
+    assert fading & month
+    assert (
+        value(
+            db,
+            "select count(*) from pulses where linked_type = 'cricket' and linked_movie_id is null",
+        )
+        > 0
+    )
+    assert (
+        value(
+            db,
+            "select count(*) from pulses p join movies m on m.id = p.linked_movie_id "
+            "where p.linked_title <> m.title or p.linked_type <> 'movie'",
+        )
+        == 0
+    )
+
+
+def test_social_graph_and_favorites(db: Engine) -> None:
+    in_degree = np.array(
+        [n for (n,) in rows(db, "select count(*) from user_follows group by following_id")]
+    )
+    assert in_degree.max() >= 5 * in_degree.mean()
+    assert value(db, "select count(*) from user_follows where follower_id = following_id") == 0
+    kinds = dict(rows(db, "select type, count(*) from favorites group by type"))
+    assert kinds.keys() == {"movie", "person", "scene", "article"}
+    assert (
+        value(
+            db,
+            "select count(*) from favorites where (type = 'scene') <> "
+            "(scene_id is not null) or (type = 'movie') <> (movie_id is not null) "
+            "or (type = 'article' and coalesce(movie_id, person_id, scene_id) is not null)",
+        )
+        == 0
+    )
+
+
+def test_users_share_a_handful_of_real_argon2_hashes(db: Engine) -> None:
+    hashes = [h for (h,) in rows(db, "select distinct hashed_password from users")]
+    assert 1 < len(hashes) <= len(vocab.PASSWORDS)
+    hasher = PasswordHasher()
+
+    def verifies(stored: str, password: str) -> bool:
+        try:
+            return hasher.verify(stored, password)
+        except VerifyMismatchError:
+            return False
+
+    verified = sum(verifies(h, p) for h in hashes for p in vocab.PASSWORDS)
+    assert verified == len(hashes)
+
+
+def test_vocabulary_is_safe_inside_copy_text_and_json() -> None:
+    strings: list[str] = []
+    for name in dir(vocab):
+        if name.isupper():
+            strings += _strings(getattr(vocab, name))
+    assert strings
+    bad = [s for s in strings if any(c in s for c in '\t\n\r\\"')]
+    assert bad == []
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _strings(k) + _strings(v)]
+    if isinstance(value, tuple | list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+# Refusals and reset
+
+
+def test_refuses_a_database_with_data_then_reset_replaces_it(fresh: Callable[[], URL]) -> None:
+    url = fresh()
+    seed(url, seed=42)
+    before = checksums(url)
+    with pytest.raises(SeedError, match=r"already holds data.*reset"):
+        seed(url, seed=7)
+    assert checksums(url) == before
+    report = seed(url, seed=7, reset=True)
+    after = checksums(url)
+    assert after["reviews"] != before["reviews"]
+    assert report.tables["movies"].rows == SCALES["tiny"].movies
+
+
+def test_rejects_an_unknown_scale(seeded: tuple[URL, SeedReport]) -> None:
+    with pytest.raises(ValueError, match="tiny, small, large"):
+        seed(seeded[0], scale="huge")
+
+
+def test_refuses_an_unmigrated_database(make_database: Callable[..., URL]) -> None:
+    with pytest.raises(SeedError, match="iwm-lab db upgrade"):
+        seed(make_database("bare"))
+
+
+def test_refuses_a_read_only_engine(fresh: Callable[[], URL]) -> None:
+    engine = get_engine(fresh())
+    with pytest.raises(SeedError, match="read-only"):
+        seed_database(engine, scale="tiny", progress=False)
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "embedded"),
+    [
+        ("postgresql+psycopg://iwm@:5432/iwm?host=/tmp/iwm-lab-deeed157", True),
+        ("postgresql+psycopg://iwm@/x?host=/tmp/iwm-lab-0a1b2c3d/", True),
+        ("postgresql+psycopg://iwm@db.internal:5432/iwm", False),
+        ("postgresql+psycopg://iwm@localhost/iwm?host=/tmp/iwm-lab-deeed157", False),
+        ("postgresql+psycopg://iwm@/iwm", False),
+        ("postgresql+psycopg://iwm@/iwm?host=/var/run/postgresql", False),
+        ("postgresql+psycopg://iwm@/iwm?host=/tmp/iwm-lab-deeed157/../prod", False),
+        ("sqlite:///tmp/iwm-lab-deeed157", False),
+    ],
+)
+def test_what_counts_as_the_embedded_server(url: str, embedded: bool) -> None:
+    assert is_embedded_url(url) is embedded
+
+
+def test_refuses_another_server_unless_allowed(fresh: Callable[[], URL], tmp_path: Path) -> None:
+    url = fresh()
+    # The same server through another socket path: to the seeder, a database elsewhere.
+    link = tmp_path / "sock"
+    link.symlink_to(str(url.query["host"]))
+    elsewhere = url.update_query_dict({"host": str(link)})
+    with pytest.raises(SeedError, match="not the embedded demo server"):
+        seed(elsewhere)
+    assert checksums(url)["movies"] is None
+    report = seed(elsewhere, allow_external=True)
+    assert report.tables["movies"].rows == SCALES["tiny"].movies
+
+
+def test_cli_seeds_then_refuses_without_reset(
+    fresh: Callable[[], URL], cli_env: dict[str, str]
+) -> None:
+    url = fresh()
+    env = {**cli_env, "IWM_DATABASE_URL": url.render_as_string(hide_password=False)}
+    args = ["iwm-lab", "seed", "--scale", "tiny", "--quiet", "--as-of", AS_OF.strftime("%Y-%m-%d")]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "total:" in done.stdout and "reviews" in done.stdout
+    again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 1
+    assert again.stderr.startswith("error: ") and "--reset" in again.stderr
+    assert os.linesep.join(again.stderr.splitlines()[1:]) == ""
+
+
+def test_as_of_moves_every_date(fresh: Callable[[], URL]) -> None:
+    url = fresh()
+    earlier = AS_OF - timedelta(days=365)
+    seed(url, as_of=earlier)
+    engine = get_engine(url)
+    with engine.connect() as conn:
+        latest = conn.execute(text("select max(created_at) from pulses")).scalar_one()
+    engine.dispose()
+    assert earlier - timedelta(days=7) <= latest <= earlier
