@@ -11,11 +11,9 @@ from sqlalchemy import func, select
 
 from iwm_lab import migrate
 from iwm_lab.database import database_url, get_engine
-from iwm_lab.models import Movie
+from iwm_lab.models import TRENDING_WINDOWS, Movie
 from iwm_lab.queries.overview import table_row_counts
 from iwm_lab.queries.trending import refresh_trending_topics
-
-TRENDING_WINDOWS = ("7d", "30d")
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ from sqlalchemy.types import TypeEngine
 
 from iwm_lab.database import check_connection, describe_url
 from iwm_lab.exceptions import MigrationError, SchemaDriftError
+from iwm_lab.models.values import TRENDING_WINDOWS
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-TRENDING_WINDOWS = ("7d", "30d")
 
 
 def comparison_options() -> dict[str, Any]:
