@@ -11,7 +11,7 @@ from typing import Any
 import click
 from sqlalchemy import Engine
 
-from iwm_lab import migrate
+from iwm_lab import migrate, rollups
 from iwm_lab.database import database_url, get_engine
 from iwm_lab.exceptions import IwmLabError
 from iwm_lab.settings import get_settings
@@ -91,10 +91,13 @@ def upgrade(revision: str) -> None:
     engine = _writable_engine()
     at = migrate.upgrade(engine, revision)
     click.echo(f"database at revision {at}")
-    if migrate.schedule_trending_refresh(engine):
-        click.echo("pg_cron: trending topics refresh scheduled daily")
+    if migrate.schedule_refreshes(engine):
+        click.echo("pg_cron: trending topics refresh scheduled daily, rollups hourly")
     else:
-        click.echo("pg_cron not available on this server: trending refresh not scheduled")
+        click.echo(
+            "pg_cron not available on this server: refreshes not scheduled "
+            "(run `iwm-lab db refresh` from cron or a systemd timer)"
+        )
 
 
 @db.command()
@@ -118,6 +121,31 @@ def check() -> None:
     """Compare models and live database; exit non-zero listing every difference."""
     migrate.check(get_engine(database_url()))
     click.echo("database matches the models and is at the head revision")
+
+
+@db.command()
+@click.argument("names", nargs=-1, type=click.Choice(rollups.ROLLUPS), metavar="[ROLLUP]...")
+@click.option(
+    "--blocking",
+    is_flag=True,
+    help="Rebuild without CONCURRENTLY: faster, but readers of a view wait for it.",
+)
+def refresh(names: tuple[str, ...], blocking: bool) -> None:
+    """Refresh the rollups the query functions read (default: all), then trending topics.
+
+    With ROLLUP names, only those rollups are refreshed (and not the trending topics).
+    """
+    from iwm_lab.models.values import TRENDING_WINDOWS
+    from iwm_lab.queries import trending
+
+    engine = _writable_engine()
+    for done in rollups.refresh_rollups(engine, names or None, concurrently=not blocking):
+        click.echo(f"{done.name:<24} {done.rows:>11,} rows  {done.seconds:7.2f}s")
+    if not names:
+        with engine.connect() as conn:
+            for window in TRENDING_WINDOWS:
+                topics = trending.refresh_trending_topics(conn, window=window)
+                click.echo(f"trending_topics {window:<8} {len(topics):>11,} rows")
 
 
 def _month(_ctx: click.Context, _param: click.Parameter, value: str) -> date:

@@ -32,6 +32,10 @@ class SchemaDriftError(MigrationError):
         )
 
 
+class ReadOnlySessionError(IwmLabError):
+    """A write was asked of a read-only session (analysts' sessions are read-only)."""
+
+
 class ImportRejected(IwmLabError):
     """``iwm-lab import`` refused a file; nothing was written to the database.
 

@@ -185,26 +185,35 @@ def ensure_partitions(engine: Engine, through: date) -> list[str]:
     )
 
 
-def schedule_trending_refresh(engine: Engine) -> bool:
-    """Schedule ``refresh_trending_topics`` daily with pg_cron when the server has it.
+def schedule_refreshes(engine: Engine) -> bool:
+    """Schedule the refreshes with pg_cron when the server has it: ``refresh_trending_topics``
+    daily and the rollups (:mod:`iwm_lab.rollups`) hourly.
 
     Returns False (and logs why) when pg_cron is not available, which is the case for the
-    embedded server: run ``iwm-lab db refresh`` or the seeder instead.
+    embedded server: run ``iwm-lab db refresh`` from cron or a systemd timer instead.
     """
     with engine.begin() as conn:
         available = conn.execute(
             text("select 1 from pg_available_extensions where name = 'pg_cron'")
         ).first()
         if available is None:
-            log.info("pg_cron is not available on this server; trending refresh not scheduled")
+            log.info("pg_cron is not available on this server; refreshes not scheduled")
             return False
         conn.execute(text("create extension if not exists pg_cron"))
-        for window in TRENDING_WINDOWS:
+        jobs = {
+            f"iwm-refresh-trending-{window}": (
+                "0 0 * * *",
+                f"select refresh_trending_topics('{window}')",
+            )
+            for window in TRENDING_WINDOWS
+        }
+        jobs["iwm-refresh-rollups"] = (
+            "5 * * * *",
+            "select iwm_refresh_rollup(name) from rollup_refreshes order by name",
+        )
+        for job, (when, command) in jobs.items():
             conn.execute(
-                text("select cron.schedule(:job, '0 0 * * *', :command)"),
-                {
-                    "job": f"iwm-refresh-trending-{window}",
-                    "command": f"select refresh_trending_topics('{window}')",
-                },
+                text("select cron.schedule(:job, :when, :command)"),
+                {"job": job, "when": when, "command": command},
             )
     return True

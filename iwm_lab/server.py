@@ -318,7 +318,11 @@ class EmbeddedServer:
         partial.rename(self.pgdata)
 
     def _pg_ctl_start(
-        self, bin_dir: Path, account: _Account | None, socket_dir: Path, port: int | None,
+        self,
+        bin_dir: Path,
+        account: _Account | None,
+        socket_dir: Path,
+        port: int | None,
         timeout: float,
     ) -> None:
         options = {
@@ -347,8 +351,12 @@ class EmbeddedServer:
         """Create database iwm if missing (e.g. first start) and set the TCP password."""
         try:
             with psycopg.connect(
-                host=str(socket_dir), port=port or SOCKET_ONLY_PORT, user=EMBEDDED_ROLE,
-                dbname="postgres", autocommit=True, connect_timeout=30,
+                host=str(socket_dir),
+                port=port or SOCKET_ONLY_PORT,
+                user=EMBEDDED_ROLE,
+                dbname="postgres",
+                autocommit=True,
+                connect_timeout=30,
             ) as conn:
                 query = "select 1 from pg_database where datname = %s"
                 if conn.execute(query, [EMBEDDED_DATABASE]).fetchone() is None:
@@ -423,8 +431,15 @@ def _run(
         as_user = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
     try:
         return subprocess.run(
-            args, capture_output=True, text=True, env=env, cwd="/", timeout=timeout,
-            start_new_session=new_session, check=False, **as_user,
+            args,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd="/",
+            timeout=timeout,
+            start_new_session=new_session,
+            check=False,
+            **as_user,
         )
     except subprocess.TimeoutExpired:
         raise ServerError(f"{Path(args[0]).name} did not finish within {timeout:g} s") from None

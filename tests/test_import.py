@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import CheckConstraint, Engine, text
 from sqlalchemy.engine import URL
 
+from iwm_lab import rollups
 from iwm_lab.database import get_engine
 from iwm_lab.exceptions import ImportRejected
 from iwm_lab.importing import IMPORTABLE_TABLES, ImportReport, RowError, import_file, readers
@@ -234,8 +235,21 @@ def test_good_file_loads_in_every_format(
         unknown_columns=(),
         reject_path=None,
         errors=(),
+        rollups_refreshed=rollups.SOURCES.get(table, ()),
     )
     assert rows(fresh, query) == expected
+
+
+def test_an_import_refreshes_the_rollups_over_its_table(fresh: Engine, tmp_path: Path) -> None:
+    records = GOOD_FILES["reviews"][0]
+    before = rows(fresh, "select movie_id, reviews from movie_review_stats where movie_id <= 2")
+    report = import_file(fresh, "reviews", write(tmp_path, "csv", records))
+    assert "refreshed movie_review_stats, review_daily_stats, review_rating_counts" in (
+        report.summary()
+    )
+    after = dict(rows(fresh, "select movie_id, reviews from movie_review_stats"))
+    for movie_id in (1, 2):
+        assert after[movie_id] == dict(before).get(movie_id, 0) + 1
 
 
 def test_every_table_named_in_the_issue_is_importable() -> None:
@@ -889,7 +903,10 @@ def test_cli_imports_and_refuses(fresh_url: URL, cli_env: dict[str, str], tmp_pa
     good = write(tmp_path, "csv", [{"title": "Dune", "rank": "1"}], name="good")
     done = run_cli(env, "movies", str(good))
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "movies: read 1 row from good.csv: 1 inserted, 0 updated, 0 rejected\n"
+    assert done.stdout == (
+        "movies: read 1 row from good.csv: 1 inserted, 0 updated, 0 rejected; "
+        "refreshed review_rating_counts\n"
+    )
     assert done.stderr == "warning: ignored unknown column(s): rank\n"
 
     bad = write(tmp_path, "csv", [{"title": "Dune", "runtime": "2h"}], name="bad")

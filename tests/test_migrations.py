@@ -160,4 +160,4 @@ def test_pg_cron_absent_is_reported_and_skipped(engine: Engine) -> None:
             text("select count(*) from pg_available_extensions where name = 'pg_cron'")
         ).scalar_one()
     assert has_cron == 0, "the embedded server ships without pg_cron"
-    assert migrate.schedule_trending_refresh(engine) is False
+    assert migrate.schedule_refreshes(engine) is False

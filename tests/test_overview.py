@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Connection, Engine, text
 
+from iwm_lab import rollups
 from iwm_lab.models import Base
 from iwm_lab.queries import overview
 from iwm_lab.queries.overview import freshness, null_shares, table_row_counts
@@ -55,9 +56,13 @@ def test_freshness_of_an_empty_database(conn: Connection) -> None:
         ("reviews", "date"),
         ("pulses", "created_at"),
         ("trending_topics", "computed_at"),
+        *((name, "refreshed_at") for name in rollups.ROLLUPS),
     ]
-    assert df["latest"].isna().all()
-    assert df["age_days"].isna().all()
+    tables, refreshes = df.iloc[:4], df.iloc[4:]
+    assert tables["latest"].isna().all()
+    assert tables["age_days"].isna().all()
+    # The migration populates every rollup, so each has been refreshed.
+    assert refreshes["latest"].notna().all()
 
 
 def test_freshness(conn: Connection) -> None:
@@ -96,6 +101,11 @@ def test_freshness(conn: Connection) -> None:
     assert age["reviews"] == pytest.approx(1.5)
     assert age["pulses"] == pytest.approx(0.25)
     assert pd.isna(latest["trending_topics"])
+    conn.execute(text("update rollup_refreshes set refreshed_at = :t"), {"t": now})
+    rollups.refresh_in(conn, ["review_daily_stats"])
+    age = dict(zip(*freshness(conn)[["table", "age_days"]].T.values, strict=True))
+    assert age["review_daily_stats"] == pytest.approx(0)
+    assert age["movie_review_stats"] == pytest.approx(0)
 
 
 def test_null_shares(conn: Connection) -> None:
@@ -128,6 +138,10 @@ def test_tiny_freshness(tiny: Connection) -> None:
     for col in overview.FRESHNESS_COLUMNS:
         values = pd.read_sql(text(f"select {col.name} from {col.table.name}"), tiny)[col.name]
         expected.append((col.table.name, col.name, values.max()))
+    refreshes = pd.read_sql(text("select name, refreshed_at from rollup_refreshes"), tiny)
+    expected.extend(
+        (name, "refreshed_at", when) for name, when in sorted(refreshes.itertuples(index=False))
+    )
     df = freshness(tiny)
     assert dict(df.dtypes.astype(str)) == FRESHNESS_DTYPES
     got = list(zip(df["table"], df["column"], df["latest"], strict=True))

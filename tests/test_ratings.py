@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import URL
 
+from iwm_lab import rollups
 from iwm_lab.database import get_engine
 from iwm_lab.queries import ratings
 
@@ -387,9 +388,16 @@ def assert_same(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(actual, expected, check_exact=False, rtol=1e-9, atol=1e-12)
 
 
+def refreshed(conn: Connection) -> Connection:
+    """``conn``, its rollups refreshed first when hand-made rows were written since."""
+    if conn.info.pop("rollups_stale", False):
+        rollups.refresh_in(conn, concurrently=False)
+    return conn
+
+
 def check(conn: Connection, function: str, **params: Any) -> pd.DataFrame:
     """Run ``function``, check it against its reference on the same rows, return its result."""
-    actual = getattr(ratings, function)(conn, **params)
+    actual = getattr(ratings, function)(refreshed(conn), **params)
     assert_same(actual, REFERENCES[function](Raw(conn), **params))
     return actual
 
@@ -444,7 +452,6 @@ TINY_CASES: list[tuple[str, dict[str, Any]]] = [
     ("review_volume", {"start": ..., "end": ..., "freq": "day"}),
     ("review_volume", {"start": ..., "end": ..., "freq": "week"}),
     ("review_volume", {"start": ..., "end": ..., "freq": "month"}),
-    ("review_volume", {"start": ..., "end": ..., "freq": "week", "table": "reviews_partitioned"}),
 ]
 
 
@@ -480,10 +487,12 @@ def conn(engine: Engine) -> Iterator[Connection]:
 
 
 class Rows:
-    """Writes hand-made catalogue rows into the test's transaction."""
+    """Writes hand-made catalogue rows into the test's transaction, and marks the rollups
+    stale (``refreshed`` refreshes them before the next query)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        conn.info["rollups_stale"] = True
 
     def genre(self, slug: str, name: str | None = None) -> int:
         sql = text("insert into genres (slug, name) values (:slug, :name) returning id")
@@ -746,28 +755,28 @@ def test_review_volume_boundaries(
     assert counts == expected
 
 
-def test_review_volume_reads_the_partitioned_twin_when_asked(conn: Connection, rows: Rows) -> None:
+def test_review_volume_counts_reviews_as_of_the_last_refresh(
+    conn: Connection, rows: Rows
+) -> None:
+    day = date(2024, 5, 5)
     rows.reviews(rows.movie(), [4.0], dates=[datetime(2024, 5, 5, 8)])
-    # Rows in the twin alone, in its 2024 partition and its default one.
+    assert check(conn, "review_volume", start=day, end=day)["reviews"].tolist() == [1]
     conn.execute(
         text(
-            "insert into reviews_partitioned (title, content, rating, date) values "
-            "('t', 'c', 8.0, '2024-05-05 09:00'), ('t', 'c', 6.0, '2031-05-05 09:00')"
+            "insert into reviews (title, content, rating, date) "
+            "values ('t', 'c', 8.0, '2024-05-05 09:00')"
         )
     )
-    day = date(2024, 5, 5)
-    twin = ratings.review_volume(conn, start=day, end=day, table="reviews_partitioned")
-    assert twin[["reviews", "mean_rating"]].values.tolist() == [[1, 8.0]]
-    assert ratings.review_volume(conn, start=day, end=day)["mean_rating"].tolist() == [4.0]
-    later = date(2031, 5, 5)
-    twin = ratings.review_volume(conn, start=later, end=later, table="reviews_partitioned")
-    assert twin["reviews"].tolist() == [1]
+    assert ratings.review_volume(conn, start=day, end=day)["reviews"].tolist() == [1]
+    rollups.refresh_in(conn, ["review_daily_stats"])
+    result = ratings.review_volume(conn, start=day, end=day)
+    assert result[["reviews", "mean_rating"]].values.tolist() == [[2, 6.0]]
 
 
 def test_review_volume_accepts_datetimes_as_their_day(conn: Connection, rows: Rows) -> None:
     rows.reviews(rows.movie(), [5.0], dates=[datetime(2024, 5, 5, 8)])
     result = ratings.review_volume(
-        conn, start=datetime(2024, 5, 5, 12), end=datetime(2024, 5, 5, 13)
+        refreshed(conn), start=datetime(2024, 5, 5, 12), end=datetime(2024, 5, 5, 13)
     )
     assert result["reviews"].tolist() == [1]
 
@@ -843,11 +852,6 @@ VALIDATION_CASES: list[tuple[str, dict[str, Any], str]] = [
         r"start \(2024-01-02\) must not be after end \(2024-01-01\)",
     ),
     ("review_volume", {"start": "2024-01-01", "end": date(2024, 1, 1)}, "start must be a date"),
-    (
-        "review_volume",
-        {"start": date(2024, 1, 1), "end": date(2024, 1, 1), "table": "pulses"},
-        r"unknown table 'pulses'; valid values: reviews, reviews_partitioned",
-    ),
 ]
 
 
@@ -901,7 +905,6 @@ def test_unknown_genre_is_rejected_with_the_valid_ones(
         ("source", "score_distribution", {}),
         ("by", "ratings_by_year", {}),
         ("freq", "review_volume", {"start": date(2024, 1, 1), "end": date(2024, 1, 1)}),
-        ("table", "review_volume", {"start": date(2024, 1, 1), "end": date(2024, 1, 1)}),
     ],
 )
 @pytest.mark.parametrize("hostile", HOSTILE)

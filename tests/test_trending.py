@@ -2,8 +2,10 @@
 
 Hand-made pulses are written relative to the transaction's ``localtimestamp``, which stands
 still inside a transaction, so pulses sit exactly on window boundaries and the live counts
-can be compared with the SQL function's in the same transaction. The tiny demo dataset is
-checked against an independent pandas computation over the raw pulses.
+can be compared with the SQL function's in the same transaction. Each hand-made pulse is
+followed by a refresh of the ``pulse_tag_hours`` rollup, as an import would do; pulses before
+the current hour are then counted from the rollup, the others from ``pulses``. The tiny demo
+dataset is checked against an independent pandas computation over the raw pulses.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL
 
+from iwm_lab import rollups
 from iwm_lab.database import get_engine
 from iwm_lab.models.values import TRENDING_WINDOW_DAYS
 from iwm_lab.queries import trending
@@ -51,7 +54,7 @@ def conn(engine: Engine) -> Iterator[Connection]:
         try:
             connection.execute(text("delete from trending_topics"))
             connection.execute(text("delete from pulses"))
-            connection.execute(text("delete from pulses_partitioned"))
+            rollups.refresh_in(connection, ["pulse_tag_hours"], concurrently=False)
             yield connection
         finally:
             tx.rollback()
@@ -70,6 +73,7 @@ class Pulses:
         at: datetime | None = None,
         linked_type: str | None = None,
         raw: str | None = None,
+        refresh: bool = True,
     ) -> None:
         self.conn.execute(
             text(
@@ -82,6 +86,8 @@ class Pulses:
                 "at": at if at is not None else self.now - age,
             },
         )
+        if refresh:
+            rollups.refresh_in(self.conn, ["pulse_tag_hours"], concurrently=False)
 
 
 @pytest.fixture
@@ -327,31 +333,61 @@ def test_rising_tags(conn: Connection, pulses: Pulses) -> None:
     assert dict(empty.dtypes.astype(str)) == trending.RISING_COLUMNS
 
 
-# --- the partitioned twin --------------------------------------------------------------
+# --- the rollup and the live counts ---------------------------------------------------
 
 
-def test_the_partitioned_twin_gives_the_same_results(conn: Connection, pulses: Pulses) -> None:
-    for i in range(40):
-        pulses.add([f"#t{i % 7}", f"#T{i % 3}"], age=timedelta(hours=23 * i))
-    conn.execute(text("insert into pulses_partitioned select * from pulses"))
-    for source in ("pulses", "pulses_partitioned"):
-        assert not hashtag_counts(conn, window_days=30, source=source).empty
-    pd.testing.assert_frame_equal(
-        hashtag_counts(conn, window_days=30),
-        hashtag_counts(conn, window_days=30, source="pulses_partitioned"),
-    )
-    pd.testing.assert_frame_equal(
-        rising_tags(conn, min_count=1, window_days=10, baseline_days=20),
-        rising_tags(
-            conn, min_count=1, window_days=10, baseline_days=20, source="pulses_partitioned"
+def without_rollup(conn: Connection) -> None:
+    """Make the functions count everything from ``pulses``, as before the first refresh."""
+    conn.execute(text("update rollup_refreshes set covered_until = null"))
+
+
+def test_rollup_and_pulses_give_the_same_results(conn: Connection, pulses: Pulses) -> None:
+    for i in range(120):
+        # Odd minutes and seconds, so windows cut through hours of the rollup.
+        pulses.add(
+            [f"#t{i % 7}", f"#T{i % 3}"],
+            age=timedelta(hours=7 * i, minutes=13 * i, seconds=i),
+            linked_type=("movie", "cricket", None)[i % 3],
+            refresh=False,
+        )
+    rollups.refresh_in(conn, ["pulse_tag_hours"], concurrently=False)
+    assert conn.execute(text("select count(*) from pulse_tag_hours")).scalar_one() > 0
+    as_of = pulses.now - timedelta(days=2, minutes=17, microseconds=3)
+    calls: list[tuple[Any, dict[str, Any]]] = [
+        (hashtag_counts, {"window_days": 30}),
+        (hashtag_counts, {"window_days": 3, "as_of": as_of}),
+        (rising_tags, {"min_count": 1, "window_days": 10, "baseline_days": 20}),
+        (rising_tags, {"min_count": 1, "window_days": 4, "baseline_days": 9, "as_of": as_of}),
+        (
+            hashtag_timeseries,
+            {"tags": ["t1", "t2"], "start": pulses.now - timedelta(days=40), "end": pulses.now},
         ),
-    )
-    kwargs: dict[str, Any] = {"tags": ["t1", "t2"], "start": pulses.now - timedelta(days=40)}
-    kwargs["end"] = pulses.now
-    pd.testing.assert_frame_equal(
-        hashtag_timeseries(conn, **kwargs),
-        hashtag_timeseries(conn, **kwargs, source="pulses_partitioned"),
-    )
+        (
+            hashtag_timeseries,
+            {"tags": ["#T0", "t5"], "start": date(2000, 1, 1), "end": pulses.now, "freq": "week"},
+        ),
+    ]
+    with_rollup = [function(conn, **kwargs) for function, kwargs in calls]
+    assert all(not df.empty for df in with_rollup)
+    without_rollup(conn)
+    for (function, kwargs), expected in zip(calls, with_rollup, strict=True):
+        pd.testing.assert_frame_equal(function(conn, **kwargs), expected)
+
+
+def test_pulses_after_the_refresh_count_at_once(conn: Connection, pulses: Pulses) -> None:
+    pulses.add(["#Old"], age=timedelta(days=2))
+    pulses.add(["#New"], age=timedelta(0), refresh=False)
+    assert as_dict(hashtag_counts(conn)) == {"old": ("general", 1), "new": ("general", 1)}
+
+
+def test_a_backdated_pulse_counts_from_the_next_refresh(conn: Connection, pulses: Pulses) -> None:
+    """Whole hours before the refresh come from the rollup: a pulse written later but dated
+    then is not seen until the rollup is refreshed (``iwm-lab import`` refreshes it)."""
+    pulses.add(["#Old"], age=timedelta(days=2))
+    pulses.add(["#Old"], age=timedelta(days=2), refresh=False)
+    assert as_dict(hashtag_counts(conn)) == {"old": ("general", 1)}
+    rollups.refresh_in(conn, ["pulse_tag_hours"])
+    assert as_dict(hashtag_counts(conn)) == {"old": ("general", 2)}
 
 
 # --- validation and hostile input -----------------------------------------------------
@@ -367,7 +403,6 @@ BAD_CALLS: list[tuple[str, Any, dict[str, Any]]] = [
     ("unknown category", hashtag_counts, {"category": "sports"}),
     ("limit 0", hashtag_counts, {"limit": 0}),
     ("limit too big", hashtag_counts, {"limit": 10_001}),
-    ("unknown source", hashtag_counts, {"source": "reviews"}),
     ("unknown window", trending_topics, {"window": "1y"}),
     ("window upper case", trending_topics, {"window": "7D"}),
     ("topics category", trending_topics, {"category": "Movie"}),
@@ -412,13 +447,12 @@ def test_errors_list_the_valid_values(conn: Connection) -> None:
     "call",
     [
         lambda c, v: hashtag_counts(c, category=v),
-        lambda c, v: hashtag_counts(c, source=v),
         lambda c, v: trending_topics(c, window=v),
         lambda c, v: trending_topics(c, category=v),
         lambda c, v: refresh_trending_topics(c, window=v),
         lambda c, v: hashtag_timeseries(c, tags=["a"], start=NOW, end=NOW, freq=v),
     ],
-    ids=["counts.category", "source", "topics.window", "topics.category", "refresh", "freq"],
+    ids=["counts.category", "topics.window", "topics.category", "refresh", "freq"],
 )
 def test_hostile_choices_are_rejected(
     conn: Connection, pulses: Pulses, call: Any, value: str

@@ -42,7 +42,17 @@ __all__ = [
 TableLoad = load.TableLoad
 # The embedded server's socket folder (iwm_lab.server: /tmp/iwm-lab-<8 hex digits>).
 _EMBEDDED_SOCKET = re.compile(r"^/tmp/iwm-lab-[0-9a-f]{8}/?$")
-PHASES = ("prepare", "generate", "copy", "index", "twins", "analyze", "refresh", "commit")
+PHASES = (
+    "prepare",
+    "generate",
+    "copy",
+    "index",
+    "twins",
+    "analyze",
+    "refresh",
+    "rollups",
+    "commit",
+)
 # Above this many review and pulse rows, the twins' keys and indexes are dropped for the
 # INSERT and rebuilt afterwards.
 TWIN_REBUILD_ROWS = 500_000
@@ -56,8 +66,9 @@ class SeedReport:
     twins and ``trending_topics`` are in ``extra_rows``. ``phases`` holds seconds of:
     prepare (shared attributes, password hashes, truncation, dropping keys and indexes),
     generate (generator thread, overlapping copy), copy, index (keys, indexes, foreign keys),
-    twins, analyze, refresh (trending topics) and commit; ``steps``
-    the seconds of each statement of the index, twins and analyze phases, by label.
+    twins, analyze, refresh (trending topics), rollups (every rollup of
+    :mod:`iwm_lab.rollups` refreshed, then analysed) and commit; ``steps`` the seconds of each
+    statement of the index, twins and analyze phases and of each rollup refresh, by label.
     """
 
     scale: str
@@ -245,6 +256,13 @@ def _run(
                 report.extra_rows[f"trending_topics {window}"] = int(row[0]) if row else 0
             conn.execute("analyze trending_topics")
             lap("refresh")
+            # Not concurrently: nobody else can read these tables until the commit anyway.
+            for name, seconds in conn.execute(
+                "select name, iwm_refresh_rollup(name, false) from rollup_refreshes order by name"
+            ).fetchall():
+                report.steps[f"{name} refresh"] = float(seconds)
+                conn.execute(psycopg.sql.SQL("analyze {}").format(psycopg.sql.Identifier(name)))
+            lap("rollups")
         lap("commit")
     finally:
         raw.close()

@@ -54,6 +54,8 @@ class ImportReport:
     unknown_columns: tuple[str, ...]
     reject_path: Path | None
     errors: tuple[RowError, ...]
+    # The rollups (iwm_lab.rollups) over this table, refreshed in the import's transaction.
+    rollups_refreshed: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """One line for people: counts, and where the rejects went."""
@@ -64,6 +66,8 @@ class ImportReport:
         )
         if self.reject_path is not None and self.rejected:
             text += f" (written to {self.reject_path})"
+        if self.rollups_refreshed:
+            text += f"; refreshed {', '.join(self.rollups_refreshed)}"
         return text
 
 

@@ -45,6 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
+from iwm_lab import rollups
 from iwm_lab.exceptions import ImportRejected
 from iwm_lab.importing.conversion import show
 from iwm_lab.importing.readers import Source, detect_format, open_source
@@ -123,9 +124,14 @@ def import_file(
 
     load = _Load(spec, source, column_map, upsert=upsert, skip_bad=skip_bad)
     refused = False
+    refreshed: tuple[str, ...] = ()
     try:
         with engine.begin() as conn:
             load.run(conn)
+            if load.inserted or load.updated:
+                # In the same transaction: the summaries commit with the rows they count.
+                stale = rollups.SOURCES.get(spec.name, ())
+                refreshed = tuple(r.name for r in rollups.refresh_in(conn, stale))
     except _Refused:
         refused = True
     except DBAPIError as exc:
@@ -152,6 +158,7 @@ def import_file(
         unknown_columns=tuple(column_map.unknown),
         reject_path=rejects if errors else None,
         errors=errors,
+        rollups_refreshed=refreshed,
     )
 
 

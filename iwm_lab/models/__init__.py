@@ -38,17 +38,20 @@ from iwm_lab.models.values import (
     WATCHLIST_STATUSES,
 )
 
-# The partitioned twins the migration creates without models, and their partitions
-# (reviews_p2031, the seed's reviews_2024, pulses_p2025_03, ..._default). Exact shapes rather
-# than prefixes, so a future real table such as "reviews_photos" is not hidden from comparison.
+# The tables the migrations create without models: the partitioned twins and their partitions
+# (reviews_p2031, the seed's reviews_2024, pulses_p2025_03, ..._default), and the rollups'
+# bookkeeping (rollup_refreshes; the rollups themselves are materialized views, which Alembic
+# does not compare). Exact shapes rather than prefixes, so a future real table such as
+# "reviews_photos" is not hidden from comparison.
 _UNMODELLED_TABLE = re.compile(
     r"^(?:reviews_(?:partitioned(?:_default)?|p?\d{4})"
-    r"|pulses_p(?:artitioned(?:_default)?|\d{4}_\d{2}))$"
+    r"|pulses_p(?:artitioned(?:_default)?|\d{4}_\d{2})"
+    r"|rollup_refreshes)$"
 )
 
 
 def is_unmodelled_table(name: str | None) -> bool:
-    """Whether a table is one of the migration-managed partitioned twins or their partitions."""
+    """Whether a table is one the migrations manage without a model (twins, rollup records)."""
     return name is not None and _UNMODELLED_TABLE.match(name) is not None
 
 

@@ -62,8 +62,10 @@ def check_genre(conn: Connection, genre: str | None) -> str | None:
 
 def regions(conn: Connection) -> list[str]:
     """Regions that have at least one streaming option."""
-    stmt = select(MovieStreamingOption.region).distinct().where(
-        MovieStreamingOption.region.is_not(None)
+    stmt = (
+        select(MovieStreamingOption.region)
+        .distinct()
+        .where(MovieStreamingOption.region.is_not(None))
     )
     return sorted(conn.execute(stmt).scalars())
 

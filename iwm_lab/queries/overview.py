@@ -6,13 +6,16 @@ import pandas as pd
 from sqlalchemy import (
     Column,
     Connection,
+    DateTime,
     Float,
     Select,
     String,
     cast,
+    column,
     func,
     literal,
     select,
+    table,
     union_all,
 )
 
@@ -80,7 +83,9 @@ def freshness(conn: Connection) -> pd.DataFrame:
 
     One row each, in this order: ``movies.release_date`` (latest release, future for
     announced films), ``reviews.date`` (latest review), ``pulses.created_at`` (latest pulse),
-    ``trending_topics.computed_at`` (last trending refresh, either window). Columns:
+    ``trending_topics.computed_at`` (last trending refresh, either window); then one row per
+    rollup (:mod:`iwm_lab.rollups`), by name, with column ``refreshed_at``: when it was last
+    refreshed (the summaries the ratings and streaming functions read are that old). Columns:
 
     - ``table``, ``column``: where the timestamp comes from.
     - ``latest`` (datetime64[us]): its maximum; NaT when the table has no value.
@@ -96,10 +101,19 @@ def freshness(conn: Connection) -> pd.DataFrame:
         )
         for position, col in enumerate(FRESHNESS_COLUMNS)
     ]
+    refreshes = table("rollup_refreshes", column("name", String), column("refreshed_at", DateTime))
+    parts.append(
+        select(
+            literal(len(parts)).label("position"),
+            refreshes.c.name.label("table"),
+            literal("refreshed_at", String).label("column"),
+            refreshes.c.refreshed_at.label("latest"),
+        )
+    )
     latest = union_all(*parts).subquery("latest")
     age = func.extract("epoch", func.localtimestamp() - latest.c.latest) / 86400
     stmt = select(latest.c.table, latest.c.column, latest.c.latest, age.label("age_days")).order_by(
-        latest.c.position
+        latest.c.position, latest.c.table
     )
     columns = {"table": "str", "column": "str", "latest": "datetime64[us]", "age_days": "float64"}
     return frame(conn, stmt, columns)

@@ -11,6 +11,9 @@ with ``movies.language`` literally (case and all; blank, over 50 characters or N
 movies drop out of year filters and year series but count everywhere else.
 
 Every function validates its parameters before it runs its query, and aggregates in SQL.
+User ratings are read from the rollups of migration 0002 (:mod:`iwm_lab.rollups`): they
+reflect the reviews as of the last refresh (the seeder, ``iwm-lab import`` and
+``iwm-lab db refresh`` refresh them); platform scores are read from ``movies`` directly.
 """
 
 from __future__ import annotations
@@ -23,9 +26,7 @@ import pandas as pd
 from sqlalchemy import (
     BigInteger,
     Connection,
-    DateTime,
     Float,
-    FromClause,
     Integer,
     Interval,
     Numeric,
@@ -42,10 +43,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.expression import table as table_clause
 from sqlalchemy.sql.selectable import CTE, Select, Subquery
 
-from iwm_lab.models import PERCENT_RANGE, SCORE_RANGE, Genre, Movie, MovieGenre, Review
+from iwm_lab.models import PERCENT_RANGE, SCORE_RANGE, Genre, Movie, MovieGenre
 from iwm_lab.queries._common import (
     check_choice,
     check_date_range,
@@ -55,18 +55,12 @@ from iwm_lab.queries._common import (
     check_year_range,
     frame,
 )
+from iwm_lab.rollups import MOVIE_REVIEW_STATS, REVIEW_DAILY_STATS, REVIEW_RATING_COUNTS
 
 # Score sources, in the order results list them; "users" is the mean review rating.
 SOURCES: tuple[str, ...] = ("siddu", "critics", "imdb", "rotten_tomatoes", "users")
 FREQUENCIES: tuple[str, ...] = ("day", "week", "month")
 PERIODS: tuple[str, ...] = ("year", "decade")
-# The partitioned twin has no model (see iwm_lab.models); these are the columns read here.
-REVIEW_TABLES: dict[str, FromClause] = {
-    "reviews": Review.__table__,
-    "reviews_partitioned": table_clause(
-        "reviews_partitioned", column("date", DateTime), column("rating", Float)
-    ),
-}
 
 _SCALES: dict[str, tuple[int, int]] = {
     "siddu": SCORE_RANGE,
@@ -157,33 +151,22 @@ def _movie_conditions(
     return conditions
 
 
-def _reviews_of(conditions: list[ColumnElement[bool]]) -> ColumnElement[bool]:
-    """Reviews of the movies meeting ``conditions``."""
-    if not conditions:
-        # The foreign key guarantees the movie exists: no join needed over every review.
-        return Review.movie_id.is_not(None)
-    return Review.movie_id.in_(select(Movie.id).where(*conditions))
-
-
 def _review_stats(conditions: list[ColumnElement[bool]], *, spread: bool = False) -> Subquery:
     """Per reviewed movie meeting ``conditions``: reviews, rating_sum, mean_rating (and
-    stddev_rating when ``spread``)."""
-    rating_sum = func.sum(Review.rating)
-    # The mean as sum / count, not avg(): avg keeps an array per movie where sum keeps one
-    # float, and the per-movie hash aggregate over millions of reviews spills half as much.
+    stddev_rating when ``spread``), from the ``movie_review_stats`` rollup."""
+    stats = MOVIE_REVIEW_STATS
     aggregates = [
-        func.count().label("reviews"),
-        rating_sum.label("rating_sum"),
-        (rating_sum / cast(func.count(), Float)).label("mean_rating"),
+        stats.c.movie_id,
+        stats.c.reviews,
+        stats.c.rating_sum,
+        (stats.c.rating_sum / cast(stats.c.reviews, Float)).label("mean_rating"),
     ]
     if spread:
-        aggregates.append(func.stddev_samp(Review.rating).label("stddev_rating"))
-    return (
-        select(Review.movie_id, *aggregates)
-        .where(_reviews_of(conditions))
-        .group_by(Review.movie_id)
-        .subquery("review_stats")
-    )
+        aggregates.append(stats.c.rating_stddev.label("stddev_rating"))
+    stmt = select(*aggregates)
+    if conditions:
+        stmt = stmt.where(stats.c.movie_id.in_(select(Movie.id).where(*conditions)))
+    return stmt.subquery("review_stats")
 
 
 def _sort_key(value: ColumnElement[float]) -> ColumnElement[float]:
@@ -242,26 +225,37 @@ def score_distribution(
     check_year_range(year_from, year_to)
     genre_id = _genre_id(conn, genre)
 
-    conditions = _movie_conditions(genre_id=genre_id, year_from=year_from, year_to=year_to)
     # Each distinct score is counted first and binned after: scores take few values, so
     # width_bucket runs a few hundred times instead of once per review.
-    score: InstrumentedAttribute[Any]
     if source == "users":
-        score, where = Review.rating, [_reviews_of(conditions)]
+        counts = REVIEW_RATING_COUNTS
+        where = [
+            counts.c.genre_id == genre_id if genre_id is not None else counts.c.genre_id.is_(None)
+        ]
+        if year_from is not None:
+            where.append(counts.c.year >= year_from)
+        if year_to is not None:
+            where.append(counts.c.year <= year_to)
+        scored = (
+            select(counts.c.rating.label("score"), func.sum(counts.c.reviews).label("n"))
+            .where(*where)
+            .group_by(counts.c.rating)
+            .subquery("scores")
+        )
     else:
-        score = {
+        conditions = _movie_conditions(genre_id=genre_id, year_from=year_from, year_to=year_to)
+        score: InstrumentedAttribute[Any] = {
             "siddu": Movie.siddu_score,
             "critics": Movie.critics_score,
             "imdb": Movie.imdb_rating,
             "rotten_tomatoes": Movie.rotten_tomatoes_score,
         }[source]
-        where = [score.is_not(None), *conditions]
-    scored = (
-        select(score.label("score"), func.count().label("n"))
-        .where(*where)
-        .group_by(score)
-        .subquery("scores")
-    )
+        scored = (
+            select(score.label("score"), func.count().label("n"))
+            .where(score.is_not(None), *conditions)
+            .group_by(score)
+            .subquery("scores")
+        )
 
     low, high = (float(bound) for bound in _SCALES[source])
     width = (high - low) / bins
@@ -637,16 +631,12 @@ def ratings_by_year(
     return frame(conn, stmt, {"period": "int64", **_CATALOGUE_COLUMNS})
 
 
-def review_volume(
-    conn: Connection, *, start: date, end: date, freq: str = "day", table: str = "reviews"
-) -> pd.DataFrame:
+def review_volume(conn: Connection, *, start: date, end: date, freq: str = "day") -> pd.DataFrame:
     """How many reviews were written per day, week or month, and how they rated.
 
     Counts every review dated from ``start`` through ``end`` (both whole days, inclusive; a
     datetime stands for its day; reviews without a movie included). Weeks start on Monday.
-    ``table`` is ``reviews`` or its partitioned twin ``reviews_partitioned``, which skips the
-    years outside the range (faster for a narrow range) but holds only the rows copied into
-    it: the demo data fills both alike, nothing keeps them in step afterwards.
+    Read from the daily rollup ``review_daily_stats``: whole days are all the range needs.
 
     One row per period that overlaps the range, every period present, sorted by ``period``;
     the first and last periods count only the days inside the range:
@@ -656,25 +646,23 @@ def review_volume(
     - ``mean_rating`` (float64): their mean rating, 0-10; NaN when none.
     """
     check_choice(freq, FREQUENCIES, "freq")
-    check_choice(table, REVIEW_TABLES, "table")
     first_day, last_day = _check_day(start, "start"), _check_day(end, "end")
     check_date_range(first_day, last_day, ("start", "end"))
 
-    reviews = REVIEW_TABLES[table]
+    days = REVIEW_DAILY_STATS
     since = datetime.combine(first_day, time())
     until = datetime.combine(last_day, time())
-    in_range = (
-        select(func.date_trunc(freq, reviews.c.date).label("period"), reviews.c.rating)
-        .where(reviews.c.date >= since, reviews.c.date < until + timedelta(days=1))
-        .subquery("in_range")
-    )
+    period = func.date_trunc(freq, days.c.day)
     volume = (
         select(
-            in_range.c.period,
-            func.count().label("reviews"),
-            func.avg(in_range.c.rating).label("mean_rating"),
+            period.label("period"),
+            cast(func.sum(days.c.reviews), BigInteger).label("reviews"),
+            (func.sum(days.c.rating_sum) / cast(func.sum(days.c.reviews), Float)).label(
+                "mean_rating"
+            ),
         )
-        .group_by(in_range.c.period)
+        .where(days.c.day >= since, days.c.day < until + timedelta(days=1))
+        .group_by(period)
         .subquery("volume")
     )
     series = (
@@ -702,7 +690,6 @@ def review_volume(
 __all__ = [
     "FREQUENCIES",
     "PERIODS",
-    "REVIEW_TABLES",
     "SOURCES",
     "divisive_movies",
     "platform_agreement",

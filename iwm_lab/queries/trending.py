@@ -14,46 +14,46 @@ them, so a live count and the stored table agree:
 - A window of N days ending at ``as_of`` holds the pulses with
   ``as_of - N days < created_at <= as_of``: a pulse exactly N days old is out, as in the SQL
   function. ``as_of`` defaults to the transaction's ``localtimestamp``, the clock the SQL
-  function uses. (The SQL function has no upper bound: it also counts pulses dated in the
-  future, which the live counts leave out.)
+  function uses.
 
-Windowed functions take ``source``: ``"pulses"`` (default, what the SQL function reads) or
-``"pulses_partitioned"``, the migration's partitioned twin, which gives the same results
-when it holds the same rows.
+The normalisation is the migration's SQL function ``iwm_pulse_tags(hashtags)``, used by the
+refresh, the rollup and the live counts alike. The windowed functions (:func:`hashtag_counts`,
+:func:`hashtag_timeseries`, :func:`rising_tags`) add up whole hours from the rollup
+``pulse_tag_hours`` and count the rest from ``pulses`` itself: the partial hours at a window's
+edges and every pulse created after the rollup's last refresh. New pulses are therefore counted
+at once; a pulse edited or deleted after the refresh counts as it was until the next one
+(``iwm-lab db refresh``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
+from itertools import pairwise
 
 import pandas as pd
 from sqlalchemy import (
     BigInteger,
     Connection,
-    DateTime,
     Float,
-    FromClause,
     Interval,
-    String,
+    Select,
     Text,
     and_,
-    case,
     cast,
-    column,
     func,
     literal,
-    literal_column,
+    or_,
     select,
-    table,
     text,
     true,
+    union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import CTE
 
-from iwm_lab.exceptions import IwmLabError
+from iwm_lab.exceptions import ReadOnlySessionError
 from iwm_lab.models import Pulse, TrendingTopic
 from iwm_lab.models.values import TRENDING_CATEGORIES, TRENDING_WINDOWS
 from iwm_lab.queries._common import (
@@ -63,6 +63,7 @@ from iwm_lab.queries._common import (
     check_text,
     frame,
 )
+from iwm_lab.rollups import PULSE_TAG_HOURS, ROLLUP_REFRESHES
 
 FREQUENCIES: tuple[str, ...] = ("day", "week", "month")
 _STEPS = {"day": "1 day", "week": "1 week", "month": "1 month"}
@@ -70,72 +71,109 @@ MAX_TAGS = 100
 MAX_DAYS = 3650
 MAX_TAG_LENGTH = 120  # trending_topics.tag
 
-_TWIN = table(
-    "pulses_partitioned",
-    column("id", BigInteger),
-    column("created_at", DateTime),
-    column("hashtags", Text),
-    column("linked_type", String),
-)
-PULSE_SOURCES: dict[str, FromClause] = {"pulses": Pulse.__table__, "pulses_partitioned": _TWIN}
-
-
-class ReadOnlySessionError(IwmLabError):
-    """A write was asked of a read-only session (analysts' sessions are read-only)."""
+_HOUR = timedelta(hours=1)
+# The resolution of a timestamp: the window (a, b] holds the same pulses as [a + tick, b + tick).
+_TICK = timedelta(microseconds=1)
 
 
 def _normalised(raw: ColumnElement[str]) -> ColumnElement[str]:
+    """A tag as the given text normalises (for tags asked for by name)."""
     return func.lower(func.trim(func.ltrim(func.trim(raw), "#")))
 
 
-def _mentions(
-    source: FromClause, *conditions: ColumnElement[bool], only: list[str] | None = None
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    floor = _floor_hour(moment)
+    return floor if floor == moment else floor + _HOUR
+
+
+def _clock(conn: Connection, as_of: datetime | None) -> tuple[datetime, datetime | None]:
+    """``as_of`` (default: the transaction's ``localtimestamp``), and the hour up to which
+    ``pulse_tag_hours`` holds the pulses (None before its first refresh)."""
+    covered = (
+        select(ROLLUP_REFRESHES.c.covered_until)
+        .where(ROLLUP_REFRESHES.c.name == "pulse_tag_hours")
+        .scalar_subquery()
+    )
+    now, covered_until = conn.execute(select(func.localtimestamp(), covered)).one()
+    return (as_of if as_of is not None else now), covered_until
+
+
+def _split(
+    cuts: Sequence[datetime], covered_until: datetime | None
+) -> tuple[list[tuple[datetime, datetime]], list[tuple[datetime, datetime]]]:
+    """The half-open ranges between consecutive ``cuts``, split into those the rollup answers
+    (whole hours before ``covered_until``) and those read from the pulses."""
+    whole: list[tuple[datetime, datetime]] = []
+    raw: list[tuple[datetime, datetime]] = []
+
+    def add_raw(lo: datetime, hi: datetime) -> None:
+        if raw and raw[-1][1] == lo:
+            raw[-1] = (raw[-1][0], hi)
+        elif lo < hi:
+            raw.append((lo, hi))
+
+    for lo, hi in pairwise(cuts):
+        first = _ceil_hour(lo)
+        last = _floor_hour(hi) if covered_until is None else min(_floor_hour(hi), covered_until)
+        if covered_until is None or first >= last:
+            add_raw(lo, hi)
+            continue
+        add_raw(lo, first)
+        whole.append((first, last))
+        add_raw(last, hi)
+    return whole, raw
+
+
+def _in_ranges(
+    moment: ColumnElement[datetime], ranges: list[tuple[datetime, datetime]]
+) -> ColumnElement[bool]:
+    return or_(*(and_(moment >= literal(lo), moment < literal(hi)) for lo, hi in ranges))
+
+
+def _tag_counts(
+    cuts: Sequence[datetime], covered_until: datetime | None, only: list[str] | None = None
 ) -> CTE:
-    """One row per (pulse, normalised tag) among the pulses meeting ``conditions``:
-    ``id``, ``category``, ``created_at``, ``tag``; only the tags in ``only`` if given."""
-    hashtags = source.c.hashtags
-    # The CASE keeps the cast from ever seeing invalid JSON (one bad row must not abort the
-    # query); the regex spares pg_input_is_valid most non-arrays. Valid JSON that starts with
-    # '[' is an array, so jsonb_array_elements never fails on what passes.
-    doc = case(
-        (
-            and_(
-                hashtags.regexp_match("^[[:space:]]*[[]"),
-                func.pg_input_is_valid(hashtags, "jsonb"),
-            ),
-            cast(hashtags, JSONB),
+    """Pulses per tag from ``cuts[0]`` (inclusive) to ``cuts[-1]`` (exclusive): rows ``at``,
+    ``tag``, ``category``, ``n``; ``n`` pulses of that category mentioned the tag at ``at``
+    (an hour of the rollup, or a pulse's own time). No row spans a cut, so grouping by the
+    intervals between cuts is exact. Only the tags in ``only`` when given."""
+    whole, raw = _split(cuts, covered_until)
+    parts: list[Select[tuple[datetime, str, str, int]]] = []
+    if whole:
+        hours = PULSE_TAG_HOURS
+        parts.append(
+            select(
+                hours.c.hour.label("at"),
+                hours.c.tag,
+                hours.c.category,
+                hours.c.pulses.label("n"),
+            ).where(
+                _in_ranges(hours.c.hour, whole),
+                hours.c.tag.in_(only) if only is not None else true(),
+            )
         )
-    )
-    # Both as functions in FROM (implicitly LATERAL): evaluated once per row, where a CTE
-    # column or a select-list expression would be recomputed at each reference.
-    element = func.jsonb_array_elements(doc).table_valued("value").render_derived("e")
-    raw = element.c.value.op("#>>")(literal_column("'{}'"))
-    normalised = _normalised(raw).table_valued("tag").render_derived("t")
-    # Each pulse's tags deduplicated on their own: a global DISTINCT over (pulse, tag) would
-    # sort the whole window, or tempt the planner into reading every pulse in id order.
-    tags = (
-        select(normalised.c.tag)
-        .distinct()
-        .select_from(element.join(normalised, true()))
-        .where(
-            func.jsonb_typeof(element.c.value) == "string",
-            normalised.c.tag != "",
-            func.char_length(normalised.c.tag) <= MAX_TAG_LENGTH,
-            normalised.c.tag.in_(only) if only is not None else true(),
+    if raw:
+        pulses = Pulse.__table__
+        tags = func.iwm_pulse_tags(pulses.c.hashtags).table_valued("tag").render_derived("t")
+        parts.append(
+            select(
+                pulses.c.created_at.label("at"),
+                tags.c.tag,
+                func.coalesce(pulses.c.linked_type, "general").label("category"),
+                literal(1, BigInteger).label("n"),
+            )
+            .select_from(pulses.join(tags, true()))
+            .where(
+                pulses.c.hashtags.is_not(None),
+                _in_ranges(pulses.c.created_at, raw),
+                tags.c.tag.in_(only) if only is not None else true(),
+            )
         )
-        .lateral("tags")
-    )
-    return (
-        select(
-            source.c.id,
-            func.coalesce(source.c.linked_type, "general").label("category"),
-            source.c.created_at,
-            tags.c.tag,
-        )
-        .select_from(source.join(tags, true()))
-        .where(hashtags.is_not(None), *conditions)
-        .cte("mentions")
-    )
+    return union_all(*parts).cte("tag_counts")
 
 
 def _check_days(value: int, name: str) -> int:
@@ -159,21 +197,6 @@ def _check_naive(value: datetime | None, name: str) -> datetime | None:
     return value
 
 
-def _check_source(source: str) -> FromClause:
-    check_choice(source, PULSE_SOURCES, "source")
-    return PULSE_SOURCES[source]
-
-
-def _clock(as_of: datetime | None) -> ColumnElement[datetime]:
-    if as_of is None:
-        return func.localtimestamp()
-    return literal(as_of, DateTime())
-
-
-def _days(n: int) -> ColumnElement[timedelta]:
-    return literal(timedelta(days=n), Interval())
-
-
 COUNT_COLUMNS: dict[str, str] = {"tag": "str", "category": "str", "count": "int64"}
 
 
@@ -184,7 +207,6 @@ def hashtag_counts(
     as_of: datetime | None = None,
     category: str | None = None,
     limit: int = 50,
-    source: str = "pulses",
 ) -> pd.DataFrame:
     """The most used tags of the ``window_days`` days up to ``as_of``, counted live.
 
@@ -204,17 +226,13 @@ def hashtag_counts(
     if category is not None:
         check_choice(category, TRENDING_CATEGORIES, "category")
     check_limit(limit)
-    pulses = _check_source(source)
 
-    until = _clock(as_of)
-    mentions = _mentions(
-        pulses,
-        pulses.c.created_at > until - _days(window_days),
-        pulses.c.created_at <= until,
-    )
+    until, covered_until = _clock(conn, as_of)
+    since = until - timedelta(days=window_days)
+    counts = _tag_counts([since + _TICK, until + _TICK], covered_until)
     per_category = (
-        select(mentions.c.tag, mentions.c.category, func.count().label("n"))
-        .group_by(mentions.c.tag, mentions.c.category)
+        select(counts.c.tag, counts.c.category, func.sum(counts.c.n).label("n"))
+        .group_by(counts.c.tag, counts.c.category)
         .cte("per_category")
     )
     ranked = select(
@@ -341,7 +359,6 @@ def hashtag_timeseries(
     start: date,
     end: date,
     freq: str = "day",
-    source: str = "pulses",
 ) -> pd.DataFrame:
     """How often each of ``tags`` was used, per day, week or month.
 
@@ -359,7 +376,6 @@ def hashtag_timeseries(
     first_day, last_day = _check_day(start, "start"), _check_day(end, "end")
     check_date_range(first_day, last_day, ("start", "end"))
     check_choice(freq, FREQUENCIES, "freq")
-    pulses = _check_source(source)
 
     since = datetime.combine(first_day, time())
     until = datetime.combine(last_day + timedelta(days=1), time())
@@ -368,16 +384,13 @@ def hashtag_timeseries(
     raw = func.unnest(literal(wanted_tags, ARRAY(Text))).table_valued("raw").render_derived("r")
     normal = sorted(conn.execute(select(_normalised(raw.c.raw)).distinct()).scalars())
     wanted = func.unnest(literal(normal, ARRAY(Text))).table_valued("tag").render_derived("w")
-    mentions = _mentions(
-        pulses,
-        pulses.c.created_at >= literal(since),
-        pulses.c.created_at < literal(until),
-        only=normal,
-    )
-    period = func.date_trunc(freq, mentions.c.created_at)
+    _now, covered_until = _clock(conn, None)
+    # Periods start at midnight, on whole hours: no rollup hour spans two of them.
+    tagged = _tag_counts([since, until], covered_until, only=normal)
+    period = func.date_trunc(freq, tagged.c.at)
     counts = (
-        select(period.label("period"), mentions.c.tag, func.count().label("n"))
-        .group_by(period, mentions.c.tag)
+        select(period.label("period"), tagged.c.tag, func.sum(tagged.c.n).label("n"))
+        .group_by(period, tagged.c.tag)
         .cte("counts")
     )
     periods = (
@@ -420,7 +433,6 @@ def rising_tags(
     min_count: int = 5,
     as_of: datetime | None = None,
     limit: int = 50,
-    source: str = "pulses",
 ) -> pd.DataFrame:
     """Tags used more per day lately than in the period before.
 
@@ -444,23 +456,23 @@ def rising_tags(
     check_limit(min_count, "min_count")
     _check_naive(as_of, "as_of")
     check_limit(limit)
-    pulses = _check_source(source)
 
-    until = _clock(as_of)
-    split = until - _days(window_days)
-    mentions = _mentions(
-        pulses,
-        pulses.c.created_at > split - _days(baseline_days),
-        pulses.c.created_at <= until,
-    )
-    in_window = mentions.c.created_at > split
+    until, covered_until = _clock(conn, as_of)
+    split = until - timedelta(days=window_days)
+    since = split - timedelta(days=baseline_days)
+    counts = _tag_counts([since + _TICK, split + _TICK, until + _TICK], covered_until)
+    in_window = counts.c.at >= literal(split + _TICK)
+
+    def total(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return cast(func.coalesce(func.sum(counts.c.n).filter(condition), 0), BigInteger)
+
     per_tag = (
         select(
-            mentions.c.tag,
-            func.count().filter(in_window).label("window_count"),
-            func.count().filter(~in_window).label("baseline_count"),
+            counts.c.tag,
+            total(in_window).label("window_count"),
+            total(~in_window).label("baseline_count"),
         )
-        .group_by(mentions.c.tag)
+        .group_by(counts.c.tag)
         .cte("per_tag")
     )
     window_rate = cast(per_tag.c.window_count, Float) / window_days

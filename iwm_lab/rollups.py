@@ -1,0 +1,172 @@
+"""Rollups: the materialized views the query functions read, and how they are refreshed.
+
+Aggregating 5M reviews or parsing the hashtags of a month of pulses takes seconds; the
+analyses must answer in well under one. Migration 0002 therefore keeps summaries as
+materialized views, and the query functions read those:
+
+============================  ==============================================================
+rollup                        read by
+============================  ==============================================================
+``movie_review_stats``        ratings: top_rated, divisive_movies, platform_agreement,
+                              ratings_by_genre, ratings_by_year
+``review_rating_counts``      ratings.score_distribution(source="users")
+``review_daily_stats``        ratings.review_volume
+``pulse_tag_hours``           trending: hashtag_counts, hashtag_timeseries, rising_tags
+``streaming_region_movies``   streaming: coverage_by_region, platform_share's totals
+============================  ==============================================================
+
+A materialized view holds the data of its last refresh. The review and streaming summaries
+therefore lag behind writes until the next refresh. The trending functions do not: the rollup
+holds whole hours up to the refresh, and they count everything after that (and the partial
+hours at a window's edges) from ``pulses`` directly. What refreshes them: the seeder and
+``iwm-lab import`` (after loading), ``iwm-lab db refresh`` (by hand, from cron or a systemd
+timer), and pg_cron hourly where the server has it. ``iwm_lab.queries.overview.freshness``
+shows when each was last refreshed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Connection,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    String,
+    TableClause,
+    column,
+    func,
+    select,
+    table,
+    text,
+)
+
+from iwm_lab.exceptions import ReadOnlySessionError
+
+ROLLUPS: tuple[str, ...] = (
+    "movie_review_stats",
+    "pulse_tag_hours",
+    "review_daily_stats",
+    "review_rating_counts",
+    "streaming_region_movies",
+)
+
+# The views' columns, for the query modules (the views have no models: Alembic does not
+# compare materialized views, migration 0002 defines them).
+MOVIE_REVIEW_STATS: TableClause = table(
+    "movie_review_stats",
+    column("movie_id", Integer),
+    column("reviews", BigInteger),
+    column("rating_sum", Float),
+    column("rating_stddev", Float),
+)
+REVIEW_RATING_COUNTS: TableClause = table(
+    "review_rating_counts",
+    column("genre_id", Integer),  # NULL: all movies
+    column("year", Integer),  # NULL: not a four-digit year
+    column("rating", Float),
+    column("reviews", BigInteger),
+)
+REVIEW_DAILY_STATS: TableClause = table(
+    "review_daily_stats",
+    column("day", DateTime),
+    column("reviews", BigInteger),
+    column("rating_sum", Float),
+)
+PULSE_TAG_HOURS: TableClause = table(
+    "pulse_tag_hours",
+    column("hour", DateTime),
+    column("tag", String),
+    column("category", String),
+    column("pulses", BigInteger),
+)
+STREAMING_REGION_MOVIES: TableClause = table(
+    "streaming_region_movies",
+    column("region", String),
+    column("movie_id", Integer),
+    column("subscription", Boolean),
+    column("rent", Boolean),
+    column("buy", Boolean),
+    column("free", Boolean),
+)
+
+ROLLUP_REFRESHES: TableClause = table(
+    "rollup_refreshes",
+    column("name", String),
+    column("refreshed_at", DateTime),  # the refreshing transaction's localtimestamp
+    column("covered_until", DateTime),  # pulse_tag_hours: whole hours before this
+    column("seconds", Float),
+)
+
+# Which rollups summarise which table: an import into one refreshes these.
+SOURCES: dict[str, tuple[str, ...]] = {
+    "reviews": ("movie_review_stats", "review_daily_stats", "review_rating_counts"),
+    "movies": ("review_rating_counts",),
+    "movie_genres": ("review_rating_counts",),
+    "pulses": ("pulse_tag_hours",),
+    "movie_streaming_options": ("streaming_region_movies",),
+}
+
+
+@dataclass(frozen=True)
+class RollupRefresh:
+    """One rollup refreshed: its name, the server's time for the refresh, and its rows."""
+
+    name: str
+    seconds: float
+    rows: int
+
+
+def check_names(names: Sequence[str] | None) -> list[str]:
+    """``names`` (default: every rollup) as a list; an unknown name lists the valid ones."""
+    if names is None:
+        return list(ROLLUPS)
+    for name in names:
+        if name not in ROLLUPS:
+            raise ValueError(f"unknown rollup {name!r}; valid values: {', '.join(ROLLUPS)}")
+    return sorted(set(names), key=list(names).index)
+
+
+def refresh_in(
+    conn: Connection, names: Sequence[str] | None = None, *, concurrently: bool = True
+) -> list[RollupRefresh]:
+    """Refresh rollups inside the transaction open on ``conn`` (the caller commits).
+
+    ``concurrently`` keeps each view readable while it is rebuilt (the usual case: analysts
+    may be reading); without it the refresh is faster but blocks readers of that view.
+    """
+    wanted = check_names(names)
+    if conn.execute(text("SELECT current_setting('transaction_read_only')")).scalar_one() == "on":
+        raise ReadOnlySessionError(
+            "refreshing rollups writes to the database, but this session is read-only; "
+            "use a writable engine: iwm_lab.get_engine(writable=True)"
+        )
+    done = []
+    for name in wanted:
+        seconds = conn.execute(
+            text("SELECT iwm_refresh_rollup(:name, :concurrently)"),
+            {"name": name, "concurrently": concurrently},
+        ).scalar_one()
+        rows = conn.execute(select(func.count()).select_from(table(name))).scalar_one()
+        done.append(RollupRefresh(name, float(seconds), int(rows)))
+    return done
+
+
+def refresh_rollups(
+    engine: Engine, names: Sequence[str] | None = None, *, concurrently: bool = True
+) -> list[RollupRefresh]:
+    """Refresh rollups (default: all), each in its own committed transaction.
+
+    One transaction per rollup, so a failure keeps the rollups already refreshed and readers
+    see each new summary as soon as it is ready. ``engine`` must be writable.
+    """
+    done = []
+    for name in check_names(names):
+        with engine.begin() as conn:
+            done.extend(refresh_in(conn, [name], concurrently=concurrently))
+    return done

@@ -1,0 +1,278 @@
+"""Rollups for the query library: materialized views over reviews and pulses, and their refresh.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-26
+
+At scale ``large`` (5M reviews, 2M pulses) the analyses cannot aggregate the raw rows in an
+interactive time; they read these summaries instead (``iwm_lab.rollups`` says which function
+reads which):
+
+* ``movie_review_stats``: per reviewed movie, its reviews, their rating sum and spread.
+* ``review_rating_counts``: reviews per (genre or all genres, release year, rating).
+* ``review_daily_stats``: reviews and rating sum per day of ``reviews.date``.
+* ``pulse_tag_hours``: pulses per (hour, normalised tag, category), for the hours before the
+  refresh began; the trending functions count the hours after it, and partial hours at a
+  window's edges, from ``pulses`` itself.
+* ``streaming_region_movies``: per (region, movie) the offer types available there, as flags.
+
+``rollup_refreshes`` records, per rollup, when it was last refreshed, how long that took and
+(for ``pulse_tag_hours``) the hour up to which it holds the pulses. ``iwm_refresh_rollup(name,
+concurrently)`` refreshes one rollup and updates that record; ``iwm-lab db refresh`` and the
+seeder call it. ``iwm_pulse_tags(hashtags)`` is the tag normalisation, written once here for
+the rollup, ``refresh_trending_topics`` and the live counts. ``refresh_trending_topics`` gains
+the upper bound 0001 lacked: pulses dated after the refresh are no longer counted.
+"""
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | Sequence[str] | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# The rules of the module docstring of iwm_lab.queries.trending. SQL, not plpgsql, and with no
+# SET clause, so that the planner inlines it into the calling query (a per-row function call
+# would cost more than the parsing); every name it uses lives in pg_catalog, which is always
+# searched first, so it needs no search_path of its own. No backslashes in the pattern: immune
+# to standard_conforming_strings.
+_PULSE_TAGS_SQL = """
+CREATE FUNCTION iwm_pulse_tags(hashtags text) RETURNS SETOF text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $fn$
+    SELECT DISTINCT t.tag
+    FROM jsonb_array_elements(
+             CASE WHEN hashtags ~ '^[[:space:]]*[[]' AND pg_input_is_valid(hashtags, 'jsonb')
+                  THEN hashtags::jsonb
+             END) AS e(value)
+    CROSS JOIN LATERAL (SELECT lower(trim(ltrim(trim(e.value #>> '{}'), '#')))) AS t(tag)
+    WHERE jsonb_typeof(e.value) = 'string' AND t.tag <> '' AND char_length(t.tag) <= 120
+$fn$;
+"""
+
+_REFRESH_TRENDING_SQL = """
+CREATE OR REPLACE FUNCTION refresh_trending_topics(p_window_label text) RETURNS integer
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+AS $fn$
+DECLARE
+    window_length interval;
+    written integer;
+BEGIN
+    window_length := CASE p_window_label
+        WHEN '7d' THEN interval '7 days'
+        WHEN '30d' THEN interval '30 days'
+    END;
+    IF window_length IS NULL THEN
+        RAISE EXCEPTION USING
+            MESSAGE = 'unknown trending window ' || coalesce(quote_literal(p_window_label), 'NULL')
+                      || ', expected 7d or 30d',
+            ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('refresh_trending_topics:' || p_window_label));
+
+    DELETE FROM trending_topics WHERE window_label = p_window_label;
+
+    WITH per_category AS (
+        SELECT t.tag, COALESCE(p.linked_type, 'general') AS category, count(*) AS n
+        FROM pulses AS p
+        CROSS JOIN LATERAL iwm_pulse_tags(p.hashtags) AS t(tag)
+        WHERE p.created_at > localtimestamp - window_length
+          AND p.created_at <= localtimestamp
+          AND p.hashtags IS NOT NULL
+        GROUP BY 1, 2
+    ),
+    ranked AS (
+        SELECT tag, category,
+               sum(n) OVER (PARTITION BY tag) AS total,
+               row_number() OVER (PARTITION BY tag ORDER BY n DESC, category) AS pick
+        FROM per_category
+    )
+    INSERT INTO trending_topics (tag, category, window_label, count, computed_at)
+    SELECT tag, category, p_window_label, total, now()
+    FROM ranked
+    WHERE pick = 1
+    ORDER BY total DESC, tag
+    LIMIT 50;
+
+    GET DIAGNOSTICS written = ROW_COUNT;
+    RETURN written;
+END
+$fn$;
+"""
+
+# Each view has a unique index on plain columns: REFRESH ... CONCURRENTLY needs one. Sums are
+# float8 and counts bigint, whatever the aggregate would give, so the readers' types are fixed.
+_ROLLUPS: dict[str, tuple[str, str]] = {
+    "movie_review_stats": (
+        """
+        SELECT r.movie_id, count(*)::bigint AS reviews, sum(r.rating)::float8 AS rating_sum,
+               stddev_samp(r.rating)::float8 AS rating_stddev
+        FROM reviews AS r
+        WHERE r.movie_id IS NOT NULL
+        GROUP BY r.movie_id
+        """,
+        "(movie_id)",
+    ),
+    # genre_id NULL: every movie, whatever its genres (a movie of several genres counts once
+    # there and once under each of its genres). The year as the ratings module reads it: NULL
+    # unless four digits.
+    "review_rating_counts": (
+        """
+        WITH per_movie AS MATERIALIZED (
+            SELECT r.movie_id, r.rating, count(*) AS n
+            FROM reviews AS r
+            WHERE r.movie_id IS NOT NULL
+            GROUP BY r.movie_id, r.rating
+        ),
+        dated AS MATERIALIZED (
+            SELECT p.movie_id, CASE WHEN m.year ~ '^[0-9]{4}$' THEN m.year::integer END AS year,
+                   p.rating, p.n
+            FROM per_movie AS p JOIN movies AS m ON m.id = p.movie_id
+        )
+        SELECT NULL::integer AS genre_id, year, rating::float8 AS rating,
+               sum(n)::bigint AS reviews
+        FROM dated
+        GROUP BY year, rating
+        UNION ALL
+        SELECT g.genre_id, d.year, d.rating::float8, sum(d.n)::bigint
+        FROM dated AS d JOIN movie_genres AS g ON g.movie_id = d.movie_id
+        GROUP BY g.genre_id, d.year, d.rating
+        """,
+        "(genre_id, year, rating) NULLS NOT DISTINCT",
+    ),
+    "review_daily_stats": (
+        """
+        SELECT date_trunc('day', r.date) AS day, count(*)::bigint AS reviews,
+               sum(r.rating)::float8 AS rating_sum
+        FROM reviews AS r
+        WHERE r.date IS NOT NULL
+        GROUP BY 1
+        """,
+        "(day)",
+    ),
+    # Only whole hours before the refresh's start: later pulses are still arriving.
+    "pulse_tag_hours": (
+        """
+        SELECT date_trunc('hour', p.created_at) AS hour, t.tag,
+               COALESCE(p.linked_type, 'general')::text AS category, count(*)::bigint AS pulses
+        FROM pulses AS p
+        CROSS JOIN LATERAL iwm_pulse_tags(p.hashtags) AS t(tag)
+        WHERE p.hashtags IS NOT NULL
+          AND p.created_at < date_trunc('hour', localtimestamp)
+        GROUP BY 1, 2, 3
+        """,
+        "(hour, tag, category)",
+    ),
+    "streaming_region_movies": (
+        """
+        SELECT o.region, o.movie_id,
+               bool_or(o.type = 'subscription') AS subscription,
+               bool_or(o.type = 'rent') AS rent,
+               bool_or(o.type = 'buy') AS buy,
+               bool_or(o.type = 'free') AS free
+        FROM movie_streaming_options AS o
+        WHERE o.region IS NOT NULL AND o.movie_id IS NOT NULL
+        GROUP BY o.region, o.movie_id
+        """,
+        "(region, movie_id)",
+    ),
+}
+
+_EXTRA_INDEXES = (
+    "CREATE INDEX idx_pulse_tag_hours_tag ON pulse_tag_hours (tag, hour)",
+    "CREATE INDEX idx_streaming_region_movies_movie_id ON streaming_region_movies (movie_id)",
+)
+
+_REFRESH_ROLLUP_SQL = """
+CREATE FUNCTION iwm_refresh_rollup(p_name text, p_concurrently boolean DEFAULT true)
+RETURNS double precision
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+AS $fn$
+DECLARE
+    started timestamptz := clock_timestamp();
+    populated boolean;
+    took double precision;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM rollup_refreshes WHERE name = p_name) THEN
+        RAISE EXCEPTION USING
+            MESSAGE = 'unknown rollup ' || coalesce(quote_literal(p_name), 'NULL')
+                      || ', expected one of '
+                      || (SELECT string_agg(name, ', ' ORDER BY name) FROM rollup_refreshes),
+            ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Two concurrent refreshes of one view would wait on each other anyway; one at a time
+    -- also keeps the record below in step with the view.
+    PERFORM pg_advisory_xact_lock(hashtext('iwm_refresh_rollup:' || p_name));
+    SELECT c.relispopulated INTO populated
+    FROM pg_class AS c
+    WHERE c.oid = to_regclass(quote_ident(p_name));
+    -- CONCURRENTLY keeps the view readable during the refresh but needs it populated; a plain
+    -- refresh is faster where nobody reads (the seeder's transaction holds every table).
+    IF p_concurrently AND populated THEN
+        EXECUTE 'REFRESH MATERIALIZED VIEW CONCURRENTLY ' || quote_ident(p_name);
+    ELSE
+        EXECUTE 'REFRESH MATERIALIZED VIEW ' || quote_ident(p_name);
+    END IF;
+    took := extract(epoch FROM clock_timestamp() - started);
+    UPDATE rollup_refreshes
+    SET refreshed_at = localtimestamp,
+        covered_until = date_trunc('hour', localtimestamp),
+        seconds = took
+    WHERE name = p_name;
+    RETURN took;
+END
+$fn$;
+"""
+
+
+def _previous_trending_refresh() -> str:
+    """0001's ``refresh_trending_topics``, to put back on downgrade."""
+    path = Path(__file__).with_name("0001_initial_schema.py")
+    spec = importlib.util.spec_from_file_location("iwm_migration_0001", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sql: str = module._REFRESH_TRENDING_SQL
+    return sql.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+
+
+def upgrade() -> None:
+    op.execute(_PULSE_TAGS_SQL)
+    op.execute(_REFRESH_TRENDING_SQL)
+    op.execute(
+        """
+        CREATE TABLE rollup_refreshes (
+            name text PRIMARY KEY,
+            refreshed_at timestamp,
+            covered_until timestamp,
+            seconds double precision
+        )
+        """
+    )
+    for name, (query, key) in _ROLLUPS.items():
+        op.execute(f"CREATE MATERIALIZED VIEW {name} AS {query} WITH NO DATA")
+        op.execute(f"CREATE UNIQUE INDEX uq_{name} ON {name} {key}")
+    records = sa.table("rollup_refreshes", sa.column("name", sa.Text))
+    op.bulk_insert(records, [{"name": name} for name in _ROLLUPS])
+    for statement in _EXTRA_INDEXES:
+        op.execute(statement)
+    op.execute(_REFRESH_ROLLUP_SQL)
+    # Populated now: on an empty database in milliseconds, on a loaded one it is the first
+    # refresh, and readers would otherwise fail on an unpopulated view.
+    op.execute("SELECT iwm_refresh_rollup(name, false) FROM rollup_refreshes ORDER BY name")
+
+
+def downgrade() -> None:
+    op.execute("DROP FUNCTION IF EXISTS iwm_refresh_rollup(text, boolean)")
+    for name in reversed(_ROLLUPS):
+        op.execute(f"DROP MATERIALIZED VIEW IF EXISTS {name}")
+    op.execute("DROP TABLE IF EXISTS rollup_refreshes")
+    op.execute(_previous_trending_refresh())
+    op.execute("DROP FUNCTION IF EXISTS iwm_pulse_tags(text)")
