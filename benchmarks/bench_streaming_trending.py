@@ -3,15 +3,15 @@
 For every function: the median wall time of repeated calls on the configured database
 (``iwm_lab.get_engine()``: a read-only analyst session), and in the same run a baseline that
 loads the rows the function needs with ``pandas.read_sql`` and aggregates them in pandas.
-The windowed trending functions run on both ``pulses`` and its partitioned twin. The
-heaviest call of each module is shown with ``EXPLAIN (ANALYZE, BUFFERS)``.
+The heaviest call of each module is shown with ``EXPLAIN (ANALYZE, BUFFERS)``. (Rollups
+against the raw tables and the partitioned twins: ``benchmarks/bench_windows.py``.)
 
     python -m benchmarks.bench_streaming_trending                # the configured database
     python -m benchmarks.bench_streaming_trending --seed small   # a fresh iwm_bench_small
 
 ``--seed SCALE`` creates (first time only) a database ``iwm_bench_<scale>`` on the configured
-server, migrates and seeds it with the demo data (seed 42; the seeder fills the partitioned
-twins too) and benchmarks that instead. ``refresh_trending_topics`` runs in a transaction
+server, migrates and seeds it with the demo data (seed 42; the seeder refreshes the rollups)
+and benchmarks that instead. ``refresh_trending_topics`` runs in a transaction
 that is rolled back, so the benchmark leaves any database as it found it (``--seed`` aside).
 Demo data is dated before a fixed day, so trending windows end at the latest pulse, not at
 now; the refresh, which measures from now(), then finds an empty window: its figure is a
@@ -182,19 +182,18 @@ def _mentions(pulses: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", "category", "created_at", "tag"])
 
 
-def _pulses(conn: Connection, since: datetime, until: datetime, source: str) -> pd.DataFrame:
-    # The source is one of two fixed table names, never input.
+def _pulses(conn: Connection, since: datetime, until: datetime) -> pd.DataFrame:
     return read(
         conn,
-        f"select id, hashtags, linked_type, created_at from {source} "  # noqa: S608
+        "select id, hashtags, linked_type, created_at from pulses "
         "where created_at > :since and created_at <= :until and hashtags is not null",
         since=since,
         until=until,
     )
 
 
-def pd_counts(conn: Connection, as_of: datetime, days: int, source: str) -> pd.DataFrame:
-    m = _mentions(_pulses(conn, as_of - timedelta(days=days), as_of, source))
+def pd_counts(conn: Connection, as_of: datetime, days: int) -> pd.DataFrame:
+    m = _mentions(_pulses(conn, as_of - timedelta(days=days), as_of))
     per = m.groupby(["tag", "category"]).size().rename("n").reset_index()
     per["count"] = per.groupby("tag")["n"].transform("sum")
     per = per.sort_values(["tag", "n", "category"], ascending=[True, False, True])
@@ -202,19 +201,17 @@ def pd_counts(conn: Connection, as_of: datetime, days: int, source: str) -> pd.D
     return per.head(50)
 
 
-def pd_series(
-    conn: Connection, tags: list[str], start: datetime, end: datetime, source: str
-) -> pd.DataFrame:
-    m = _mentions(_pulses(conn, start - timedelta(microseconds=1), end, source))
+def pd_series(conn: Connection, tags: list[str], start: datetime, end: datetime) -> pd.DataFrame:
+    m = _mentions(_pulses(conn, start - timedelta(microseconds=1), end))
     m = m[m["tag"].isin(tags)]
     counts = m.groupby([m["created_at"].dt.floor("D"), "tag"]).size()
     grid = pd.MultiIndex.from_product([pd.date_range(start, end, freq="D"), sorted(tags)])
     return counts.reindex(grid, fill_value=0)
 
 
-def pd_rising(conn: Connection, as_of: datetime, window: int, baseline: int, source: str) -> Any:
+def pd_rising(conn: Connection, as_of: datetime, window: int, baseline: int) -> Any:
     split = as_of - timedelta(days=window)
-    m = _mentions(_pulses(conn, split - timedelta(days=baseline), as_of, source))
+    m = _mentions(_pulses(conn, split - timedelta(days=baseline), as_of))
     recent = m[m["created_at"] > split]["tag"].value_counts() / window
     before = m[m["created_at"] <= split]["tag"].value_counts() / baseline
     df = pd.DataFrame({"w": recent, "b": before}).fillna(0)
@@ -252,7 +249,7 @@ def pd_null_shares(conn: Connection) -> dict[str, pd.Series]:
 # --- the run ----------------------------------------------------------------------------
 
 
-def cases(conn: Connection, twin: bool) -> list[Case]:
+def cases(conn: Connection) -> list[Case]:
     """Every function, with parameters an analyst would use on this data."""
     by_size = text(
         "select region from movie_streaming_options where region is not null "
@@ -307,37 +304,34 @@ def cases(conn: Connection, twin: bool) -> list[Case]:
         Case("freshness()", overview.freshness, pd_freshness),
         Case("null_shares()", overview.null_shares, pd_null_shares),
     ]
-    for source in ("pulses", "pulses_partitioned") if twin else ("pulses",):
-        found += [
-            Case(
-                f"hashtag_counts(7d) [{source}]",
-                partial(trending.hashtag_counts, as_of=as_of, source=source),
-                partial(pd_counts, as_of=as_of, days=7, source=source),
-            ),
-            Case(
-                f"hashtag_counts(30d) [{source}]",
-                partial(trending.hashtag_counts, window_days=30, as_of=as_of, source=source),
-                partial(pd_counts, as_of=as_of, days=30, source=source),
-            ),
-            Case(
-                f"hashtag_timeseries(5 tags, 60 days) [{source}]",
-                partial(
-                    trending.hashtag_timeseries, tags=tags, start=start, end=as_of, source=source
-                ),
-                partial(pd_series, tags=tags, start=start, end=as_of, source=source),
-            ),
-            Case(
-                f"rising_tags(7d vs 28d) [{source}]",
-                partial(trending.rising_tags, as_of=as_of, min_count=3, source=source),
-                partial(pd_rising, as_of=as_of, window=7, baseline=28, source=source),
-            ),
-        ]
+    found += [
+        Case(
+            "hashtag_counts(7d)",
+            partial(trending.hashtag_counts, as_of=as_of),
+            partial(pd_counts, as_of=as_of, days=7),
+        ),
+        Case(
+            "hashtag_counts(30d)",
+            partial(trending.hashtag_counts, window_days=30, as_of=as_of),
+            partial(pd_counts, as_of=as_of, days=30),
+        ),
+        Case(
+            "hashtag_timeseries(5 tags, 60 days)",
+            partial(trending.hashtag_timeseries, tags=tags, start=start, end=as_of),
+            partial(pd_series, tags=tags, start=start, end=as_of),
+        ),
+        Case(
+            "rising_tags(7d vs 28d)",
+            partial(trending.rising_tags, as_of=as_of, min_count=3),
+            partial(pd_rising, as_of=as_of, window=7, baseline=28),
+        ),
+    ]
     return found
 
 
 def median_ms(calls: dict[str, Call], conn: Connection, repeat: int) -> dict[str, float]:
     """Median wall time of each call. Calls take turns, round after round, so a neighbour's
-    load on a shared machine weighs on all of them alike (and on pulses and its twin alike)."""
+    load on a shared machine weighs on all of them alike."""
     for fn in calls.values():
         fn(conn)  # warm-up: catalog caches, shared buffers
     samples: dict[str, list[float]] = {name: [] for name in calls}
@@ -421,14 +415,13 @@ def main() -> None:
     engine = get_engine(url)
     statements = LastStatement(engine)
     with engine.connect() as conn:
-        twin = conn.execute(text("select exists (select from pulses_partitioned)")).scalar_one()
         sizes = {
             table: conn.execute(text(f"select count(*) from {table}")).scalar_one()  # noqa: S608
-            for table in ("movies", "movie_streaming_options", "pulses", "pulses_partitioned")
+            for table in ("movies", "movie_streaming_options", "pulses")
         }
         print(f"database: {engine.url.render_as_string(hide_password=True)}")
         print("rows: " + ", ".join(f"{t} {n:,}" for t, n in sizes.items()))
-        benchmark = cases(conn, twin)
+        benchmark = cases(conn)
         sql = median_ms({case.name: case.sql for case in benchmark}, conn, args.repeat)
         sql_rss = max_rss_mb()
         baselines = {case.name: case.baseline for case in benchmark}
@@ -445,14 +438,6 @@ def main() -> None:
         print(f"| {name} | {ms:.1f} | {pandas_text} | {ratio} |")
     print(f"\npeak RSS: {sql_rss:.0f} MB after the SQL calls, {max_rss_mb():.0f} MB after pandas")
     print("load average (1, 5, 15 min): {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
-    if twin:
-        print("\npulses vs pulses_partitioned (median ms):")
-        for name in sql:
-            if name.endswith("[pulses]"):
-                other = name.replace("[pulses]", "[pulses_partitioned]")
-                faster = "pulses" if sql[name] <= sql[other] else "pulses_partitioned"
-                label = name.removesuffix(" [pulses]")
-                print(f"  {label}: {sql[name]:.1f} vs {sql[other]:.1f} -> {faster}")
 
     # The heaviest call of each module (streaming, trending, overview).
     heaviest: dict[str, Case] = {}

@@ -4,16 +4,17 @@ Aggregating 5M reviews or parsing the hashtags of a month of pulses takes second
 analyses must answer in well under one. Migration 0002 therefore keeps summaries as
 materialized views, and the query functions read those:
 
-============================  ==============================================================
-rollup                        read by
-============================  ==============================================================
-``movie_review_stats``        ratings: top_rated, divisive_movies, platform_agreement,
-                              ratings_by_genre, ratings_by_year
-``review_rating_counts``      ratings.score_distribution(source="users")
-``review_daily_stats``        ratings.review_volume
-``pulse_tag_hours``           trending: hashtag_counts, hashtag_timeseries, rising_tags
-``streaming_region_movies``   streaming: coverage_by_region, platform_share's totals
-============================  ==============================================================
+=============================  =============================================================
+rollup                         read by
+=============================  =============================================================
+``movie_review_stats``         ratings: top_rated, divisive_movies, platform_agreement,
+                               ratings_by_genre, ratings_by_year
+``review_rating_counts``       ratings.score_distribution(source="users")
+``review_daily_stats``         ratings.review_volume
+``pulse_tag_hours``            trending: hashtag_counts, hashtag_timeseries, rising_tags
+``streaming_region_movies``    streaming.coverage_by_region
+``streaming_platform_shares``  streaming.platform_share
+=============================  =============================================================
 
 A materialized view holds the data of its last refresh. The review and streaming summaries
 therefore lag behind writes until the next refresh. The trending functions do not: the rollup
@@ -53,6 +54,7 @@ ROLLUPS: tuple[str, ...] = (
     "pulse_tag_hours",
     "review_daily_stats",
     "review_rating_counts",
+    "streaming_platform_shares",
     "streaming_region_movies",
 )
 
@@ -93,6 +95,15 @@ STREAMING_REGION_MOVIES: TableClause = table(
     column("rent", Boolean),
     column("buy", Boolean),
     column("free", Boolean),
+    column("released", Boolean),
+)
+STREAMING_PLATFORM_SHARES: TableClause = table(
+    "streaming_platform_shares",
+    column("region", String),
+    column("platform_id", Integer),
+    column("movies", BigInteger),
+    column("exclusives", BigInteger),
+    column("region_movies", BigInteger),
 )
 
 ROLLUP_REFRESHES: TableClause = table(
@@ -106,10 +117,10 @@ ROLLUP_REFRESHES: TableClause = table(
 # Which rollups summarise which table: an import into one refreshes these.
 SOURCES: dict[str, tuple[str, ...]] = {
     "reviews": ("movie_review_stats", "review_daily_stats", "review_rating_counts"),
-    "movies": ("review_rating_counts",),
+    "movies": ("review_rating_counts", "streaming_region_movies"),
     "movie_genres": ("review_rating_counts",),
     "pulses": ("pulse_tag_hours",),
-    "movie_streaming_options": ("streaming_region_movies",),
+    "movie_streaming_options": ("streaming_platform_shares", "streaming_region_movies"),
 }
 
 

@@ -755,9 +755,7 @@ def test_review_volume_boundaries(
     assert counts == expected
 
 
-def test_review_volume_counts_reviews_as_of_the_last_refresh(
-    conn: Connection, rows: Rows
-) -> None:
+def test_review_volume_counts_reviews_as_of_the_last_refresh(conn: Connection, rows: Rows) -> None:
     day = date(2024, 5, 5)
     rows.reviews(rows.movie(), [4.0], dates=[datetime(2024, 5, 5, 8)])
     assert check(conn, "review_volume", start=day, end=day)["reviews"].tolist() == [1]

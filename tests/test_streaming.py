@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Connection, Engine, text
 
+from iwm_lab import rollups
 from iwm_lab.queries import streaming
 from iwm_lab.queries.streaming import (
     availability,
@@ -58,6 +59,7 @@ def insert(conn: Connection, table: str, rows: list[dict[str, Any]]) -> list[int
         binds = ", ".join(f":{c}" for c in row)
         sql = text(f"insert into {table} ({cols}) values ({binds}) returning id")
         ids.append(conn.execute(sql, row).scalar_one())
+    rollups.refresh_in(conn, rollups.SOURCES.get(table, ()), concurrently=False)
     return ids
 
 

@@ -8,8 +8,11 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Float,
+    PrimaryKeyConstraint,
     Select,
     String,
+    Table,
+    UniqueConstraint,
     cast,
     column,
     func,
@@ -18,6 +21,7 @@ from sqlalchemy import (
     table,
     union_all,
 )
+from sqlalchemy.sql.elements import ColumnElement
 
 from iwm_lab.models import Base, Movie, MovieStreamingOption, Pulse, Review, TrendingTopic, User
 from iwm_lab.queries._common import frame
@@ -119,6 +123,24 @@ def freshness(conn: Connection) -> pd.DataFrame:
     return frame(conn, stmt, columns)
 
 
+def _leads_an_index(col: Column[object]) -> bool:
+    """Whether an index of the whole table (not a partial one) starts with ``col``."""
+    table = col.table
+    assert isinstance(table, Table)
+    keys = [
+        index.columns
+        for index in table.indexes
+        if index.dialect_options["postgresql"]["where"] is None
+    ]
+    keys += [
+        c.columns
+        for c in table.constraints
+        if isinstance(c, PrimaryKeyConstraint | UniqueConstraint)
+    ]
+    # By name: KEY_COLUMNS holds the models' annotated copies of the table's columns.
+    return any(len(k) and next(iter(k)).name == col.name for k in keys)
+
+
 def null_shares(conn: Connection) -> pd.DataFrame:
     """How complete the key columns are: the share of NULLs in each.
 
@@ -139,21 +161,31 @@ def null_shares(conn: Connection) -> pd.DataFrame:
     parts: list[Select[tuple[str, str, int, int]]] = []
     for name in sorted(by_table):
         cols = sorted(by_table[name], key=lambda c: c.name)
-        # A CTE, computed once however many columns read it: a subquery would scan the
-        # table again for each.
-        counts = select(
-            func.count().label("rows"),
-            *(func.count(col).label(col.name) for col in cols),
-        ).cte(f"counts_{name}")
-        parts.extend(
+        scanned = [col for col in cols if not _leads_an_index(col)]
+        # One pass over the table for the row count and the columns no index leads, in a CTE
+        # computed once however many rows read it; an indexed column's NULLs are found in its
+        # index (b-trees keep NULLs), which spares the scan of a wide table such as reviews.
+        counts = (
             select(
-                literal(name, String).label("table"),
-                literal(col.name, String).label("column"),
-                counts.c.rows,
-                (counts.c.rows - counts.c[col.name]).label("nulls"),
+                func.count().label("rows"),
+                *(func.count().filter(col.is_(None)).label(col.name) for col in scanned),
             )
-            for col in cols
+            .select_from(cols[0].table)
+            .cte(f"counts_{name}")
         )
+        for col in cols:
+            if col in scanned:
+                nulls: ColumnElement[int] = counts.c[col.name]
+            else:
+                nulls = select(func.count()).where(col.is_(None)).scalar_subquery()
+            parts.append(
+                select(
+                    literal(name, String).label("table"),
+                    literal(col.name, String).label("column"),
+                    counts.c.rows,
+                    nulls.label("nulls"),
+                )
+            )
     shares = union_all(*parts).subquery("shares")
     null_share = shares.c.nulls / func.nullif(cast(shares.c.rows, Float), 0)
     stmt = select(

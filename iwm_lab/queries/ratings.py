@@ -34,12 +34,10 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    column,
     func,
     literal,
     select,
     union_all,
-    values,
 )
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
@@ -333,16 +331,34 @@ def platform_agreement(
         .prefix_with("MATERIALIZED")
     )
     pairs = list(combinations(SOURCES, 2))
-    paired = (
-        union_all(
-            *(
-                select(
-                    literal(i).label("pair"), scores.c[a].label("x"), scores.c[b].label("y")
-                ).where(scores.c[a].is_not(None), scores.c[b].is_not(None))
-                for i, (a, b) in enumerate(pairs)
+
+    # n, Pearson and the mean difference of every pair in one pass over the movies.
+    measures = []
+    for i, (a, b) in enumerate(pairs):
+        x, y = scores.c[a], scores.c[b]
+        both = and_(x.is_not(None), y.is_not(None))
+        measures += [
+            func.count().filter(both).label(f"n_{i}"),
+            func.corr(x, y).filter(both).label(f"pearson_r_{i}"),
+            func.avg(func.abs(x - y)).filter(both).label(f"mean_abs_diff_{i}"),
+        ]
+    direct = select(*measures).cte("direct")
+
+    # Spearman from cells: the movies of a pair counted per (x, y). Platform scores take few
+    # values, so a pair's 60k movies fold into a few thousand cells, and the ranks are looked
+    # up per cell rather than per movie.
+    paired = union_all(
+        *(
+            select(literal(i).label("pair"), scores.c[a].label("x"), scores.c[b].label("y")).where(
+                scores.c[a].is_not(None), scores.c[b].is_not(None)
             )
+            for i, (a, b) in enumerate(pairs)
         )
-        .cte("paired")
+    ).subquery("paired")
+    cells = (
+        select(paired.c.pair, paired.c.x, paired.c.y, func.count().label("n"))
+        .group_by(paired.c.pair, paired.c.x, paired.c.y)
+        .cte("cells")
         .prefix_with("MATERIALIZED")
     )
 
@@ -350,64 +366,55 @@ def platform_agreement(
         """Each distinct value of a pair's ``x`` or ``y`` with its rank among the pair's movies.
 
         Spearman needs tied values to share the mean of the positions they take: the positions
-        up to the value's last, less half of the (size - 1) others in its tie group. Ranking
-        the distinct values, not every movie, keeps the sort small: scores have few values.
+        up to the value's last, less half of the (size - 1) others in its tie group. In
+        numeric: the ranks are halves, their sums below exact, so that a score that does not
+        vary gives exactly zero spread (and a NaN), as ``corr`` does.
         """
-        column = paired.c[value]
-        size = func.count()
-        running = func.sum(size).over(partition_by=paired.c.pair, order_by=column)
+        column = cells.c[value]
+        size = cast(func.sum(cells.c.n), Numeric)
+        running = func.sum(size).over(partition_by=cells.c.pair, order_by=column)
         return (
-            select(
-                paired.c.pair,
-                column,
-                (cast(running, Float) - cast(size - 1, Float) / 2).label("rank"),
-            )
-            .group_by(paired.c.pair, column)
+            select(cells.c.pair, column, (running - (size - 1) / 2).label("rank"))
+            .group_by(cells.c.pair, column)
             .subquery(f"ranks_{value}")
         )
 
     rank_x, rank_y = mean_ranks("x"), mean_ranks("y")
-    ranked = (
+    n = cells.c.n
+    rx, ry = rank_x.c.rank, rank_y.c.rank
+    total, sx, sy = func.sum(n), func.sum(n * rx), func.sum(n * ry)
+    covariance = total * func.sum(n * rx * ry) - sx * sy
+    spread = (total * func.sum(n * rx * rx) - sx * sx) * (total * func.sum(n * ry * ry) - sy * sy)
+    spearman = (
         select(
-            paired.c.pair,
-            paired.c.x,
-            paired.c.y,
-            rank_x.c.rank.label("rank_x"),
-            rank_y.c.rank.label("rank_y"),
+            cells.c.pair,
+            cast(covariance / func.sqrt(func.nullif(spread, 0)), Float).label("rho"),
         )
-        .join(rank_x, and_(rank_x.c.pair == paired.c.pair, rank_x.c.x == paired.c.x))
-        .join(rank_y, and_(rank_y.c.pair == paired.c.pair, rank_y.c.y == paired.c.y))
-        .subquery("ranked")
-    )
-    agreement = (
-        select(
-            ranked.c.pair,
-            func.count().label("n"),
-            func.corr(ranked.c.x, ranked.c.y).label("pearson_r"),
-            func.corr(ranked.c.rank_x, ranked.c.rank_y).label("spearman_rho"),
-            func.avg(func.abs(ranked.c.x - ranked.c.y)).label("mean_abs_diff"),
+        .select_from(
+            cells.join(rank_x, and_(rank_x.c.pair == cells.c.pair, rank_x.c.x == cells.c.x)).join(
+                rank_y, and_(rank_y.c.pair == cells.c.pair, rank_y.c.y == cells.c.y)
+            )
         )
-        .group_by(ranked.c.pair)
-        .subquery("agreement")
+        .group_by(cells.c.pair)
+        .cte("spearman")
     )
-    names = values(
-        column("pair", Integer),
-        column("source_a", String),
-        column("source_b", String),
-        name="pairs",
-    ).data([(i, a, b) for i, (a, b) in enumerate(pairs)])
-    stmt = (
-        select(
-            names.c.source_a,
-            names.c.source_b,
-            func.coalesce(agreement.c.n, 0).label("n"),
-            agreement.c.pearson_r,
-            agreement.c.spearman_rho,
-            agreement.c.mean_abs_diff,
+    stmt = union_all(
+        *(
+            select(
+                literal(i).label("pair"),
+                literal(a, String).label("source_a"),
+                literal(b, String).label("source_b"),
+                direct.c[f"n_{i}"].label("n"),
+                direct.c[f"pearson_r_{i}"].label("pearson_r"),
+                select(spearman.c.rho)
+                .where(spearman.c.pair == i)
+                .scalar_subquery()
+                .label("spearman_rho"),
+                direct.c[f"mean_abs_diff_{i}"].label("mean_abs_diff"),
+            )
+            for i, (a, b) in enumerate(pairs)
         )
-        .select_from(names.outerjoin(agreement, agreement.c.pair == names.c.pair))
-        .order_by(names.c.pair)
-    )
+    ).order_by("pair")
     columns = {
         "source_a": "str",
         "source_b": "str",

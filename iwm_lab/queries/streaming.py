@@ -3,7 +3,10 @@
 Every function reads ``movie_streaming_options`` (one row per offer: movie x platform x region
 x type, with a quality and a display price) and returns a pandas DataFrame aggregated in SQL.
 Options without a ``movie_id`` (or, where platforms matter, a ``platform_id``) say nothing
-about a movie's availability and are left out of the counts.
+about a movie's availability and are left out of the counts. :func:`coverage_by_region` and
+:func:`platform_share` read the options through the rollups of migration 0002
+(:mod:`iwm_lab.rollups`), as of their last refresh (the seeder, ``iwm-lab import`` and
+``iwm-lab db refresh`` refresh them); the others read the table itself.
 
 "Top rated" and "well rated" mean ``movies.siddu_score`` (iwm's own 0-10 score, indexed) among
 released movies, ties by movie id. The review-based weighted rating of the ratings module would
@@ -61,6 +64,7 @@ def _check_score(value: float, name: str) -> float:
     return float(value)
 
 
+# Reads the streaming_region_movies rollup: one row per (region, movie) with a flag per type.
 _COVERAGE_SQL = text("""
 WITH top_rated AS (
     SELECT id FROM movies
@@ -69,30 +73,25 @@ WITH top_rated AS (
     LIMIT :top_n
 ),
 per_movie AS (
-    -- The movie flags join before grouping: one hash join, not a lookup per group.
-    SELECT o.region, o.movie_id,
-           bool_or(o.type = 'subscription') AS subscription,
-           bool_or(o.type = 'rent') AS rent,
-           bool_or(o.type = 'buy') AS buy,
-           bool_or(o.type = 'free') AS free,
-           bool_or(m.status = 'released') AS released,
-           bool_or(t.id IS NOT NULL) AS top
-    FROM movie_streaming_options AS o
-    JOIN movies AS m ON m.id = o.movie_id
-    LEFT JOIN top_rated AS t ON t.id = o.movie_id
-    WHERE o.region = ANY(CAST(:regions AS text[])) AND o.type = ANY(CAST(:types AS text[]))
-    GROUP BY o.region, o.movie_id
+    SELECT r.region, r.movie_id, r.released,
+           r.subscription AND :subscription AS subscription, r.rent AND :rent AS rent,
+           r.buy AND :buy AS buy, r.free AND :free AS free
+    FROM streaming_region_movies AS r
+    WHERE r.region = ANY(CAST(:regions AS text[]))
 ),
 per_region AS (
-    SELECT region, count(*) AS movies,
-           count(*) FILTER (WHERE subscription) AS movies_subscription,
-           count(*) FILTER (WHERE rent) AS movies_rent,
-           count(*) FILTER (WHERE buy) AS movies_buy,
-           count(*) FILTER (WHERE free) AS movies_free,
-           count(*) FILTER (WHERE released) AS released_available,
-           count(*) FILTER (WHERE top) AS top_n_available
-    FROM per_movie
-    GROUP BY region
+    -- The top-rated set joins after the type filter: it is small, and hashed once.
+    SELECT p.region, count(*) AS movies,
+           count(*) FILTER (WHERE p.subscription) AS movies_subscription,
+           count(*) FILTER (WHERE p.rent) AS movies_rent,
+           count(*) FILTER (WHERE p.buy) AS movies_buy,
+           count(*) FILTER (WHERE p.free) AS movies_free,
+           count(*) FILTER (WHERE p.released) AS released_available,
+           count(t.id) AS top_n_available
+    FROM per_movie AS p
+    LEFT JOIN top_rated AS t ON t.id = p.movie_id
+    WHERE p.subscription OR p.rent OR p.buy OR p.free
+    GROUP BY p.region
 ),
 catalogue AS (
     SELECT (SELECT count(*) FROM movies WHERE status = 'released') AS released_movies,
@@ -163,33 +162,20 @@ def coverage_by_region(
         wanted_regions = _common.regions(conn)
     else:
         wanted_regions = check_regions(conn, _as_list(regions, "regions"))
-    params = {"regions": wanted_regions, "types": wanted_types, "top_n": top_n}
+    params: dict[str, object] = {"regions": wanted_regions, "top_n": top_n}
+    params.update({t: t in wanted_types for t in STREAMING_OPTION_TYPES})
     return frame(conn, _COVERAGE_SQL, COVERAGE_COLUMNS, params)
 
 
+# Reads the streaming_platform_shares rollup; platform names are read live.
 _PLATFORM_SHARE_SQL = text("""
-WITH spread AS (
-    SELECT movie_id, platform_id,
-           count(*) OVER (PARTITION BY movie_id) AS platforms,
-           row_number() OVER (PARTITION BY movie_id ORDER BY platform_id) AS nth
-    FROM movie_streaming_options
-    WHERE region = :region AND movie_id IS NOT NULL AND platform_id IS NOT NULL
-    GROUP BY movie_id, platform_id
-),
-per_platform AS (
-    -- nth = 1 marks each movie once, so the platforms' sum of firsts counts distinct movies.
-    SELECT platform_id, count(*) AS movies,
-           count(*) FILTER (WHERE platforms = 1) AS exclusives,
-           count(*) FILTER (WHERE nth = 1) AS firsts
-    FROM spread
-    GROUP BY platform_id
-)
-SELECT pp.platform_id, p.name AS platform, pp.movies,
-       pp.movies::float8 / sum(pp.firsts) OVER () AS share,
-       pp.exclusives, pp.exclusives::float8 / pp.movies AS exclusive_share
-FROM per_platform AS pp
-JOIN streaming_platforms AS p ON p.id = pp.platform_id
-ORDER BY pp.movies DESC, platform, pp.platform_id
+SELECT s.platform_id, p.name AS platform, s.movies,
+       s.movies::float8 / s.region_movies AS share,
+       s.exclusives, s.exclusives::float8 / s.movies AS exclusive_share
+FROM streaming_platform_shares AS s
+JOIN streaming_platforms AS p ON p.id = s.platform_id
+WHERE s.region = :region
+ORDER BY s.movies DESC, platform, s.platform_id
 """)
 
 PLATFORM_SHARE_COLUMNS: dict[str, str] = {

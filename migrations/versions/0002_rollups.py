@@ -14,7 +14,9 @@ reads which):
 * ``pulse_tag_hours``: pulses per (hour, normalised tag, category), for the hours before the
   refresh began; the trending functions count the hours after it, and partial hours at a
   window's edges, from ``pulses`` itself.
-* ``streaming_region_movies``: per (region, movie) the offer types available there, as flags.
+* ``streaming_region_movies``: per (region, movie) the offer types available there, as flags,
+  and whether the movie is released.
+* ``streaming_platform_shares``: per (region, platform) the movies offered and the exclusives.
 
 ``rollup_refreshes`` records, per rollup, when it was last refreshed, how long that took and
 (for ``pulse_tag_hours``) the hour up to which it holds the pulses. ``iwm_refresh_rollup(name,
@@ -175,12 +177,41 @@ _ROLLUPS: dict[str, tuple[str, str]] = {
                bool_or(o.type = 'subscription') AS subscription,
                bool_or(o.type = 'rent') AS rent,
                bool_or(o.type = 'buy') AS buy,
-               bool_or(o.type = 'free') AS free
+               bool_or(o.type = 'free') AS free,
+               bool_or(m.status = 'released') AS released
         FROM movie_streaming_options AS o
-        WHERE o.region IS NOT NULL AND o.movie_id IS NOT NULL
+        JOIN movies AS m ON m.id = o.movie_id
+        WHERE o.region IS NOT NULL
         GROUP BY o.region, o.movie_id
         """,
         "(region, movie_id)",
+    ),
+    # Per region and platform: movies offered, and those no other platform offers there;
+    # region_movies counts the region's movies offered by any platform (the shares' base).
+    "streaming_platform_shares": (
+        """
+        WITH pairs AS MATERIALIZED (
+            SELECT DISTINCT o.region, o.movie_id, o.platform_id
+            FROM movie_streaming_options AS o
+            WHERE o.region IS NOT NULL AND o.movie_id IS NOT NULL AND o.platform_id IS NOT NULL
+        ),
+        spread AS (
+            SELECT region, platform_id,
+                   count(*) OVER (PARTITION BY region, movie_id) AS platforms
+            FROM pairs
+        ),
+        totals AS (
+            SELECT region, count(DISTINCT movie_id)::bigint AS region_movies
+            FROM pairs
+            GROUP BY region
+        )
+        SELECT s.region, s.platform_id, count(*)::bigint AS movies,
+               count(*) FILTER (WHERE s.platforms = 1)::bigint AS exclusives,
+               t.region_movies
+        FROM spread AS s JOIN totals AS t ON t.region = s.region
+        GROUP BY s.region, s.platform_id, t.region_movies
+        """,
+        "(region, platform_id)",
     ),
 }
 
