@@ -34,10 +34,12 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    column,
     func,
     literal,
     select,
     union_all,
+    values,
 )
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
@@ -332,21 +334,9 @@ def platform_agreement(
     )
     pairs = list(combinations(SOURCES, 2))
 
-    # n, Pearson and the mean difference of every pair in one pass over the movies.
-    measures = []
-    for i, (a, b) in enumerate(pairs):
-        x, y = scores.c[a], scores.c[b]
-        both = and_(x.is_not(None), y.is_not(None))
-        measures += [
-            func.count().filter(both).label(f"n_{i}"),
-            func.corr(x, y).filter(both).label(f"pearson_r_{i}"),
-            func.avg(func.abs(x - y)).filter(both).label(f"mean_abs_diff_{i}"),
-        ]
-    direct = select(*measures).cte("direct")
-
-    # Spearman from cells: the movies of a pair counted per (x, y). Platform scores take few
-    # values, so a pair's 60k movies fold into a few thousand cells, and the ranks are looked
-    # up per cell rather than per movie.
+    # Everything from cells: the movies of a pair counted per (x, y). Platform scores take
+    # few values, so a pair's 60k movies fold into a few thousand cells, and the ranks are
+    # looked up per cell rather than per movie.
     paired = union_all(
         *(
             select(literal(i).label("pair"), scores.c[a].label("x"), scores.c[b].label("y")).where(
@@ -366,29 +356,44 @@ def platform_agreement(
         """Each distinct value of a pair's ``x`` or ``y`` with its rank among the pair's movies.
 
         Spearman needs tied values to share the mean of the positions they take: the positions
-        up to the value's last, less half of the (size - 1) others in its tie group. In
-        numeric: the ranks are halves, their sums below exact, so that a score that does not
-        vary gives exactly zero spread (and a NaN), as ``corr`` does.
+        up to the value's last, less half of the (size - 1) others in its tie group. Doubled,
+        so that ranks are whole numbers (a correlation does not change with scale) and every
+        sum below is exact: a score that does not vary gives exactly zero spread, hence NaN,
+        as ``corr`` does.
         """
         column = cells.c[value]
-        size = cast(func.sum(cells.c.n), Numeric)
-        running = func.sum(size).over(partition_by=cells.c.pair, order_by=column)
+        size = cast(func.sum(cells.c.n), BigInteger)
+        running = cast(func.sum(size).over(partition_by=cells.c.pair, order_by=column), BigInteger)
         return (
-            select(cells.c.pair, column, (running - (size - 1) / 2).label("rank"))
+            select(cells.c.pair, column, (2 * running - (size - 1)).label("rank"))
             .group_by(cells.c.pair, column)
             .subquery(f"ranks_{value}")
         )
 
     rank_x, rank_y = mean_ranks("x"), mean_ranks("y")
-    n = cells.c.n
-    rx, ry = rank_x.c.rank, rank_y.c.rank
-    total, sx, sy = func.sum(n), func.sum(n * rx), func.sum(n * ry)
-    covariance = total * func.sum(n * rx * ry) - sx * sy
-    spread = (total * func.sum(n * rx * rx) - sx * sx) * (total * func.sum(n * ry * ry) - sy * sy)
-    spearman = (
+    n, x, y = cells.c.n, cells.c.x, cells.c.y
+    weight = cast(n, Float)
+
+    def correlation(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[float]:
+        """Pearson's r of ``a`` and ``b`` over the cells, each weighing its ``n`` movies."""
+        total, sa, sb = func.sum(n), func.sum(n * a), func.sum(n * b)
+        covariance = total * func.sum(n * a * b) - sa * sb
+        spread = (total * func.sum(n * a * a) - sa * sa) * (total * func.sum(n * b * b) - sb * sb)
+        return covariance / func.sqrt(func.nullif(spread, 0))
+
+    # The scores' sums are floats: a score that does not vary may then show a rounding-noise
+    # spread, so constant scores are told by their range instead (corr() gives NaN there).
+    varies = and_(func.min(x) < func.max(x), func.min(y) < func.max(y))
+    pearson = case((varies, correlation(cast(x, Float), cast(y, Float))))
+    # Doubled ranks are whole numbers: their sums (numeric) are exact, constant ones give 0.
+    spearman = correlation(rank_x.c.rank, rank_y.c.rank)
+    agreement = (
         select(
             cells.c.pair,
-            cast(covariance / func.sqrt(func.nullif(spread, 0)), Float).label("rho"),
+            cast(func.sum(n), BigInteger).label("n"),
+            cast(pearson, Float).label("pearson_r"),
+            cast(spearman, Float).label("spearman_rho"),
+            (func.sum(weight * func.abs(x - y)) / func.sum(weight)).label("mean_abs_diff"),
         )
         .select_from(
             cells.join(rank_x, and_(rank_x.c.pair == cells.c.pair, rank_x.c.x == cells.c.x)).join(
@@ -396,25 +401,26 @@ def platform_agreement(
             )
         )
         .group_by(cells.c.pair)
-        .cte("spearman")
+        .subquery("agreement")
     )
-    stmt = union_all(
-        *(
-            select(
-                literal(i).label("pair"),
-                literal(a, String).label("source_a"),
-                literal(b, String).label("source_b"),
-                direct.c[f"n_{i}"].label("n"),
-                direct.c[f"pearson_r_{i}"].label("pearson_r"),
-                select(spearman.c.rho)
-                .where(spearman.c.pair == i)
-                .scalar_subquery()
-                .label("spearman_rho"),
-                direct.c[f"mean_abs_diff_{i}"].label("mean_abs_diff"),
-            )
-            for i, (a, b) in enumerate(pairs)
+    names = values(
+        column("pair", Integer),
+        column("source_a", String),
+        column("source_b", String),
+        name="pairs",
+    ).data([(i, a, b) for i, (a, b) in enumerate(pairs)])
+    stmt = (
+        select(
+            names.c.source_a,
+            names.c.source_b,
+            func.coalesce(agreement.c.n, 0).label("n"),
+            agreement.c.pearson_r,
+            agreement.c.spearman_rho,
+            agreement.c.mean_abs_diff,
         )
-    ).order_by("pair")
+        .select_from(names.outerjoin(agreement, agreement.c.pair == names.c.pair))
+        .order_by(names.c.pair)
+    )
     columns = {
         "source_a": "str",
         "source_b": "str",
