@@ -4,17 +4,15 @@ Aggregating 5M reviews or parsing the hashtags of a month of pulses takes second
 analyses must answer in well under one. Migration 0002 therefore keeps summaries as
 materialized views, and the query functions read those:
 
-=============================  =============================================================
-rollup                         read by
-=============================  =============================================================
-``movie_review_stats``         ratings: top_rated, divisive_movies, platform_agreement,
-                               ratings_by_genre, ratings_by_year
-``review_rating_counts``       ratings.score_distribution(source="users")
-``review_daily_stats``         ratings.review_volume
-``pulse_tag_hours``            trending: hashtag_counts, hashtag_timeseries, rising_tags
-``streaming_region_movies``    streaming.coverage_by_region
-``streaming_platform_shares``  streaming.platform_share
-=============================  =============================================================
+- ``movie_review_stats``: ratings' top_rated, divisive_movies, platform_agreement,
+  ratings_by_genre and ratings_by_year;
+- ``score_counts``: ratings.score_distribution;
+- ``review_daily_stats``: ratings.review_volume;
+- ``pulse_tag_hours``: trending's hashtag_counts, hashtag_timeseries and rising_tags;
+- ``streaming_region_type_counts`` (the counts) and ``streaming_region_movies`` (the
+  top-rated movies): streaming.coverage_by_region;
+- ``streaming_platform_shares``: streaming.platform_share;
+- ``streaming_price_mix``: streaming.price_quality_mix.
 
 A materialized view holds the data of its last refresh. The review and streaming summaries
 therefore lag behind writes until the next refresh. The trending functions do not: the rollup
@@ -53,9 +51,11 @@ ROLLUPS: tuple[str, ...] = (
     "movie_review_stats",
     "pulse_tag_hours",
     "review_daily_stats",
-    "review_rating_counts",
+    "score_counts",
     "streaming_platform_shares",
+    "streaming_price_mix",
     "streaming_region_movies",
+    "streaming_region_type_counts",
 )
 
 # The views' columns, for the query modules (the views have no models: Alembic does not
@@ -67,12 +67,13 @@ MOVIE_REVIEW_STATS: TableClause = table(
     column("rating_sum", Float),
     column("rating_stddev", Float),
 )
-REVIEW_RATING_COUNTS: TableClause = table(
-    "review_rating_counts",
+SCORE_COUNTS: TableClause = table(
+    "score_counts",
+    column("source", String),  # users, siddu, critics, imdb, rotten_tomatoes
     column("genre_id", Integer),  # NULL: all movies
     column("year", Integer),  # NULL: not a four-digit year
-    column("rating", Float),
-    column("reviews", BigInteger),
+    column("score", Float),
+    column("n", BigInteger),  # reviews (users) or movies (platform scores)
 )
 REVIEW_DAILY_STATS: TableClause = table(
     "review_daily_stats",
@@ -97,6 +98,16 @@ STREAMING_REGION_MOVIES: TableClause = table(
     column("free", Boolean),
     column("released", Boolean),
 )
+STREAMING_REGION_TYPE_COUNTS: TableClause = table(
+    "streaming_region_type_counts",
+    column("region", String),
+    column("subscription", Boolean),
+    column("rent", Boolean),
+    column("buy", Boolean),
+    column("free", Boolean),
+    column("released", Boolean),
+    column("movies", BigInteger),
+)
 STREAMING_PLATFORM_SHARES: TableClause = table(
     "streaming_platform_shares",
     column("region", String),
@@ -116,11 +127,16 @@ ROLLUP_REFRESHES: TableClause = table(
 
 # Which rollups summarise which table: an import into one refreshes these.
 SOURCES: dict[str, tuple[str, ...]] = {
-    "reviews": ("movie_review_stats", "review_daily_stats", "review_rating_counts"),
-    "movies": ("review_rating_counts", "streaming_region_movies"),
-    "movie_genres": ("review_rating_counts",),
+    "reviews": ("movie_review_stats", "review_daily_stats", "score_counts"),
+    "movies": ("score_counts", "streaming_region_movies", "streaming_region_type_counts"),
+    "movie_genres": ("score_counts",),
     "pulses": ("pulse_tag_hours",),
-    "movie_streaming_options": ("streaming_platform_shares", "streaming_region_movies"),
+    "movie_streaming_options": (
+        "streaming_platform_shares",
+        "streaming_price_mix",
+        "streaming_region_movies",
+        "streaming_region_type_counts",
+    ),
 }
 
 

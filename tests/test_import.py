@@ -244,9 +244,7 @@ def test_an_import_refreshes_the_rollups_over_its_table(fresh: Engine, tmp_path:
     records = GOOD_FILES["reviews"][0]
     before = rows(fresh, "select movie_id, reviews from movie_review_stats where movie_id <= 2")
     report = import_file(fresh, "reviews", write(tmp_path, "csv", records))
-    assert "refreshed movie_review_stats, review_daily_stats, review_rating_counts" in (
-        report.summary()
-    )
+    assert "refreshed movie_review_stats, review_daily_stats, score_counts" in (report.summary())
     after = dict(rows(fresh, "select movie_id, reviews from movie_review_stats"))
     for movie_id in (1, 2):
         assert after[movie_id] == dict(before).get(movie_id, 0) + 1
@@ -905,7 +903,7 @@ def test_cli_imports_and_refuses(fresh_url: URL, cli_env: dict[str, str], tmp_pa
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
         "movies: read 1 row from good.csv: 1 inserted, 0 updated, 0 rejected; "
-        "refreshed review_rating_counts, streaming_region_movies\n"
+        "refreshed score_counts, streaming_region_movies, streaming_region_type_counts\n"
     )
     assert done.stderr == "warning: ignored unknown column(s): rank\n"
 

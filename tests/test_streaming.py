@@ -346,6 +346,19 @@ def test_price_parsing(
     assert row["price_min"] == (pytest.approx(amount) if amount is not None else None)
 
 
+def test_the_rollup_knows_every_documented_currency_marker(conn: Connection) -> None:
+    markers = list(streaming.CURRENCY_MARKERS)
+    insert(
+        conn,
+        "movie_streaming_options",
+        [{"region": "ZZ", "type": "rent", "price": f"{marker}7"} for marker in markers],
+    )
+    df = price_quality_mix(conn, region="ZZ")
+    counts = dict(zip(df["currency"], df["priced"], strict=True))
+    expected = pd.Series(streaming.CURRENCY_MARKERS).value_counts().to_dict()
+    assert counts == expected
+
+
 def test_price_statistics_and_grain(conn: Connection) -> None:
     rows = [
         ("rent", "HD", "$1.00"),

@@ -11,9 +11,10 @@ with ``movies.language`` literally (case and all; blank, over 50 characters or N
 movies drop out of year filters and year series but count everywhere else.
 
 Every function validates its parameters before it runs its query, and aggregates in SQL.
-User ratings are read from the rollups of migration 0002 (:mod:`iwm_lab.rollups`): they
-reflect the reviews as of the last refresh (the seeder, ``iwm-lab import`` and
-``iwm-lab db refresh`` refresh them); platform scores are read from ``movies`` directly.
+User ratings, and the score counts of :func:`score_distribution`, are read from the rollups
+of migration 0002 (:mod:`iwm_lab.rollups`): they reflect the data as of the last refresh (the
+seeder, ``iwm-lab import`` and ``iwm-lab db refresh`` refresh them); the other functions read
+platform scores from ``movies`` directly.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from sqlalchemy import (
     union_all,
     values,
 )
-from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import CTE, Select, Subquery
 
@@ -55,7 +55,7 @@ from iwm_lab.queries._common import (
     check_year_range,
     frame,
 )
-from iwm_lab.rollups import MOVIE_REVIEW_STATS, REVIEW_DAILY_STATS, REVIEW_RATING_COUNTS
+from iwm_lab.rollups import MOVIE_REVIEW_STATS, REVIEW_DAILY_STATS, SCORE_COUNTS
 
 # Score sources, in the order results list them; "users" is the mean review rating.
 SOURCES: tuple[str, ...] = ("siddu", "critics", "imdb", "rotten_tomatoes", "users")
@@ -225,37 +225,23 @@ def score_distribution(
     check_year_range(year_from, year_to)
     genre_id = _genre_id(conn, genre)
 
-    # Each distinct score is counted first and binned after: scores take few values, so
-    # width_bucket runs a few hundred times instead of once per review.
-    if source == "users":
-        counts = REVIEW_RATING_COUNTS
-        where = [
-            counts.c.genre_id == genre_id if genre_id is not None else counts.c.genre_id.is_(None)
-        ]
-        if year_from is not None:
-            where.append(counts.c.year >= year_from)
-        if year_to is not None:
-            where.append(counts.c.year <= year_to)
-        scored = (
-            select(counts.c.rating.label("score"), func.sum(counts.c.reviews).label("n"))
-            .where(*where)
-            .group_by(counts.c.rating)
-            .subquery("scores")
-        )
-    else:
-        conditions = _movie_conditions(genre_id=genre_id, year_from=year_from, year_to=year_to)
-        score: InstrumentedAttribute[Any] = {
-            "siddu": Movie.siddu_score,
-            "critics": Movie.critics_score,
-            "imdb": Movie.imdb_rating,
-            "rotten_tomatoes": Movie.rotten_tomatoes_score,
-        }[source]
-        scored = (
-            select(score.label("score"), func.count().label("n"))
-            .where(score.is_not(None), *conditions)
-            .group_by(score)
-            .subquery("scores")
-        )
+    # Counted per distinct score by the score_counts rollup, binned here: scores take few
+    # values, so width_bucket runs a few hundred times instead of once per review.
+    counts = SCORE_COUNTS
+    where = [
+        counts.c.source == source,
+        counts.c.genre_id == genre_id if genre_id is not None else counts.c.genre_id.is_(None),
+    ]
+    if year_from is not None:
+        where.append(counts.c.year >= year_from)
+    if year_to is not None:
+        where.append(counts.c.year <= year_to)
+    scored = (
+        select(counts.c.score, func.sum(counts.c.n).label("n"))
+        .where(*where)
+        .group_by(counts.c.score)
+        .subquery("scores")
+    )
 
     low, high = (float(bound) for bound in _SCALES[source])
     width = (high - low) / bins

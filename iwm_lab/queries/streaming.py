@@ -3,8 +3,9 @@
 Every function reads ``movie_streaming_options`` (one row per offer: movie x platform x region
 x type, with a quality and a display price) and returns a pandas DataFrame aggregated in SQL.
 Options without a ``movie_id`` (or, where platforms matter, a ``platform_id``) say nothing
-about a movie's availability and are left out of the counts. :func:`coverage_by_region` and
-:func:`platform_share` read the options through the rollups of migration 0002
+about a movie's availability and are left out of the counts. :func:`coverage_by_region`,
+:func:`platform_share` and :func:`price_quality_mix` read the options through the rollups of
+migration 0002
 (:mod:`iwm_lab.rollups`), as of their last refresh (the seeder, ``iwm-lab import`` and
 ``iwm-lab db refresh`` refresh them); the others read the table itself.
 
@@ -64,7 +65,8 @@ def _check_score(value: float, name: str) -> float:
     return float(value)
 
 
-# Reads the streaming_region_movies rollup: one row per (region, movie) with a flag per type.
+# Counts from streaming_region_type_counts (a few rows per region: one per combination of
+# offer types); the top-rated movies, at most 10,000, are looked up in streaming_region_movies.
 _COVERAGE_SQL = text("""
 WITH top_rated AS (
     SELECT id FROM movies
@@ -72,26 +74,29 @@ WITH top_rated AS (
     ORDER BY siddu_score DESC, id
     LIMIT :top_n
 ),
-per_movie AS (
-    SELECT r.region, r.movie_id, r.released,
-           r.subscription AND :subscription AS subscription, r.rent AND :rent AS rent,
-           r.buy AND :buy AS buy, r.free AND :free AS free
-    FROM streaming_region_movies AS r
-    WHERE r.region = ANY(CAST(:regions AS text[]))
-),
 per_region AS (
-    -- The top-rated set joins after the type filter: it is small, and hashed once.
-    SELECT p.region, count(*) AS movies,
-           count(*) FILTER (WHERE p.subscription) AS movies_subscription,
-           count(*) FILTER (WHERE p.rent) AS movies_rent,
-           count(*) FILTER (WHERE p.buy) AS movies_buy,
-           count(*) FILTER (WHERE p.free) AS movies_free,
-           count(*) FILTER (WHERE p.released) AS released_available,
-           count(t.id) AS top_n_available
-    FROM per_movie AS p
-    LEFT JOIN top_rated AS t ON t.id = p.movie_id
-    WHERE p.subscription OR p.rent OR p.buy OR p.free
-    GROUP BY p.region
+    SELECT c.region,
+           sum(c.movies) FILTER (WHERE (c.subscription AND :subscription) OR (c.rent AND :rent)
+                                       OR (c.buy AND :buy) OR (c.free AND :free)) AS movies,
+           sum(c.movies) FILTER (WHERE c.subscription AND :subscription) AS movies_subscription,
+           sum(c.movies) FILTER (WHERE c.rent AND :rent) AS movies_rent,
+           sum(c.movies) FILTER (WHERE c.buy AND :buy) AS movies_buy,
+           sum(c.movies) FILTER (WHERE c.free AND :free) AS movies_free,
+           sum(c.movies) FILTER (WHERE c.released AND ((c.subscription AND :subscription)
+                                       OR (c.rent AND :rent) OR (c.buy AND :buy)
+                                       OR (c.free AND :free))) AS released_available
+    FROM streaming_region_type_counts AS c
+    WHERE c.region = ANY(CAST(:regions AS text[]))
+    GROUP BY c.region
+),
+top_available AS (
+    SELECT r.region, count(*) AS top_n_available
+    FROM top_rated AS t
+    JOIN streaming_region_movies AS r ON r.movie_id = t.id
+    WHERE r.region = ANY(CAST(:regions AS text[]))
+      AND ((r.subscription AND :subscription) OR (r.rent AND :rent) OR (r.buy AND :buy)
+           OR (r.free AND :free))
+    GROUP BY r.region
 ),
 catalogue AS (
     SELECT (SELECT count(*) FROM movies WHERE status = 'released') AS released_movies,
@@ -103,11 +108,12 @@ SELECT w.region, coalesce(r.movies, 0) AS movies,
        coalesce(r.movies_free, 0) AS movies_free, c.released_movies,
        coalesce(r.released_available, 0) AS released_available,
        coalesce(r.released_available, 0)::float8 / nullif(c.released_movies, 0) AS released_share,
-       c.top_n, coalesce(r.top_n_available, 0) AS top_n_available,
-       coalesce(r.top_n_available, 0)::float8 / nullif(c.top_n, 0) AS top_n_share
+       c.top_n, coalesce(t.top_n_available, 0) AS top_n_available,
+       coalesce(t.top_n_available, 0)::float8 / nullif(c.top_n, 0) AS top_n_share
 FROM unnest(CAST(:regions AS text[])) AS w(region)
 CROSS JOIN catalogue AS c
 LEFT JOIN per_region AS r ON r.region = w.region
+LEFT JOIN top_available AS t ON t.region = w.region
 ORDER BY w.region
 """)
 
@@ -388,56 +394,15 @@ def availability(
     return frame(conn, _AVAILABILITY_BY_ID, AVAILABILITY_COLUMNS, params)
 
 
-# Prices are display strings: "$3.99", "₹149", "€4.99", "3,99 €", "₹1,49,999", "1.299,00 €",
-# "free". The number may use a decimal point, a decimal comma (one or two digits after it) or
-# thousands separators (western or Indian grouping); a marker (symbol or code) may come before
-# or after it. Anything else, "free" included, parses to NULL: a price that is not a number
-# must not pull an average towards zero. No backslashes in the patterns: immune to
-# standard_conforming_strings, as in the migration.
+# Reads the streaming_price_mix rollup, where migration 0002 parses the display prices with
+# the markers of CURRENCY_MARKERS (a test checks that the two agree).
 _PRICE_MIX_SQL = text("""
-WITH markers AS (
-    SELECT * FROM unnest(CAST(:markers AS text[]), CAST(:codes AS text[])) AS c(marker, code)
-),
-prices AS (
-    -- Each distinct display string is parsed once: there are far fewer than options.
-    SELECT DISTINCT price FROM movie_streaming_options WHERE region = :region
-),
-split AS (
-    SELECT price, upper(btrim(part[1]) || btrim(part[3])) AS marker,
-           CASE
-               WHEN part[2] ~ '^[0-9]+([.][0-9]+)?$' THEN part[2]
-               WHEN part[2] ~ '^[0-9]+,[0-9]{1,2}$' THEN replace(part[2], ',', '.')
-               WHEN part[2] ~ '^[0-9]{1,3}(,[0-9]{2,3})*,[0-9]{3}([.][0-9]+)?$'
-                   THEN replace(part[2], ',', '')
-               WHEN part[2] ~ '^[0-9]{1,3}([.][0-9]{3})+(,[0-9]+)?$'
-                   THEN replace(replace(part[2], '.', ''), ',', '.')
-           END AS number
-    FROM prices
-    CROSS JOIN LATERAL regexp_match(
-        btrim(translate(price, chr(160) || chr(8239) || chr(9), '   ')),
-        '^([^0-9]*)([0-9][0-9.,]*)([^0-9]*)$'
-    ) AS part
-),
-parsed AS (
-    SELECT s.price, CASE WHEN s.number IS NOT NULL THEN m.code END AS currency,
-           CASE WHEN s.number IS NOT NULL AND (s.marker = '' OR m.code IS NOT NULL)
-                THEN CAST(s.number AS numeric)
-           END AS amount
-    FROM split AS s
-    LEFT JOIN markers AS m ON m.marker = s.marker
-)
-SELECT o.type, o.quality, p.currency, count(*) AS options, count(p.amount) AS priced,
-       CAST(min(p.amount) AS float8) AS price_min,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY p.amount) AS price_median,
-       CAST(max(p.amount) AS float8) AS price_max,
-       CAST(avg(p.amount) AS float8) AS price_mean
-FROM movie_streaming_options AS o
-LEFT JOIN parsed AS p ON p.price = o.price
-WHERE o.region = :region
-GROUP BY o.type, o.quality, p.currency
-ORDER BY array_position(CAST(:types AS text[]), CAST(o.type AS text)) NULLS LAST, o.type,
-         array_position(CAST(:qualities AS text[]), CAST(o.quality AS text)) NULLS LAST,
-         o.quality, p.currency NULLS LAST
+SELECT type, quality, currency, options, priced, price_min, price_median, price_max, price_mean
+FROM streaming_price_mix
+WHERE region = :region
+ORDER BY array_position(CAST(:types AS text[]), CAST(type AS text)) NULLS LAST, type,
+         array_position(CAST(:qualities AS text[]), CAST(quality AS text)) NULLS LAST,
+         quality, currency NULLS LAST
 """)
 
 PRICE_MIX_COLUMNS: dict[str, str] = {
@@ -476,8 +441,6 @@ def price_quality_mix(conn: Connection, *, region: str) -> pd.DataFrame:
     check_regions(conn, [region])
     params = {
         "region": region,
-        "markers": list(CURRENCY_MARKERS),
-        "codes": list(CURRENCY_MARKERS.values()),
         "types": list(STREAMING_OPTION_TYPES),
         "qualities": list(STREAMING_QUALITIES),
     }

@@ -9,14 +9,18 @@ interactive time; they read these summaries instead (``iwm_lab.rollups`` says wh
 reads which):
 
 * ``movie_review_stats``: per reviewed movie, its reviews, their rating sum and spread.
-* ``review_rating_counts``: reviews per (genre or all genres, release year, rating).
+* ``score_counts``: per score source (users' review ratings, or a platform score), genre or
+  all genres, release year and score, how many values.
 * ``review_daily_stats``: reviews and rating sum per day of ``reviews.date``.
 * ``pulse_tag_hours``: pulses per (hour, normalised tag, category), for the hours before the
   refresh began; the trending functions count the hours after it, and partial hours at a
   window's edges, from ``pulses`` itself.
 * ``streaming_region_movies``: per (region, movie) the offer types available there, as flags,
   and whether the movie is released.
+* ``streaming_region_type_counts``: per region, the movies with each combination of offer types.
 * ``streaming_platform_shares``: per (region, platform) the movies offered and the exclusives.
+* ``streaming_price_mix``: per (region, offer type, quality, currency) the options and
+  statistics of their prices, parsed from the display strings.
 
 ``rollup_refreshes`` records, per rollup, when it was last refreshed, how long that took and
 (for ``pulse_tag_hours``) the hour up to which it holds the pulses. ``iwm_refresh_rollup(name,
@@ -121,32 +125,45 @@ _ROLLUPS: dict[str, tuple[str, str]] = {
         """,
         "(movie_id)",
     ),
-    # genre_id NULL: every movie, whatever its genres (a movie of several genres counts once
-    # there and once under each of its genres). The year as the ratings module reads it: NULL
-    # unless four digits.
-    "review_rating_counts": (
+    # Per score source, genre (NULL: every movie, whatever its genres; a movie of several
+    # genres counts once there and once under each of its genres), release year (NULL unless
+    # four digits, as the ratings module reads it) and score: how many values. For "users"
+    # the values are review ratings, for the platform scores the movies' scores.
+    "score_counts": (
         """
-        WITH per_movie AS MATERIALIZED (
-            SELECT r.movie_id, r.rating, count(*) AS n
+        WITH movie_years AS MATERIALIZED (
+            SELECT m.id, CASE WHEN m.year ~ '^[0-9]{4}$' THEN m.year::integer END AS year,
+                   m.siddu_score, m.critics_score, m.imdb_rating, m.rotten_tomatoes_score
+            FROM movies AS m
+        ),
+        per_movie AS (
+            SELECT r.movie_id, 'users' AS source, r.rating::float8 AS score, count(*) AS n
             FROM reviews AS r
             WHERE r.movie_id IS NOT NULL
             GROUP BY r.movie_id, r.rating
+            UNION ALL
+            SELECT id, 'siddu', siddu_score, 1 FROM movie_years WHERE siddu_score IS NOT NULL
+            UNION ALL
+            SELECT id, 'critics', critics_score, 1 FROM movie_years WHERE critics_score IS NOT NULL
+            UNION ALL
+            SELECT id, 'imdb', imdb_rating, 1 FROM movie_years WHERE imdb_rating IS NOT NULL
+            UNION ALL
+            SELECT id, 'rotten_tomatoes', rotten_tomatoes_score::float8, 1
+            FROM movie_years WHERE rotten_tomatoes_score IS NOT NULL
         ),
         dated AS MATERIALIZED (
-            SELECT p.movie_id, CASE WHEN m.year ~ '^[0-9]{4}$' THEN m.year::integer END AS year,
-                   p.rating, p.n
-            FROM per_movie AS p JOIN movies AS m ON m.id = p.movie_id
+            SELECT p.movie_id, y.year, p.source, p.score, p.n
+            FROM per_movie AS p JOIN movie_years AS y ON y.id = p.movie_id
         )
-        SELECT NULL::integer AS genre_id, year, rating::float8 AS rating,
-               sum(n)::bigint AS reviews
+        SELECT source, NULL::integer AS genre_id, year, score, sum(n)::bigint AS n
         FROM dated
-        GROUP BY year, rating
+        GROUP BY source, year, score
         UNION ALL
-        SELECT g.genre_id, d.year, d.rating::float8, sum(d.n)::bigint
+        SELECT d.source, g.genre_id, d.year, d.score, sum(d.n)::bigint
         FROM dated AS d JOIN movie_genres AS g ON g.movie_id = d.movie_id
-        GROUP BY g.genre_id, d.year, d.rating
+        GROUP BY d.source, g.genre_id, d.year, d.score
         """,
-        "(genre_id, year, rating) NULLS NOT DISTINCT",
+        "(source, genre_id, year, score) NULLS NOT DISTINCT",
     ),
     "review_daily_stats": (
         """
@@ -185,6 +202,101 @@ _ROLLUPS: dict[str, tuple[str, str]] = {
         GROUP BY o.region, o.movie_id
         """,
         "(region, movie_id)",
+    ),
+    # The same per (region, movie) flags, counted: how many movies of a region have each
+    # combination of offer types (and are released or not).
+    "streaming_region_type_counts": (
+        """
+        SELECT region, subscription, rent, buy, free, released, count(*)::bigint AS movies
+        FROM (
+            SELECT o.region,
+                   bool_or(o.type = 'subscription') AS subscription,
+                   bool_or(o.type = 'rent') AS rent,
+                   bool_or(o.type = 'buy') AS buy,
+                   bool_or(o.type = 'free') AS free,
+                   bool_or(m.status = 'released') AS released
+            FROM movie_streaming_options AS o
+            JOIN movies AS m ON m.id = o.movie_id
+            WHERE o.region IS NOT NULL
+            GROUP BY o.region, o.movie_id
+        ) AS per_movie
+        GROUP BY region, subscription, rent, buy, free, released
+        """,
+        "(region, subscription, rent, buy, free, released) NULLS NOT DISTINCT",
+    ),
+    # Per region, offer type, quality and currency: options, and statistics of the prices
+    # parsed from the display strings ("$3.99", "3,99 €", "₹1,49,999", "1.299,00 €"). The
+    # number may use a decimal point, a decimal comma (one or two digits after it) or
+    # thousands separators (western or Indian grouping); one marker (symbol or code, the
+    # markers below) may come before or after it. Anything else, "free" included, is unpriced:
+    # a price that is not a number must not pull an average towards zero. Each distinct
+    # display string is parsed once. No backslashes in the patterns: immune to
+    # standard_conforming_strings.
+    "streaming_price_mix": (
+        """
+        WITH markers(marker, code) AS (
+            VALUES
+                ('$', 'USD'),
+                ('US$', 'USD'),
+                ('USD', 'USD'),
+                ('₹', 'INR'),
+                ('RS', 'INR'),
+                ('RS.', 'INR'),
+                ('INR', 'INR'),
+                ('€', 'EUR'),
+                ('EUR', 'EUR'),
+                ('£', 'GBP'),
+                ('GBP', 'GBP'),
+                ('¥', 'JPY'),
+                ('JPY', 'JPY'),
+                ('CA$', 'CAD'),
+                ('C$', 'CAD'),
+                ('CAD', 'CAD'),
+                ('A$', 'AUD'),
+                ('AU$', 'AUD'),
+                ('AUD', 'AUD'),
+                ('R$', 'BRL'),
+                ('BRL', 'BRL')
+        ),
+        prices AS (
+            SELECT DISTINCT price FROM movie_streaming_options WHERE price IS NOT NULL
+        ),
+        split AS (
+            SELECT price, upper(btrim(part[1]) || btrim(part[3])) AS marker,
+                   CASE
+                       WHEN part[2] ~ '^[0-9]+([.][0-9]+)?$' THEN part[2]
+                       WHEN part[2] ~ '^[0-9]+,[0-9]{1,2}$' THEN replace(part[2], ',', '.')
+                       WHEN part[2] ~ '^[0-9]{1,3}(,[0-9]{2,3})*,[0-9]{3}([.][0-9]+)?$'
+                           THEN replace(part[2], ',', '')
+                       WHEN part[2] ~ '^[0-9]{1,3}([.][0-9]{3})+(,[0-9]+)?$'
+                           THEN replace(replace(part[2], '.', ''), ',', '.')
+                   END AS number
+            FROM prices
+            CROSS JOIN LATERAL regexp_match(
+                btrim(translate(price, chr(160) || chr(8239) || chr(9), '   ')),
+                '^([^0-9]*)([0-9][0-9.,]*)([^0-9]*)$'
+            ) AS part
+        ),
+        parsed AS (
+            SELECT s.price, CASE WHEN s.number IS NOT NULL THEN m.code END AS currency,
+                   CASE WHEN s.number IS NOT NULL AND (s.marker = '' OR m.code IS NOT NULL)
+                        THEN CAST(s.number AS numeric)
+                   END AS amount
+            FROM split AS s
+            LEFT JOIN markers AS m ON m.marker = s.marker
+        )
+        SELECT o.region, o.type, o.quality, p.currency, count(*)::bigint AS options,
+               count(p.amount)::bigint AS priced,
+               CAST(min(p.amount) AS float8) AS price_min,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY p.amount) AS price_median,
+               CAST(max(p.amount) AS float8) AS price_max,
+               CAST(avg(p.amount) AS float8) AS price_mean
+        FROM movie_streaming_options AS o
+        LEFT JOIN parsed AS p ON p.price = o.price
+        WHERE o.region IS NOT NULL
+        GROUP BY o.region, o.type, o.quality, p.currency
+        """,
+        "(region, type, quality, currency) NULLS NOT DISTINCT",
     ),
     # Per region and platform: movies offered, and those no other platform offers there;
     # region_movies counts the region's movies offered by any platform (the shares' base).
