@@ -57,6 +57,8 @@ def _resolve(
         # Writable sessions (migrations, bulk loads) may legitimately run long.
         timeout = 0 if writable else settings.statement_timeout_ms
     options = [f"-c statement_timeout={int(timeout)}"]
+    if settings.work_mem_mb:
+        options.append(f"-c work_mem={int(settings.work_mem_mb)}MB")
     if not writable:
         options.append("-c default_transaction_read_only=on")
     resolved = database_url(settings) if url is None else url

@@ -29,6 +29,10 @@ from sqlalchemy.exc import ArgumentError
 from iwm_lab.exceptions import ConfigurationError
 
 DEFAULT_STATEMENT_TIMEOUT_MS = 60_000
+# Per sort or hash of a query: PostgreSQL's 4 MB default makes the analyses' hash aggregates
+# (tens of thousands of groups) spill to disk. One analyst's few queries at a time can afford
+# more.
+DEFAULT_WORK_MEM_MB = 64
 EMBEDDED_DATABASE = "iwm"
 EMBEDDED_ROLE = "iwm"
 
@@ -75,6 +79,7 @@ class Settings:
     data_dir: Path = field(default_factory=_default_data_dir)
     server_user: str = "iwm-lab"
     statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
+    work_mem_mb: int = DEFAULT_WORK_MEM_MB
 
     @property
     def uses_embedded_server(self) -> bool:
@@ -84,7 +89,8 @@ class Settings:
         url = self.database_url.render_as_string(hide_password=True) if self.database_url else None
         return (
             f"Settings(database_url={url!r}, data_dir={str(self.data_dir)!r}, "
-            f"server_user={self.server_user!r}, statement_timeout_ms={self.statement_timeout_ms})"
+            f"server_user={self.server_user!r}, statement_timeout_ms={self.statement_timeout_ms}, "
+            f"work_mem_mb={self.work_mem_mb})"
         )
 
     @classmethod
@@ -96,6 +102,7 @@ class Settings:
             data_dir=Path(data_dir).expanduser().absolute() if data_dir else _default_data_dir(),
             server_user=os.environ.get("IWM_SERVER_USER") or "iwm-lab",
             statement_timeout_ms=_parse_int("IWM_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT_MS),
+            work_mem_mb=_parse_int("IWM_WORK_MEM", DEFAULT_WORK_MEM_MB),
         )
 
 

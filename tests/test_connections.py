@@ -54,6 +54,22 @@ def test_default_timeout_comes_from_settings(db_url: URL, monkeypatch: pytest.Mo
         get_settings.cache_clear()
 
 
+@pytest.mark.parametrize(("value", "expected"), [("", "64MB"), ("256", "256MB"), ("0", "4MB")])
+def test_work_mem_comes_from_settings(
+    db_url: URL, monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    monkeypatch.setenv("IWM_WORK_MEM", value)  # 0: the server's own setting (4MB by default)
+    get_settings.cache_clear()
+    try:
+        for writable in (False, True):
+            engine = get_engine(db_url, writable=writable)
+            with engine.connect() as conn:
+                assert conn.execute(text("show work_mem")).scalar_one() == expected
+            engine.dispose()
+    finally:
+        get_settings.cache_clear()
+
+
 def test_async_engine_is_read_only_too(db_url: URL) -> None:
     async def probe() -> tuple[str, str]:
         engine = get_async_engine(db_url)

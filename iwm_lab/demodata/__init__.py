@@ -67,7 +67,7 @@ class SeedReport:
     prepare (shared attributes, password hashes, truncation, dropping keys and indexes),
     generate (generator thread, overlapping copy), copy, index (keys, indexes, foreign keys),
     twins, analyze, refresh (trending topics), rollups (every rollup of
-    :mod:`iwm_lab.rollups` refreshed, then analysed) and commit; ``steps`` the seconds of each
+    :mod:`iwm_lab.rollups` refreshed and analysed) and commit; ``steps`` the seconds of each
     statement of the index, twins and analyze phases and of each rollup refresh, by label.
     """
 
@@ -261,7 +261,6 @@ def _run(
                 "select name, iwm_refresh_rollup(name, false) from rollup_refreshes order by name"
             ).fetchall():
                 report.steps[f"{name} refresh"] = float(seconds)
-                conn.execute(psycopg.sql.SQL("analyze {}").format(psycopg.sql.Identifier(name)))
             lap("rollups")
         lap("commit")
     finally:

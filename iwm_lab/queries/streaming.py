@@ -98,7 +98,7 @@ top_available AS (
            OR (r.free AND :free))
     GROUP BY r.region
 ),
-catalogue AS (
+catalogue AS MATERIALIZED (
     SELECT (SELECT count(*) FROM movies WHERE status = 'released') AS released_movies,
            (SELECT count(*) FROM top_rated) AS top_n
 )

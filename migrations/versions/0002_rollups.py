@@ -363,6 +363,8 @@ BEGIN
     ELSE
         EXECUTE 'REFRESH MATERIALIZED VIEW ' || quote_ident(p_name);
     END IF;
+    -- Fresh statistics with fresh contents: the readers' plans depend on them.
+    EXECUTE 'ANALYZE ' || quote_ident(p_name);
     took := extract(epoch FROM clock_timestamp() - started);
     UPDATE rollup_refreshes
     SET refreshed_at = localtimestamp,
