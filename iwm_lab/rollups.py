@@ -7,6 +7,7 @@ materialized views, and the query functions read those:
 - ``movie_review_stats``: ratings' top_rated, divisive_movies, platform_agreement,
   ratings_by_genre and ratings_by_year;
 - ``score_counts``: ratings.score_distribution;
+- ``score_pair_cells``: ratings.platform_agreement (the pairs of platform scores);
 - ``review_daily_stats``: ratings.review_volume;
 - ``pulse_tag_hours``: trending's hashtag_counts, hashtag_timeseries and rising_tags;
 - ``streaming_region_type_counts`` (the counts) and ``streaming_region_movies`` (the
@@ -52,6 +53,7 @@ ROLLUPS: tuple[str, ...] = (
     "pulse_tag_hours",
     "review_daily_stats",
     "score_counts",
+    "score_pair_cells",
     "streaming_platform_shares",
     "streaming_price_mix",
     "streaming_region_movies",
@@ -66,6 +68,15 @@ MOVIE_REVIEW_STATS: TableClause = table(
     column("reviews", BigInteger),
     column("rating_sum", Float),
     column("rating_stddev", Float),
+)
+SCORE_PAIR_CELLS: TableClause = table(
+    "score_pair_cells",
+    column("genre_id", Integer),  # NULL: all movies
+    column("source_a", String),  # the pair, in the order of ratings.SOURCES
+    column("source_b", String),
+    column("x", Float),  # source_a's score (Rotten Tomatoes on 0-10)
+    column("y", Float),
+    column("movies", BigInteger),
 )
 SCORE_COUNTS: TableClause = table(
     "score_counts",
@@ -128,8 +139,13 @@ ROLLUP_REFRESHES: TableClause = table(
 # Which rollups summarise which table: an import into one refreshes these.
 SOURCES: dict[str, tuple[str, ...]] = {
     "reviews": ("movie_review_stats", "review_daily_stats", "score_counts"),
-    "movies": ("score_counts", "streaming_region_movies", "streaming_region_type_counts"),
-    "movie_genres": ("score_counts",),
+    "movies": (
+        "score_counts",
+        "score_pair_cells",
+        "streaming_region_movies",
+        "streaming_region_type_counts",
+    ),
+    "movie_genres": ("score_counts", "score_pair_cells"),
     "pulses": ("pulse_tag_hours",),
     "movie_streaming_options": (
         "streaming_platform_shares",

@@ -903,7 +903,8 @@ def test_cli_imports_and_refuses(fresh_url: URL, cli_env: dict[str, str], tmp_pa
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
         "movies: read 1 row from good.csv: 1 inserted, 0 updated, 0 rejected; "
-        "refreshed score_counts, streaming_region_movies, streaming_region_type_counts\n"
+        "refreshed score_counts, score_pair_cells, streaming_region_movies, "
+        "streaming_region_type_counts\n"
     )
     assert done.stderr == "warning: ignored unknown column(s): rank\n"
 

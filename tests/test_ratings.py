@@ -492,11 +492,14 @@ class Rows:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        conn.info["rollups_stale"] = True
+
+    def _write(self, sql: str, params: Any) -> Any:
+        self.conn.info["rollups_stale"] = True
+        return self.conn.execute(text(sql), params)
 
     def genre(self, slug: str, name: str | None = None) -> int:
-        sql = text("insert into genres (slug, name) values (:slug, :name) returning id")
-        return self.conn.execute(sql, {"slug": slug, "name": name or slug}).scalar_one()
+        sql = "insert into genres (slug, name) values (:slug, :name) returning id"
+        return self._write(sql, {"slug": slug, "name": name or slug}).scalar_one()
 
     def movie(
         self,
@@ -511,12 +514,10 @@ class Rows:
         genres: tuple[int, ...] = (),
         ratings: tuple[float, ...] = (),
     ) -> int:
-        movie_id = self.conn.execute(
-            text(
-                "insert into movies (title, year, language, siddu_score, critics_score, "
-                "imdb_rating, rotten_tomatoes_score) "
-                "values (:title, :year, :language, :siddu, :critics, :imdb, :rt) returning id"
-            ),
+        movie_id = self._write(
+            "insert into movies (title, year, language, siddu_score, critics_score, "
+            "imdb_rating, rotten_tomatoes_score) "
+            "values (:title, :year, :language, :siddu, :critics, :imdb, :rt) returning id",
             {
                 "title": title,
                 "year": year,
@@ -528,8 +529,8 @@ class Rows:
             },
         ).scalar_one()
         for genre_id in genres:
-            self.conn.execute(
-                text("insert into movie_genres (movie_id, genre_id) values (:m, :g)"),
+            self._write(
+                "insert into movie_genres (movie_id, genre_id) values (:m, :g)",
                 {"m": movie_id, "g": genre_id},
             )
         self.reviews(movie_id, ratings)
@@ -545,11 +546,9 @@ class Rows:
         if not ratings:
             return
         moments = dates or [datetime(2024, 1, 1, 12)] * len(ratings)
-        self.conn.execute(
-            text(
-                "insert into reviews (title, content, rating, date, movie_id) "
-                "values ('r', 'text', :rating, :date, :movie)"
-            ),
+        self._write(
+            "insert into reviews (title, content, rating, date, movie_id) "
+            "values ('r', 'text', :rating, :date, :movie)",
             [
                 {"rating": r, "date": d, "movie": movie_id}
                 for r, d in zip(ratings, moments, strict=True)

@@ -11,10 +11,11 @@ with ``movies.language`` literally (case and all; blank, over 50 characters or N
 movies drop out of year filters and year series but count everywhere else.
 
 Every function validates its parameters before it runs its query, and aggregates in SQL.
-User ratings, and the score counts of :func:`score_distribution`, are read from the rollups
-of migration 0002 (:mod:`iwm_lab.rollups`): they reflect the data as of the last refresh (the
-seeder, ``iwm-lab import`` and ``iwm-lab db refresh`` refresh them); the other functions read
-platform scores from ``movies`` directly.
+User ratings, the score counts of :func:`score_distribution` and the pairs of platform scores
+of :func:`platform_agreement` are read from the rollups of migration 0002
+(:mod:`iwm_lab.rollups`): they reflect the data as of the last refresh (the seeder,
+``iwm-lab import`` and ``iwm-lab db refresh`` refresh them); the other functions read platform
+scores from ``movies`` directly.
 """
 
 from __future__ import annotations
@@ -55,7 +56,12 @@ from iwm_lab.queries._common import (
     check_year_range,
     frame,
 )
-from iwm_lab.rollups import MOVIE_REVIEW_STATS, REVIEW_DAILY_STATS, SCORE_COUNTS
+from iwm_lab.rollups import (
+    MOVIE_REVIEW_STATS,
+    REVIEW_DAILY_STATS,
+    SCORE_COUNTS,
+    SCORE_PAIR_CELLS,
+)
 
 # Score sources, in the order results list them; "users" is the mean review rating.
 SOURCES: tuple[str, ...] = ("siddu", "critics", "imdb", "rotten_tomatoes", "users")
@@ -301,11 +307,24 @@ def platform_agreement(
     _check_min_reviews(min_reviews)
     genre_id = _genre_id(conn, genre)
 
-    conditions = _movie_conditions(genre_id=genre_id)
-    stats = _review_stats(conditions)
-    # Materialized, here and below: the ranks are joined back to the scores by value, so each
-    # score must be computed once (a recomputed mean could differ in its last bit).
-    scores = (
+    pairs = list(combinations(SOURCES, 2))
+    # Everything is computed from cells: the movies of a pair counted per (x, y). The pairs of
+    # platform scores come counted from the score_pair_cells rollup (platform scores take few
+    # values: 60k movies fold into a few thousand cells); the pairs with users' mean rating,
+    # which exists only for movies with min_reviews reviews, are counted here.
+    stored = SCORE_PAIR_CELLS
+    pair_number = case(
+        *(
+            (and_(stored.c.source_a == a, stored.c.source_b == b), i)
+            for i, (a, b) in enumerate(pairs)
+            if "users" not in (a, b)
+        )
+    )
+    from_rollup = select(
+        pair_number.label("pair"), stored.c.x, stored.c.y, stored.c.movies.label("n")
+    ).where(stored.c.genre_id == genre_id if genre_id is not None else stored.c.genre_id.is_(None))
+    stats = _review_stats(_movie_conditions(genre_id=genre_id))
+    rated = (
         select(
             Movie.siddu_score.label("siddu"),
             Movie.critics_score.label("critics"),
@@ -313,30 +332,23 @@ def platform_agreement(
             (cast(Movie.rotten_tomatoes_score, Float) / 10).label("rotten_tomatoes"),
             stats.c.mean_rating.label("users"),
         )
-        .outerjoin(stats, and_(stats.c.movie_id == Movie.id, stats.c.reviews >= min_reviews))
-        .where(*conditions)
-        .cte("scores")
+        .join(stats, and_(stats.c.movie_id == Movie.id, stats.c.reviews >= min_reviews))
+        .cte("rated")
         .prefix_with("MATERIALIZED")
     )
-    pairs = list(combinations(SOURCES, 2))
-
-    # Everything from cells: the movies of a pair counted per (x, y). Platform scores take
-    # few values, so a pair's 60k movies fold into a few thousand cells, and the ranks are
-    # looked up per cell rather than per movie.
-    paired = union_all(
+    with_users = union_all(
         *(
-            select(literal(i).label("pair"), scores.c[a].label("x"), scores.c[b].label("y")).where(
-                scores.c[a].is_not(None), scores.c[b].is_not(None)
+            select(literal(i).label("pair"), rated.c[a].label("x"), rated.c[b].label("y")).where(
+                rated.c[a].is_not(None), rated.c[b].is_not(None)
             )
             for i, (a, b) in enumerate(pairs)
+            if "users" in (a, b)
         )
-    ).subquery("paired")
-    cells = (
-        select(paired.c.pair, paired.c.x, paired.c.y, func.count().label("n"))
-        .group_by(paired.c.pair, paired.c.x, paired.c.y)
-        .cte("cells")
-        .prefix_with("MATERIALIZED")
-    )
+    ).subquery("with_users")
+    counted = select(
+        with_users.c.pair, with_users.c.x, with_users.c.y, func.count().label("n")
+    ).group_by(with_users.c.pair, with_users.c.x, with_users.c.y)
+    cells = union_all(from_rollup, counted).cte("cells").prefix_with("MATERIALIZED")
 
     def mean_ranks(value: str) -> Subquery:
         """Each distinct value of a pair's ``x`` or ``y`` with its rank among the pair's movies.

@@ -11,6 +11,8 @@ reads which):
 * ``movie_review_stats``: per reviewed movie, its reviews, their rating sum and spread.
 * ``score_counts``: per score source (users' review ratings, or a platform score), genre or
   all genres, release year and score, how many values.
+* ``score_pair_cells``: per pair of platform scores, genre or all genres and pair of values,
+  how many movies have them.
 * ``review_daily_stats``: reviews and rating sum per day of ``reviews.date``.
 * ``pulse_tag_hours``: pulses per (hour, normalised tag, category), for the hours before the
   refresh began; the trending functions count the hours after it, and partial hours at a
@@ -164,6 +166,47 @@ _ROLLUPS: dict[str, tuple[str, str]] = {
         GROUP BY d.source, g.genre_id, d.year, d.score
         """,
         "(source, genre_id, year, score) NULLS NOT DISTINCT",
+    ),
+    # For every pair of platform scores (Rotten Tomatoes divided by 10, as the ratings module
+    # compares it), per genre (NULL: every movie) and pair of values: how many movies have
+    # them. Platform scores take few values, so 100k movies fold into a few thousand cells.
+    "score_pair_cells": (
+        """
+        WITH scores AS MATERIALIZED (
+            SELECT id, siddu_score AS siddu, critics_score AS critics, imdb_rating AS imdb,
+                   rotten_tomatoes_score::float8 / 10 AS rotten_tomatoes
+            FROM movies
+        ),
+        pairs AS (
+            SELECT id, 'siddu' AS source_a, 'critics' AS source_b, siddu AS x, critics AS y
+            FROM scores WHERE siddu IS NOT NULL AND critics IS NOT NULL
+            UNION ALL
+            SELECT id, 'siddu', 'imdb', siddu, imdb
+            FROM scores WHERE siddu IS NOT NULL AND imdb IS NOT NULL
+            UNION ALL
+            SELECT id, 'siddu', 'rotten_tomatoes', siddu, rotten_tomatoes
+            FROM scores WHERE siddu IS NOT NULL AND rotten_tomatoes IS NOT NULL
+            UNION ALL
+            SELECT id, 'critics', 'imdb', critics, imdb
+            FROM scores WHERE critics IS NOT NULL AND imdb IS NOT NULL
+            UNION ALL
+            SELECT id, 'critics', 'rotten_tomatoes', critics, rotten_tomatoes
+            FROM scores WHERE critics IS NOT NULL AND rotten_tomatoes IS NOT NULL
+            UNION ALL
+            SELECT id, 'imdb', 'rotten_tomatoes', imdb, rotten_tomatoes
+            FROM scores WHERE imdb IS NOT NULL AND rotten_tomatoes IS NOT NULL
+        ),
+        grouped AS (
+            SELECT NULL::integer AS genre_id, source_a, source_b, x, y FROM pairs
+            UNION ALL
+            SELECT g.genre_id, p.source_a, p.source_b, p.x, p.y
+            FROM pairs AS p JOIN movie_genres AS g ON g.movie_id = p.id
+        )
+        SELECT genre_id, source_a, source_b, x, y, count(*)::bigint AS movies
+        FROM grouped
+        GROUP BY genre_id, source_a, source_b, x, y
+        """,
+        "(genre_id, source_a, source_b, x, y) NULLS NOT DISTINCT",
     ),
     "review_daily_stats": (
         """
