@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import func, select
 
-from iwm_lab import migrate
+from iwm_lab import migrate, rollups
 from iwm_lab.database import database_url, get_engine
 from iwm_lab.models import TRENDING_WINDOWS, Movie
 from iwm_lab.queries.overview import table_row_counts
@@ -35,7 +35,8 @@ def run_demo(
     report: Callable[[str], None] = print,
 ) -> DemoResult:
     """Start the database (embedded unless IWM_DATABASE_URL is set), migrate and check it,
-    load the demo data when it is empty, refresh trending topics and render the due reports.
+    load the demo data when it is empty (or else refresh the rollups the analyses read),
+    refresh trending topics and render the due reports.
 
     A second run reuses the data and the reports already rendered for the current slots.
     ``output_dir`` overrides the schedule's output folder (``reports/output/``).
@@ -55,7 +56,8 @@ def run_demo(
             report(f"loading the {scale} demo dataset")
             seed_database(engine, scale=scale)
         else:
-            report("database already holds data: reusing it")
+            report("database already holds data: reusing it; refreshing the rollups")
+            rollups.refresh_rollups(engine)
         with engine.connect() as conn:
             for window in TRENDING_WINDOWS:
                 refresh_trending_topics(conn, window=window)
