@@ -7,9 +7,9 @@ from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Executable, select
+from sqlalchemy import Connection, Executable, select, text
 
-from iwm_lab.models import Genre, MovieStreamingOption
+from iwm_lab.models import Genre
 
 MAX_LIMIT = 10_000
 
@@ -60,14 +60,24 @@ def check_genre(conn: Connection, genre: str | None) -> str | None:
     return genre
 
 
+# A loose index scan: one probe of the region index per region, where DISTINCT would read
+# every option (a few hundred thousand at scale large) to find a dozen regions.
+_REGIONS_SQL = text("""
+WITH RECURSIVE found AS (
+    (SELECT region FROM movie_streaming_options WHERE region IS NOT NULL ORDER BY region LIMIT 1)
+    UNION ALL
+    SELECT (SELECT o.region FROM movie_streaming_options AS o
+            WHERE o.region > found.region ORDER BY o.region LIMIT 1)
+    FROM found
+    WHERE found.region IS NOT NULL
+)
+SELECT region FROM found WHERE region IS NOT NULL
+""")
+
+
 def regions(conn: Connection) -> list[str]:
     """Regions that have at least one streaming option."""
-    stmt = (
-        select(MovieStreamingOption.region)
-        .distinct()
-        .where(MovieStreamingOption.region.is_not(None))
-    )
-    return sorted(conn.execute(stmt).scalars())
+    return sorted(conn.execute(_REGIONS_SQL).scalars())
 
 
 def check_regions(conn: Connection, values: Sequence[str]) -> list[str]:
