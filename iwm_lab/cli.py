@@ -140,12 +140,12 @@ def refresh(names: tuple[str, ...], blocking: bool) -> None:
 
     engine = _writable_engine()
     for done in rollups.refresh_rollups(engine, names or None, concurrently=not blocking):
-        click.echo(f"{done.name:<24} {done.rows:>11,} rows  {done.seconds:7.2f}s")
+        click.echo(f"{done.name:<30} {done.rows:>11,} rows  {done.seconds:7.2f}s")
     if not names:
         with engine.connect() as conn:
             for window in TRENDING_WINDOWS:
                 topics = trending.refresh_trending_topics(conn, window=window)
-                click.echo(f"trending_topics {window:<8} {len(topics):>11,} rows")
+                click.echo(f"{'trending_topics ' + window:<30} {len(topics):>11,} rows")
 
 
 def _month(_ctx: click.Context, _param: click.Parameter, value: str) -> date:

@@ -50,7 +50,8 @@ def check_year_range(year_from: int | None, year_to: int | None) -> None:
 
 
 def genre_slugs(conn: Connection) -> list[str]:
-    return list(conn.execute(select(Genre.slug).order_by(Genre.slug)).scalars())
+    slugs = conn.execute(select(Genre.slug).order_by(Genre.slug)).scalars()
+    return [slug for slug in slugs if slug is not None]
 
 
 def check_genre(conn: Connection, genre: str | None) -> str | None:

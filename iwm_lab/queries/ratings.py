@@ -233,19 +233,19 @@ def score_distribution(
 
     # Counted per distinct score by the score_counts rollup, binned here: scores take few
     # values, so width_bucket runs a few hundred times instead of once per review.
-    counts = SCORE_COUNTS
+    stored = SCORE_COUNTS
     where = [
-        counts.c.source == source,
-        counts.c.genre_id == genre_id if genre_id is not None else counts.c.genre_id.is_(None),
+        stored.c.source == source,
+        stored.c.genre_id == genre_id if genre_id is not None else stored.c.genre_id.is_(None),
     ]
     if year_from is not None:
-        where.append(counts.c.year >= year_from)
+        where.append(stored.c.year >= year_from)
     if year_to is not None:
-        where.append(counts.c.year <= year_to)
+        where.append(stored.c.year <= year_to)
     scored = (
-        select(counts.c.score, func.sum(counts.c.n).label("n"))
+        select(stored.c.score, func.sum(stored.c.n).label("n"))
         .where(*where)
-        .group_by(counts.c.score)
+        .group_by(stored.c.score)
         .subquery("scores")
     )
 
@@ -372,7 +372,7 @@ def platform_agreement(
     n, x, y = cells.c.n, cells.c.x, cells.c.y
     weight = cast(n, Float)
 
-    def correlation(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[float]:
+    def correlation(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
         """Pearson's r of ``a`` and ``b`` over the cells, each weighing its ``n`` movies."""
         total, sa, sb = func.sum(n), func.sum(n * a), func.sum(n * b)
         covariance = total * func.sum(n * a * b) - sa * sb

@@ -1,0 +1,124 @@
+"""``iwm_lab.rollups`` and ``iwm-lab db refresh``: what refreshes the summaries, and how."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
+
+from iwm_lab import rollups
+from iwm_lab.database import get_engine
+from iwm_lab.exceptions import ReadOnlySessionError
+
+
+def views(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        sql = "select matviewname from pg_matviews where ispopulated order by matviewname"
+        return list(conn.execute(text(sql)).scalars())
+
+
+def test_every_rollup_is_a_populated_view_with_a_record(engine: Engine) -> None:
+    assert views(engine) == list(rollups.ROLLUPS)
+    with engine.connect() as conn:
+        names = conn.execute(text("select name from rollup_refreshes order by name")).scalars()
+        assert list(names) == list(rollups.ROLLUPS)
+
+
+def test_sources_name_only_rollups() -> None:
+    assert {name for names in rollups.SOURCES.values() for name in names} == set(rollups.ROLLUPS)
+
+
+@pytest.fixture
+def reviews(engine: Engine) -> Iterator[None]:
+    """Two reviews of one movie, removed (and the rollups refreshed) afterwards."""
+    with engine.begin() as conn:
+        movie = conn.execute(
+            text("insert into movies (title) values ('Rolled up') returning id")
+        ).scalar_one()
+        conn.execute(
+            text(
+                "insert into reviews (title, content, rating, date, movie_id) values "
+                "('a', 'b', 4, '2024-01-02', :m), ('a', 'b', 8, '2024-01-02 10:00', :m)"
+            ),
+            {"m": movie},
+        )
+    yield
+    with engine.begin() as conn:
+        conn.execute(text("delete from reviews"))
+        conn.execute(text("delete from movies"))
+    rollups.refresh_rollups(engine)
+
+
+@pytest.mark.usefixtures("reviews")
+@pytest.mark.parametrize("concurrently", [True, False])
+def test_refresh_brings_the_summaries_up_to_date_and_records_it(
+    engine: Engine, concurrently: bool
+) -> None:
+    with engine.connect() as conn:
+        before = conn.execute(text("select localtimestamp")).scalar_one()
+    done = rollups.refresh_rollups(
+        engine, ["review_daily_stats", "movie_review_stats"], concurrently=concurrently
+    )
+    refreshed = [(d.name, d.rows) for d in done]
+    assert refreshed == [("review_daily_stats", 1), ("movie_review_stats", 1)]
+    assert all(d.seconds >= 0 for d in done)
+    with engine.connect() as conn:
+        day = conn.execute(text("select day, reviews, rating_sum from review_daily_stats")).one()
+        assert tuple(day) == (datetime(2024, 1, 2), 2, 12.0)
+        stats = conn.execute(text("select reviews, rating_stddev from movie_review_stats")).one()
+        assert stats[0] == 2 and stats[1] == pytest.approx(2**0.5 * 2)
+        record = dict(
+            conn.execute(
+                text("select name, refreshed_at from rollup_refreshes where refreshed_at >= :t"),
+                {"t": before},
+            ).all()
+        )
+    assert set(record) == {"review_daily_stats", "movie_review_stats"}
+
+
+def test_unknown_rollups_are_refused_before_anything_runs(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="unknown rollup 'reviews'; valid values: movie_review"):
+        rollups.refresh_rollups(engine, ["review_daily_stats", "reviews"])
+    with engine.connect() as conn, pytest.raises(Exception, match="unknown rollup 'x; drop'"):
+        conn.execute(text("select iwm_refresh_rollup('x; drop')"))
+
+
+def test_a_read_only_session_cannot_refresh(db_url: URL) -> None:
+    reader = get_engine(db_url)  # analysts' default: read-only
+    try:
+        with reader.connect() as conn, pytest.raises(ReadOnlySessionError, match="writable"):
+            rollups.refresh_in(conn, ["review_daily_stats"])
+    finally:
+        reader.dispose()
+
+
+def test_cli_refresh_lists_every_rollup(db_url: URL, cli_env: dict[str, str]) -> None:
+    env = cli_env | {"IWM_DATABASE_URL": db_url.render_as_string(hide_password=False)}
+    done = subprocess.run(
+        ["iwm-lab", "db", "refresh"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    listed = [line.split()[0] for line in done.stdout.splitlines()]
+    assert listed == [*rollups.ROLLUPS, "trending_topics", "trending_topics"]
+    one = subprocess.run(
+        ["iwm-lab", "db", "refresh", "score_counts", "--blocking"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert one.returncode == 0, one.stderr
+    assert [line.split()[0] for line in one.stdout.splitlines()] == ["score_counts"]
+    bad = subprocess.run(
+        ["iwm-lab", "db", "refresh", "reviews"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert "'reviews' is not one of" in bad.stderr
