@@ -82,6 +82,17 @@ def engine(db_url: URL) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def conn(engine: Engine) -> Iterator[Connection]:
+    """A transaction on the module's database, rolled back at the end of the test."""
+    with engine.connect() as connection:
+        tx = connection.begin()
+        try:
+            yield connection
+        finally:
+            tx.rollback()
+
+
+@pytest.fixture
 def cli_env(server_settings: Settings) -> dict[str, str]:
     """Environment for running ``iwm-lab`` as a subprocess against the test server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IWM_")}

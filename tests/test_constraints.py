@@ -9,12 +9,11 @@ value is inserted. Every test runs in a transaction that is rolled back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
 from iwm_lab.models.values import (
@@ -199,17 +198,6 @@ NULL_ACCEPTED = [
     ("trending_topics", "category"),
     ("pulses", "linked_type"),
 ]
-
-
-@pytest.fixture
-def conn(engine: Engine) -> Iterator[Connection]:
-    """A connection whose transaction is rolled back at the end of the test."""
-    with engine.connect() as connection:
-        tx = connection.begin()
-        try:
-            yield connection
-        finally:
-            tx.rollback()
 
 
 def resolve(value: Any, refs: dict[str, int]) -> Any:

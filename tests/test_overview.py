@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 
 from iwm_lab import rollups
 from iwm_lab.models import Base
@@ -27,16 +26,6 @@ NULL_SHARE_DTYPES = {
     "nulls": "int64",
     "null_share": "float64",
 }
-
-
-@pytest.fixture
-def conn(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as connection:
-        tx = connection.begin()
-        try:
-            yield connection
-        finally:
-            tx.rollback()
 
 
 def test_table_row_counts(conn: Connection) -> None:

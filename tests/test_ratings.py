@@ -12,7 +12,7 @@ The references are also the pandas baseline of ``benchmarks/bench_ratings.py``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from functools import cached_property
 from itertools import combinations
@@ -473,17 +473,6 @@ def test_tiny_results_are_not_trivial(tiny: Connection, tiny_params: dict[str, A
 
 
 # --- hand-made rows ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def conn(engine: Engine) -> Iterator[Connection]:
-    """A transaction on the module's empty database, rolled back afterwards."""
-    with engine.connect() as connection:
-        tx = connection.begin()
-        try:
-            yield connection
-        finally:
-            tx.rollback()
 
 
 class Rows:

@@ -12,7 +12,6 @@ Alembic head (the ``engine`` fixture).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -231,17 +230,6 @@ def read_live_schema(conn: Connection) -> LiveSchema:
 def live(engine: Engine) -> LiveSchema:
     with engine.connect() as conn:
         return read_live_schema(conn)
-
-
-@pytest.fixture
-def conn(engine: Engine) -> Iterator[Connection]:
-    """A connection whose transaction is rolled back at the end of the test."""
-    with engine.connect() as connection:
-        tx = connection.begin()
-        try:
-            yield connection
-        finally:
-            tx.rollback()
 
 
 # --- Expectations derived from a seed column ------------------------------------------------

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pandas as pd
 import pytest
 from argon2 import PasswordHasher, Type
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 
 from iwm_lab.queries.security import AUDIT_COLUMNS, password_hash_audit
 
@@ -30,16 +28,6 @@ class CountingHasher(PasswordHasher):
     def check_needs_rehash(self, hash: str | bytes) -> bool:
         self.calls += 1
         return super().check_needs_rehash(hash)
-
-
-@pytest.fixture
-def conn(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as connection:
-        tx = connection.begin()
-        try:
-            yield connection
-        finally:
-            tx.rollback()
 
 
 def add_users(conn: Connection, hashes: list[str]) -> None:

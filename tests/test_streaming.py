@@ -9,12 +9,11 @@ independent pandas computation over the raw tables.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 
 from iwm_lab import rollups
 from iwm_lab.queries import streaming
@@ -40,16 +39,6 @@ HOSTILE = [
     "😀",
     "Ü S",
 ]
-
-
-@pytest.fixture
-def conn(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as connection:
-        tx = connection.begin()
-        try:
-            yield connection
-        finally:
-            tx.rollback()
 
 
 def insert(conn: Connection, table: str, rows: list[dict[str, Any]]) -> list[int]:

@@ -11,7 +11,6 @@ dataset is checked against an independent pandas computation over the raw pulses
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -47,17 +46,12 @@ HOSTILE = [
 
 
 @pytest.fixture
-def conn(engine: Engine) -> Iterator[Connection]:
-    """A transaction with no pulses and no trending rows, rolled back afterwards."""
-    with engine.connect() as connection:
-        tx = connection.begin()
-        try:
-            connection.execute(text("delete from trending_topics"))
-            connection.execute(text("delete from pulses"))
-            rollups.refresh_in(connection, ["pulse_tag_hours"], concurrently=False)
-            yield connection
-        finally:
-            tx.rollback()
+def conn(conn: Connection) -> Connection:
+    """The shared rolled-back transaction, with no pulses and no trending rows."""
+    conn.execute(text("delete from trending_topics"))
+    conn.execute(text("delete from pulses"))
+    rollups.refresh_in(conn, ["pulse_tag_hours"], concurrently=False)
+    return conn
 
 
 class Pulses:

@@ -14,12 +14,11 @@ window from, stands still, so a pulse can be placed exactly on the window bounda
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 WINDOW_DAYS = {"7d": 7, "30d": 30}
@@ -28,16 +27,11 @@ TOP = 50
 
 
 @pytest.fixture
-def conn(engine: Engine) -> Iterator[Connection]:
-    """A transaction with no pulses and no trending rows, rolled back afterwards."""
-    with engine.connect() as connection:
-        tx = connection.begin()
-        try:
-            connection.execute(text("delete from trending_topics"))
-            connection.execute(text("delete from pulses"))
-            yield connection
-        finally:
-            tx.rollback()
+def conn(conn: Connection) -> Connection:
+    """The shared rolled-back transaction, with no pulses and no trending rows."""
+    conn.execute(text("delete from trending_topics"))
+    conn.execute(text("delete from pulses"))
+    return conn
 
 
 @pytest.fixture
