@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Executable, select, text
+from sqlalchemy import Connection, Executable, Interval, cast, func, literal, select, text
+from sqlalchemy.sql.selectable import TableValuedAlias
 
 from iwm_lab.models import Genre
 
 MAX_LIMIT = 10_000
+# The periods of the time series (review_volume, hashtag_timeseries); weeks start on Monday.
+FREQUENCIES: tuple[str, ...] = ("day", "week", "month")
+_STEPS = {"day": "1 day", "week": "1 week", "month": "1 month"}
 
 
 def check_limit(value: int, name: str = "limit") -> int:
@@ -40,6 +44,29 @@ def check_date_range(
 ) -> None:
     if start is not None and end is not None and start > end:
         raise ValueError(f"{names[0]} ({start}) must not be after {names[1]} ({end})")
+
+
+def check_day(value: date, name: str) -> date:
+    """A day; a datetime stands for the day it falls on."""
+    if isinstance(value, datetime):
+        return value.date()
+    if not isinstance(value, date):
+        raise ValueError(f"{name} must be a date, got {value!r}")
+    return value
+
+
+def period_starts(freq: str, first_day: date, last_day: date) -> TableValuedAlias:
+    """Table ``periods(period)``: the start of every ``freq`` period (one of
+    :data:`FREQUENCIES`) from the one holding ``first_day`` to the one holding ``last_day``."""
+    return (
+        func.generate_series(
+            func.date_trunc(freq, literal(datetime.combine(first_day, time()))),
+            func.date_trunc(freq, literal(datetime.combine(last_day, time()))),
+            cast(literal(_STEPS[freq]), Interval),
+        )
+        .table_valued("period")
+        .render_derived(name="periods")
+    )
 
 
 def check_year_range(year_from: int | None, year_to: int | None) -> None:

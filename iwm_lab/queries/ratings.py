@@ -30,7 +30,6 @@ from sqlalchemy import (
     Connection,
     Float,
     Integer,
-    Interval,
     Numeric,
     String,
     and_,
@@ -48,13 +47,16 @@ from sqlalchemy.sql.selectable import CTE, Select, Subquery
 
 from iwm_lab.models import PERCENT_RANGE, SCORE_RANGE, Genre, Movie, MovieGenre
 from iwm_lab.queries._common import (
+    FREQUENCIES,
     check_choice,
     check_date_range,
+    check_day,
     check_genre,
     check_limit,
     check_text,
     check_year_range,
     frame,
+    period_starts,
 )
 from iwm_lab.rollups import (
     MOVIE_REVIEW_STATS,
@@ -65,7 +67,6 @@ from iwm_lab.rollups import (
 
 # Score sources, in the order results list them; "users" is the mean review rating.
 SOURCES: tuple[str, ...] = ("siddu", "critics", "imdb", "rotten_tomatoes", "users")
-FREQUENCIES: tuple[str, ...] = ("day", "week", "month")
 PERIODS: tuple[str, ...] = ("year", "decade")
 
 _SCALES: dict[str, tuple[int, int]] = {
@@ -75,7 +76,6 @@ _SCALES: dict[str, tuple[int, int]] = {
     "rotten_tomatoes": PERCENT_RANGE,
     "users": SCORE_RANGE,
 }
-_STEPS = {"day": "1 day", "week": "1 week", "month": "1 month"}
 _YEAR_PATTERN = "^[0-9]{4}$"
 _LANGUAGE_LENGTH = 50  # movies.language is VARCHAR(50): a longer value cannot match
 # Sort keys are rounded: summing the same ratings in another order changes the last bits of a
@@ -104,15 +104,6 @@ _MOVIE_COLUMNS = {
 def _check_min_reviews(value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"min_reviews must be a whole number of at least 1, got {value!r}")
-    return value
-
-
-def _check_day(value: date, name: str) -> date:
-    """A day; a datetime stands for the day it falls on."""
-    if isinstance(value, datetime):
-        return value.date()
-    if not isinstance(value, date):
-        raise ValueError(f"{name} must be a date, got {value!r}")
     return value
 
 
@@ -657,7 +648,7 @@ def review_volume(conn: Connection, *, start: date, end: date, freq: str = "day"
     - ``mean_rating`` (float64): their mean rating, 0-10; NaN when none.
     """
     check_choice(freq, FREQUENCIES, "freq")
-    first_day, last_day = _check_day(start, "start"), _check_day(end, "end")
+    first_day, last_day = check_day(start, "start"), check_day(end, "end")
     check_date_range(first_day, last_day, ("start", "end"))
 
     days = REVIEW_DAILY_STATS
@@ -676,15 +667,7 @@ def review_volume(conn: Connection, *, start: date, end: date, freq: str = "day"
         .group_by(period)
         .subquery("volume")
     )
-    series = (
-        func.generate_series(
-            func.date_trunc(freq, since),
-            func.date_trunc(freq, until),
-            cast(literal(_STEPS[freq]), Interval),
-        )
-        .table_valued("period")
-        .render_derived(name="periods")
-    )
+    series = period_starts(freq, first_day, last_day)
     stmt = (
         select(
             series.c.period,

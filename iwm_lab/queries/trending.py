@@ -36,7 +36,6 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Float,
-    Interval,
     Select,
     Text,
     and_,
@@ -57,16 +56,17 @@ from iwm_lab.exceptions import ReadOnlySessionError
 from iwm_lab.models import Pulse, TrendingTopic
 from iwm_lab.models.values import TRENDING_CATEGORIES, TRENDING_WINDOWS
 from iwm_lab.queries._common import (
+    FREQUENCIES,
     check_choice,
     check_date_range,
+    check_day,
     check_limit,
     check_text,
     frame,
+    period_starts,
 )
 from iwm_lab.rollups import PULSE_TAG_HOURS, ROLLUP_REFRESHES
 
-FREQUENCIES: tuple[str, ...] = ("day", "week", "month")
-_STEPS = {"day": "1 day", "week": "1 week", "month": "1 month"}
 MAX_TAGS = 100
 MAX_DAYS = 3650
 MAX_TAG_LENGTH = 120  # trending_topics.tag
@@ -331,15 +331,6 @@ def _refresh(conn: Connection, window: str) -> pd.DataFrame:
 SERIES_COLUMNS: dict[str, str] = {"period": "datetime64[us]", "tag": "str", "count": "int64"}
 
 
-def _check_day(value: date, name: str) -> date:
-    """A day; a datetime stands for the day it falls on (as in ``ratings.review_volume``)."""
-    if isinstance(value, datetime):
-        return value.date()
-    if not isinstance(value, date):
-        raise ValueError(f"{name} must be a date, got {value!r}")
-    return value
-
-
 def _check_tags(tags: Sequence[str]) -> list[str]:
     items = [tags] if isinstance(tags, str) else list(tags)
     if not 1 <= len(items) <= MAX_TAGS:
@@ -373,7 +364,7 @@ def hashtag_timeseries(
     - ``count``: pulses in the period mentioning the tag (once per pulse), 0 when none.
     """
     wanted_tags = _check_tags(tags)
-    first_day, last_day = _check_day(start, "start"), _check_day(end, "end")
+    first_day, last_day = check_day(start, "start"), check_day(end, "end")
     check_date_range(first_day, last_day, ("start", "end"))
     check_choice(freq, FREQUENCIES, "freq")
 
@@ -393,15 +384,7 @@ def hashtag_timeseries(
         .group_by(period, tagged.c.tag)
         .cte("counts")
     )
-    periods = (
-        func.generate_series(
-            func.date_trunc(freq, literal(since)),
-            func.date_trunc(freq, literal(datetime.combine(last_day, time()))),
-            cast(literal(_STEPS[freq]), Interval),
-        )
-        .table_valued("period")
-        .render_derived("periods")
-    )
+    periods = period_starts(freq, first_day, last_day)
     stmt = (
         select(periods.c.period, wanted.c.tag, func.coalesce(counts.c.n, 0).label("count"))
         .select_from(
