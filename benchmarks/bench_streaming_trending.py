@@ -21,16 +21,19 @@ floor, the cost of hashtag_counts(7d) on a live window is the realistic one.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import re
 import resource
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -136,23 +139,14 @@ def pd_availability_ids(conn: Connection, ids: list[int]) -> pd.DataFrame:
     return opts.sort_values(["movie_id", "region", "platform", "type", "quality", "id"])
 
 
-_NUMBER = re.compile(r"([^0-9]*)([0-9][0-9.,]*)([^0-9]*)")
-
-
-def _price(raw: object) -> tuple[str | None, float | None]:
-    if not isinstance(raw, str) or not (m := _NUMBER.fullmatch(raw.replace("\u00a0", " ").strip())):
-        return None, None
-    marker, number = (m[1].strip() + m[3].strip()).upper(), m[2]
-    if re.fullmatch(r"[0-9]+(\.[0-9]+)?", number):
-        value = float(number)
-    elif re.fullmatch(r"[0-9]+,[0-9]{1,2}", number):
-        value = float(number.replace(",", "."))
-    elif re.fullmatch(r"[0-9]{1,3}(,[0-9]{2,3})*,[0-9]{3}(\.[0-9]+)?", number):
-        value = float(number.replace(",", ""))
-    else:
-        return None, None
-    code = streaming.CURRENCY_MARKERS.get(marker)
-    return (code, value) if code or not marker else (None, None)
+def reference_price_parser() -> Callable[[object], tuple[str | None, float | None]]:
+    """The test suite's independent price parser (``tests/test_streaming.py``)."""
+    tests = str(Path(__file__).resolve().parents[1] / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    parse: Callable[[object], tuple[str | None, float | None]]
+    parse = importlib.import_module("test_streaming")._parse_price
+    return parse
 
 
 def pd_price_mix(conn: Connection, region: str) -> pd.DataFrame:
@@ -161,7 +155,7 @@ def pd_price_mix(conn: Connection, region: str) -> pd.DataFrame:
         "select type, quality, price from movie_streaming_options where region = :region",
         region=region,
     )
-    parsed = opts["price"].map(_price)
+    parsed = opts["price"].map(reference_price_parser())
     opts["currency"] = parsed.str[0]
     opts["amount"] = parsed.str[1].astype("float64")
     grouped = opts.groupby(["type", "quality", "currency"], dropna=False)["amount"]
