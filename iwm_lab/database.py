@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from iwm_lab.exceptions import DatabaseUnavailable
+from iwm_lab.exceptions import DatabaseUnavailable, ReadOnlySessionError
 from iwm_lab.settings import Settings, get_settings
 
 
@@ -128,3 +128,13 @@ def connect(
     engine = get_engine(url, writable=writable, statement_timeout_ms=statement_timeout_ms)
     check_connection(engine)
     return engine.connect()
+
+
+def require_writable(conn: Connection, action: str) -> None:
+    """Raise :class:`ReadOnlySessionError` before ``action`` (a write) runs on a read-only
+    transaction, such as every analyst session's."""
+    if conn.execute(text("SELECT current_setting('transaction_read_only')")).scalar_one() == "on":
+        raise ReadOnlySessionError(
+            f"{action} writes to the database, but this session is read-only; use a writable "
+            "connection: iwm_lab.connect(writable=True) or iwm_lab.get_engine(writable=True)"
+        )

@@ -46,7 +46,7 @@ from sqlalchemy import (
     text,
 )
 
-from iwm_lab.exceptions import ReadOnlySessionError
+from iwm_lab.database import require_writable
 
 ROLLUPS: tuple[str, ...] = (
     "movie_review_stats",
@@ -184,11 +184,7 @@ def refresh_in(
     may be reading); without it the refresh is faster but blocks readers of that view.
     """
     wanted = check_names(names)
-    if conn.execute(text("SELECT current_setting('transaction_read_only')")).scalar_one() == "on":
-        raise ReadOnlySessionError(
-            "refreshing rollups writes to the database, but this session is read-only; "
-            "use a writable engine: iwm_lab.get_engine(writable=True)"
-        )
+    require_writable(conn, "refreshing rollups")
     done = []
     for name in wanted:
         seconds = conn.execute(

@@ -21,10 +21,10 @@ from sqlalchemy.engine import URL
 
 from iwm_lab import rollups
 from iwm_lab.database import get_engine
+from iwm_lab.exceptions import ReadOnlySessionError
 from iwm_lab.models.values import TRENDING_WINDOW_DAYS
 from iwm_lab.queries import trending
 from iwm_lab.queries.trending import (
-    ReadOnlySessionError,
     hashtag_counts,
     hashtag_timeseries,
     refresh_trending_topics,

@@ -44,7 +44,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
     true,
     union_all,
 )
@@ -52,7 +51,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import CTE
 
-from iwm_lab.exceptions import ReadOnlySessionError
+from iwm_lab.database import require_writable
 from iwm_lab.models import Pulse, TrendingTopic
 from iwm_lab.models.values import TRENDING_CATEGORIES, TRENDING_WINDOWS
 from iwm_lab.queries._common import (
@@ -303,10 +302,10 @@ def refresh_trending_topics(conn: Connection, *, window: str = "7d") -> pd.DataF
     Runs the migration's SQL function ``refresh_trending_topics(window)``, which replaces the
     window's rows with the top 50 tags of the pulses created in the last 7 or 30 days. That is
     a write: ``conn`` must be writable (``iwm_lab.connect(writable=True)``); a read-only one
-    raises :class:`ReadOnlySessionError` before anything runs. When ``conn`` has no transaction
-    open, the refresh runs in its own and is committed; inside a transaction already open on
-    ``conn`` (including one begun implicitly by an earlier query) it is left to the caller to
-    commit.
+    raises :class:`iwm_lab.exceptions.ReadOnlySessionError` before anything runs. When
+    ``conn`` has no transaction open, the refresh runs in its own and is committed; inside a
+    transaction already open on ``conn`` (including one begun implicitly by an earlier query)
+    it is left to the caller to commit.
 
     Returns what :func:`trending_topics` returns for the window (columns ``tag``,
     ``category``, ``window_label``, ``count``, ``computed_at``), read in the same transaction.
@@ -319,11 +318,7 @@ def refresh_trending_topics(conn: Connection, *, window: str = "7d") -> pd.DataF
 
 
 def _refresh(conn: Connection, window: str) -> pd.DataFrame:
-    if conn.execute(text("SELECT current_setting('transaction_read_only')")).scalar_one() == "on":
-        raise ReadOnlySessionError(
-            "refresh_trending_topics writes to trending_topics, but this session is read-only; "
-            "use a writable connection: iwm_lab.connect(writable=True)"
-        )
+    require_writable(conn, "refresh_trending_topics")
     conn.execute(select(func.refresh_trending_topics(window)))
     return trending_topics(conn, window=window, limit=50)
 
