@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import pandas as pd
@@ -46,13 +46,46 @@ def check_date_range(
         raise ValueError(f"{names[0]} ({start}) must not be after {names[1]} ({end})")
 
 
-def check_day(value: date, name: str) -> date:
-    """A day; a datetime stands for the day it falls on."""
+def check_day(value: date | datetime | str, name: str) -> date:
+    """A day, given as a ``date``, a ``datetime`` (the day it falls on) or an ISO string."""
+    if isinstance(value, str):
+        value = _parse_iso(value, name)
     if isinstance(value, datetime):
         return value.date()
     if not isinstance(value, date):
-        raise ValueError(f"{name} must be a date, got {value!r}")
+        raise ValueError(f"{name} must be a date (or an ISO date string), got {value!r}")
     return value
+
+
+def check_moment(value: datetime | date | str, name: str) -> datetime:
+    """A moment as the database's naive timestamps hold it.
+
+    A ``date`` (or a date-only ISO string) stands for its midnight, the start of that day, so
+    "as of 2026-11-01" covers what happened before that day began. An aware ``datetime`` is
+    converted to UTC, the time zone the timestamps are stored in.
+    """
+    if isinstance(value, str):
+        value = _parse_iso(value, name)
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time())
+    raise ValueError(f"{name} must be a datetime, a date or an ISO string, got {value!r}")
+
+
+def _parse_iso(text: str, name: str) -> date | datetime:
+    stripped = text.strip()
+    try:
+        if len(stripped) == 10:
+            return date.fromisoformat(stripped)
+        return datetime.fromisoformat(stripped)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be an ISO date or date and time (2026-11-01, 2026-11-01T06:00), "
+            f"got {text!r}"
+        ) from None
 
 
 def period_starts(freq: str, first_day: date, last_day: date) -> TableValuedAlias:
