@@ -14,12 +14,17 @@ Environment variables:
     (created if missing). Default ``iwm-lab``.
 ``IWM_STATEMENT_TIMEOUT``
     Statement timeout of analyst (read-only) sessions, in milliseconds. Default 60000.
+``IWM_AS_OF``
+    Pins the moment notebooks and reports take as "now" (ISO date or date and time, UTC):
+    to reproduce a past report, or the stored notebook outputs of the tiny dataset. Unset,
+    a notebook whose ``as_of`` is None is as of the clock (see :mod:`iwm_lab.clock`).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -73,6 +78,18 @@ def _parse_int(name: str, default: int) -> int:
     return value
 
 
+def _parse_moment(name: str) -> datetime | None:
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return None
+    from iwm_lab.queries._common import check_moment
+
+    try:
+        return check_moment(raw, name)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: URL | None = field(default=None, repr=False)
@@ -80,6 +97,7 @@ class Settings:
     server_user: str = "iwm-lab"
     statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
     work_mem_mb: int = DEFAULT_WORK_MEM_MB
+    as_of: datetime | None = None
 
     @property
     def uses_embedded_server(self) -> bool:
@@ -90,7 +108,7 @@ class Settings:
         return (
             f"Settings(database_url={url!r}, data_dir={str(self.data_dir)!r}, "
             f"server_user={self.server_user!r}, statement_timeout_ms={self.statement_timeout_ms}, "
-            f"work_mem_mb={self.work_mem_mb})"
+            f"work_mem_mb={self.work_mem_mb}, as_of={self.as_of!r})"
         )
 
     @classmethod
@@ -103,6 +121,7 @@ class Settings:
             server_user=os.environ.get("IWM_SERVER_USER") or "iwm-lab",
             statement_timeout_ms=_parse_int("IWM_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT_MS),
             work_mem_mb=_parse_int("IWM_WORK_MEM", DEFAULT_WORK_MEM_MB),
+            as_of=_parse_moment("IWM_AS_OF"),
         )
 
 
