@@ -120,7 +120,7 @@ class Table:
         styler = (
             self.cells.style.hide(axis="index")
             .set_uuid(digest)
-            .set_table_attributes('class="iwm-table"')
+            .set_table_attributes('class="iwm-data"')
         )
         if self.numeric:
             styler = styler.set_properties(subset=self.numeric, **{"text-align": "right"})

@@ -84,7 +84,7 @@ def test_html_hides_the_index_and_is_stable() -> None:
     first, second = table(FRAME, caption="Watchable by region").to_html(), table(FRAME).to_html()
     assert first == table(FRAME, caption="Watchable by region").to_html()  # no random ids
     assert "Watchable by region" in first and "Watchable" not in second
-    assert 'class="iwm-table"' in first
+    assert 'class="iwm-data"' in first
     # The frame's own index (5, 9) is not a column of the page.
     assert ">5<" not in first and ">9<" not in first
     assert "nan" not in first.lower().replace("nanoseconds", "")
