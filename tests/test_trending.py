@@ -11,7 +11,7 @@ dataset is checked against an independent pandas computation over the raw pulses
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pandas as pd
@@ -27,9 +27,13 @@ from iwm_lab.queries import trending
 from iwm_lab.queries.trending import (
     hashtag_counts,
     hashtag_timeseries,
+    new_tags,
+    pulse_span,
     refresh_trending_topics,
     rising_tags,
+    trending_refreshes,
     trending_topics,
+    window_totals,
 )
 
 HOSTILE = [
@@ -127,6 +131,40 @@ def test_explicit_as_of(conn: Connection, pulses: Pulses) -> None:
     pulses.add(["#Old"], at=as_of)
     pulses.add(["#Later"], at=as_of + timedelta(seconds=1))
     assert as_dict(hashtag_counts(conn, as_of=as_of)) == {"old": ("general", 2)}
+
+
+@pytest.mark.parametrize(
+    "as_of",
+    [
+        date(2024, 3, 10),
+        "2024-03-10",
+        "2024-03-10T00:00:00",
+        " 2024-03-10 ",
+        datetime(2024, 3, 10, 1, 0, tzinfo=timezone(timedelta(hours=1))),
+        "2024-03-10T01:00+01:00",
+    ],
+    ids=["date", "iso-date", "iso-datetime", "padded", "aware", "iso-aware"],
+)
+def test_as_of_may_be_a_date_or_an_iso_string(conn: Connection, pulses: Pulses, as_of: Any) -> None:
+    """A date is its midnight (the day's pulses are after it); aware moments are read in UTC,
+    the time zone the naive timestamps hold."""
+    midnight = datetime(2024, 3, 10)
+    pulses.add(["#Before"], at=midnight - timedelta(hours=1))
+    pulses.add(["#Before", "#Base"], at=midnight - timedelta(days=10))
+    pulses.add(["#AtMidnight"], at=midnight)
+    pulses.add(["#SameDay"], at=midnight + timedelta(microseconds=1))
+    expected = hashtag_counts(conn, as_of=midnight)
+    assert set(expected["tag"]) == {"before", "atmidnight"}
+    pd.testing.assert_frame_equal(hashtag_counts(conn, as_of=as_of), expected)
+    for call in (
+        lambda when: rising_tags(conn, min_count=1, as_of=when),
+        lambda when: new_tags(conn, min_count=1, as_of=when),
+        lambda when: window_totals(conn, as_of=when),
+    ):
+        expected = call(midnight)
+        assert not expected.empty
+        pd.testing.assert_frame_equal(call(as_of), expected)
+    assert refresh_trending_topics(conn, as_of=as_of)["tag"].tolist() == ["atmidnight", "before"]
 
 
 def test_category_filter_and_limit_with_ties(conn: Connection, pulses: Pulses) -> None:
@@ -263,6 +301,10 @@ def test_timeseries_zero_filled_by_day(conn: Connection, pulses: Pulses) -> None
         conn, tags=["#Dune", "dune", "IPL"], start=date(2024, 5, 6), end=date(2024, 5, 8)
     )
     assert dict(df.dtypes.astype(str)) == trending.SERIES_COLUMNS
+    as_text = hashtag_timeseries(
+        conn, tags=["#Dune", "dune", "IPL"], start="2024-05-06", end="2024-05-08T12:00"
+    )
+    pd.testing.assert_frame_equal(as_text, df)
     assert list(df.itertuples(index=False, name=None)) == [
         (pd.Timestamp("2024-05-06"), "dune", 1),
         (pd.Timestamp("2024-05-06"), "ipl", 0),
@@ -312,19 +354,144 @@ def test_rising_tags(conn: Connection, pulses: Pulses) -> None:
         pulses.add(["#Flat"], age=20 * day)  # 5/7 per day = 20/28: not rising
     for _ in range(4):
         pulses.add(["#Few"], age=day)  # below min_count
+    pulses.add(["#Few"], age=20 * day)
     pulses.add(["#Up"], age=7 * day)  # on the split: baseline
     pulses.add(["#Fresh"], age=35 * day)  # on the baseline's far edge: out
     df = rising_tags(conn, min_count=5)
     assert dict(df.dtypes.astype(str)) == trending.RISING_COLUMNS
-    rows = {r["tag"]: r for r in df.to_dict("records")}
-    assert list(rows) == ["fresh", "up"]
-    assert rows["fresh"]["is_new"] and pd.isna(rows["fresh"]["growth"])
-    assert (rows["up"]["window_count"], rows["up"]["baseline_count"]) == (7, 15)
-    assert rows["up"]["growth"] == pytest.approx(1.0 / (15 / 28))
-    assert not rows["up"]["is_new"]
-    empty = rising_tags(conn, min_count=100)
-    assert empty.empty
-    assert dict(empty.dtypes.astype(str)) == trending.RISING_COLUMNS
+    assert df["tag"].tolist() == ["up"]
+    up = df.iloc[0]
+    assert (up["window_count"], up["baseline_count"]) == (7, 15)
+    assert (up["window_rate"], up["baseline_rate"]) == pytest.approx((1.0, 15 / 28))
+    assert up["growth"] == pytest.approx(1.0 / (15 / 28))
+    fresh = new_tags(conn, min_count=5)
+    assert dict(fresh.dtypes.astype(str)) == trending.NEW_COLUMNS
+    assert list(fresh.itertuples(index=False, name=None)) == [("fresh", 6, pytest.approx(6 / 7))]
+    assert new_tags(conn, min_count=7).empty
+    for empty in (rising_tags(conn, min_count=100), new_tags(conn, min_count=100)):
+        assert empty.empty
+    assert dict(rising_tags(conn, min_count=100).dtypes.astype(str)) == trending.RISING_COLUMNS
+    assert dict(new_tags(conn, min_count=100).dtypes.astype(str)) == trending.NEW_COLUMNS
+
+
+def test_an_established_riser_ranks_first_however_many_tags_are_new(
+    conn: Connection, pulses: Pulses
+) -> None:
+    """The issue's case: an established tag going from 1 pulse in the 28-day baseline to 14
+    in the 7-day window (56 times the rate per day) among new tags of 3 pulses each. New tags
+    first, as the list used to be, would fill the list and leave the riser out."""
+    day = timedelta(days=1)
+    newcomers = [f"#new{i:02d}" for i in range(12)]
+    for tag in newcomers:
+        for hours in (5, 30, 60):
+            pulses.add([tag], age=timedelta(hours=hours), refresh=False)
+    pulses.add(["#Riser"], age=20 * day, refresh=False)
+    for i in range(14):
+        pulses.add(["#Riser"], age=timedelta(hours=3 + 11 * i), refresh=False)
+    # More pulses, but a lower growth (20 -> 30: 6 times the rate): ranks after the riser.
+    for i in range(20):
+        pulses.add(["#Regular"], age=8 * day + timedelta(hours=30 * i), refresh=False)
+    for i in range(30):
+        pulses.add(["#Regular"], age=timedelta(hours=2 + 5 * i), refresh=False)
+    # 1 -> 2 is 8 times the rate, but two pulses are no trend: kept out by min_count.
+    pulses.add(["#Blip"], age=15 * day, refresh=False)
+    pulses.add(["#Blip"], age=2 * day, refresh=False)
+    pulses.add(["#Blip"], age=3 * day)
+
+    rising = rising_tags(conn, min_count=3, limit=5)
+    assert rising["tag"].tolist() == ["riser", "regular"]
+    riser = rising.iloc[0]
+    assert (riser["window_count"], riser["baseline_count"]) == (14, 1)
+    assert riser["growth"] == pytest.approx((14 / 7) / (1 / 28))
+    fresh = new_tags(conn, min_count=3, limit=50)
+    assert sorted(fresh["tag"]) == [t.removeprefix("#") for t in newcomers]
+    assert (fresh["window_count"] == 3).all()
+    assert "riser" not in set(new_tags(conn, min_count=1)["tag"])
+    assert rising_tags(conn, min_count=2)["tag"].tolist() == ["riser", "blip", "regular"]
+
+
+# --- the window as a whole, the data's span, the refresh's record ----------------------
+
+
+def test_window_totals_count_pulses_tagged_or_not(conn: Connection, pulses: Pulses) -> None:
+    as_of = datetime(2024, 3, 10, 12, 0)
+    pulses.add(["#a", "#b"], at=as_of - timedelta(days=1))
+    pulses.add(["#a", "#A", "#c"], at=as_of - timedelta(days=2))
+    pulses.add(["#a"], at=as_of)
+    pulses.add(raw="not json", at=as_of - timedelta(days=3))
+    pulses.add(raw="[]", at=as_of - timedelta(days=3))
+    pulses.add(raw='["#", "  "]', at=as_of - timedelta(days=3))
+    conn.execute(
+        text("insert into pulses (content_text, hashtags, created_at) values ('p', null, :at)"),
+        {"at": as_of - timedelta(hours=5)},
+    )
+    pulses.add(["#d"], at=as_of - timedelta(days=7))  # on the window's far edge: out
+    pulses.add(["#e"], at=as_of + timedelta(seconds=1))  # after as_of: out
+    totals = window_totals(conn, as_of=as_of)
+    assert dict(totals.dtypes.astype(str)) == trending.TOTAL_COLUMNS
+    assert totals.to_dict("records") == [
+        {
+            "start": pd.Timestamp(as_of - timedelta(days=7)),
+            "end": pd.Timestamp(as_of),
+            "pulses": 7,
+            "tagged_pulses": 3,
+            "tags": 3,
+        }
+    ]
+    # The sum of the tags' counts (5) is not the number of tagged pulses (3).
+    assert hashtag_counts(conn, as_of=as_of)["count"].sum() == 5
+    quiet = window_totals(conn, window_days=2, as_of=as_of + timedelta(days=30))
+    assert quiet[["pulses", "tagged_pulses", "tags"]].to_numpy().tolist() == [[0, 0, 0]]
+
+
+def test_pulse_span(conn: Connection, pulses: Pulses) -> None:
+    assert pulse_span(conn) == (None, None)
+    pulses.add(["#a"], at=datetime(2024, 1, 2, 3, 4))
+    pulses.add(raw="not json", at=datetime(2024, 6, 1))
+    pulses.add(["#b"], at=datetime(2024, 3, 1))
+    assert pulse_span(conn) == (datetime(2024, 1, 2, 3, 4), datetime(2024, 6, 1))
+
+
+def test_refresh_counts_back_from_its_as_of(conn: Connection, pulses: Pulses) -> None:
+    as_of = datetime(2024, 3, 10, 12, 0)
+    pulses.add(["#Dune"], at=as_of - timedelta(days=1))
+    pulses.add(["#Dune", "#Arrival"], at=as_of - timedelta(days=20))
+    pulses.add(["#Later"], at=as_of + timedelta(hours=1))
+    pulses.add(["#Now"])  # an hour before the transaction's clock
+    for window, expected in (("7d", {"dune": 1}), ("30d", {"dune": 2, "arrival": 1})):
+        stored = refresh_trending_topics(conn, window=window, as_of=as_of)
+        assert dict(zip(stored["tag"], stored["count"], strict=True)) == expected
+        assert (stored["computed_at"] == pd.Timestamp(as_of)).all()
+        days = TRENDING_WINDOW_DAYS[window]
+        live = hashtag_counts(conn, window_days=days, as_of=as_of)
+        pd.testing.assert_frame_equal(stored[["tag", "category", "count"]], live)
+    assert refresh_trending_topics(conn)["tag"].tolist() == ["now"]  # default: the clock
+
+
+def test_refreshes_are_recorded_even_when_empty(conn: Connection, pulses: Pulses) -> None:
+    conn.execute(text("delete from trending_refreshes"))
+    assert trending_refreshes(conn).empty
+    pulses.add(["#Dune"], at=datetime(2024, 3, 9))
+    refresh_trending_topics(conn, window="30d", as_of="2024-03-10")
+    assert refresh_trending_topics(conn, window="7d", as_of="2024-04-10").empty
+    clock = conn.execute(text("select localtimestamp")).scalar_one()
+    refreshes = trending_refreshes(conn)
+    assert dict(refreshes.dtypes.astype(str)) == trending.REFRESH_COLUMNS
+    assert refreshes.to_dict("records") == [
+        {
+            "window_label": "7d",
+            "as_of": pd.Timestamp("2024-04-10"),
+            "refreshed_at": pd.Timestamp(clock),
+            "topics": 0,
+        },
+        {
+            "window_label": "30d",
+            "as_of": pd.Timestamp("2024-03-10"),
+            "refreshed_at": pd.Timestamp(clock),
+            "topics": 1,
+        },
+    ]
+    assert trending_topics(conn, window="7d").empty  # and the record says why
 
 
 # --- the rollup and the live counts ---------------------------------------------------
@@ -339,7 +506,7 @@ def test_rollup_and_pulses_give_the_same_results(conn: Connection, pulses: Pulse
     for i in range(120):
         # Odd minutes and seconds, so windows cut through hours of the rollup.
         pulses.add(
-            [f"#t{i % 7}", f"#T{i % 3}"],
+            [f"#t{i % 7}", f"#T{i % 3}", *([f"#only{i}"] if i < 8 else [])],
             age=timedelta(hours=7 * i, minutes=13 * i, seconds=i),
             linked_type=("movie", "cricket", None)[i % 3],
             refresh=False,
@@ -352,6 +519,8 @@ def test_rollup_and_pulses_give_the_same_results(conn: Connection, pulses: Pulse
         (hashtag_counts, {"window_days": 3, "as_of": as_of}),
         (rising_tags, {"min_count": 1, "window_days": 10, "baseline_days": 20}),
         (rising_tags, {"min_count": 1, "window_days": 4, "baseline_days": 9, "as_of": as_of}),
+        (new_tags, {"min_count": 1, "window_days": 3, "baseline_days": 9}),
+        (window_totals, {"window_days": 3, "as_of": as_of}),
         (
             hashtag_timeseries,
             {"tags": ["t1", "t2"], "start": pulses.now - timedelta(days=40), "end": pulses.now},
@@ -391,9 +560,14 @@ BAD_CALLS: list[tuple[str, Any, dict[str, Any]]] = [
     ("window_days 0", hashtag_counts, {"window_days": 0}),
     ("window_days float", hashtag_counts, {"window_days": 7.5}),
     ("window_days too long", hashtag_counts, {"window_days": 3651}),
-    ("as_of a date", hashtag_counts, {"as_of": date(2024, 5, 1)}),
-    ("as_of aware", hashtag_counts, {"as_of": datetime(2024, 5, 1, tzinfo=UTC)}),
-    ("as_of text", hashtag_counts, {"as_of": "2024-05-01"}),
+    ("as_of a number", hashtag_counts, {"as_of": 20240501}),
+    ("as_of words", hashtag_counts, {"as_of": "yesterday"}),
+    ("as_of no such day", hashtag_counts, {"as_of": "2024-02-30"}),
+    ("rising as_of", rising_tags, {"as_of": "2024-05"}),
+    ("new as_of", new_tags, {"as_of": 1.5}),
+    ("totals as_of", window_totals, {"as_of": "soon"}),
+    ("totals window_days", window_totals, {"window_days": 0}),
+    ("refresh as_of", refresh_trending_topics, {"as_of": "not a date"}),
     ("unknown category", hashtag_counts, {"category": "sports"}),
     ("limit 0", hashtag_counts, {"limit": 0}),
     ("limit too big", hashtag_counts, {"limit": 10_001}),
@@ -413,11 +587,13 @@ BAD_CALLS: list[tuple[str, Any, dict[str, Any]]] = [
         hashtag_timeseries,
         {"tags": ["a"], "start": NOW, "end": date(2024, 4, 30)},
     ),
-    ("start text", hashtag_timeseries, {"tags": ["a"], "start": "2024-05-01", "end": NOW}),
+    ("start text", hashtag_timeseries, {"tags": ["a"], "start": "May 1st", "end": NOW}),
     ("unknown freq", hashtag_timeseries, {"tags": ["a"], "start": NOW, "end": NOW, "freq": "hour"}),
     ("baseline_days 0", rising_tags, {"baseline_days": 0}),
     ("min_count 0", rising_tags, {"min_count": 0}),
     ("rising limit", rising_tags, {"limit": 10_001}),
+    ("new min_count", new_tags, {"min_count": 0}),
+    ("new baseline_days", new_tags, {"baseline_days": 3651}),
 ]
 
 
@@ -467,7 +643,7 @@ def _ascii_lower(tag: str) -> str:
 
 def _mentions(pulses: pd.DataFrame) -> pd.DataFrame:
     """(id, category, created_at, tag) once per pulse and tag, parsed in Python."""
-    rows = []
+    rows: list[tuple[Any, str, Any, str]] = []
     for pulse in pulses.itertuples():
         raw = pulse.hashtags
         if not isinstance(raw, str) or not raw.lstrip(" \t\n\r\f\v").startswith("["):
@@ -527,19 +703,19 @@ def test_tiny_hashtag_counts(
 
 
 def test_tiny_stored_topics_match_live_counts_at_their_computed_at(tiny: Connection) -> None:
-    """The seeder's refresh measured its windows from its own now(): counting live as of
-    that moment reproduces the stored rows (a window may be empty when the demo data's as_of
-    lies further back than the window)."""
-    compared = 0
+    """The seeder refreshes both windows counting back from the data's own as-of, which
+    ``computed_at`` and the refresh record hold: counting live as of that moment reproduces
+    the stored rows, and neither window is empty however long ago the data ends."""
+    refreshes = trending_refreshes(tiny).set_index("window_label")
+    assert sorted(refreshes.index) == sorted(TRENDING_WINDOW_DAYS)
     for window, days in TRENDING_WINDOW_DAYS.items():
         stored = trending_topics(tiny, window=window)
-        if stored.empty:
-            continue
-        computed_at = stored["computed_at"].iloc[0].to_pydatetime()
-        live = hashtag_counts(tiny, window_days=days, as_of=computed_at)
+        assert not stored.empty, window
+        as_of = refreshes.loc[window, "as_of"]
+        assert (stored["computed_at"] == as_of).all()
+        assert refreshes.loc[window, "topics"] == len(stored)
+        live = hashtag_counts(tiny, window_days=days, as_of=as_of.to_pydatetime())
         pd.testing.assert_frame_equal(stored[["tag", "category", "count"]], live, obj=window)
-        compared += 1
-    assert compared > 0, "the tiny dataset has no stored trending topics"
 
 
 def test_tiny_hashtag_timeseries(tiny: Connection, tiny_mentions: pd.DataFrame) -> None:
@@ -565,7 +741,7 @@ def test_tiny_hashtag_timeseries(tiny: Connection, tiny_mentions: pd.DataFrame) 
         pd.testing.assert_frame_equal(got, expected, obj=freq)
 
 
-def test_tiny_rising_tags(tiny: Connection, tiny_mentions: pd.DataFrame) -> None:
+def test_tiny_rising_and_new_tags(tiny: Connection, tiny_mentions: pd.DataFrame) -> None:
     as_of = _latest(tiny)
     window, baseline, min_count = 7, 28, 2
     split = as_of - timedelta(days=window)
@@ -582,12 +758,34 @@ def test_tiny_rising_tags(tiny: Connection, tiny_mentions: pd.DataFrame) -> None
     # Growth as a ratio of integers, so mathematically equal growths tie exactly.
     scaled_window, scaled_baseline = df["window_count"] * baseline, df["baseline_count"] * window
     df["growth"] = scaled_window / scaled_baseline.where(scaled_baseline > 0)
-    df["is_new"] = df["baseline_count"] == 0
-    df = df[(df["window_count"] >= min_count) & (scaled_window > scaled_baseline)]
-    df = df.sort_values(
-        ["is_new", "growth", "window_count", "tag"], ascending=[False, False, False, True]
+    enough = df["window_count"] >= min_count
+    established = df[enough & (df["baseline_count"] > 0) & (scaled_window > scaled_baseline)]
+    established = established.sort_values(
+        ["growth", "window_count", "tag"], ascending=[False, False, True]
     ).head(50)
-    expected = df[list(trending.RISING_COLUMNS)].astype(trending.RISING_COLUMNS)
+    expected = established[list(trending.RISING_COLUMNS)].astype(trending.RISING_COLUMNS)
     got = rising_tags(tiny, as_of=as_of, min_count=min_count)
     assert not got.empty
     pd.testing.assert_frame_equal(got, expected.reset_index(drop=True))
+
+    newcomers = df[enough & (df["baseline_count"] == 0)]
+    newcomers = newcomers.sort_values(["window_count", "tag"], ascending=[False, True]).head(50)
+    expected_new = newcomers[list(trending.NEW_COLUMNS)].astype(trending.NEW_COLUMNS)
+    got_new = new_tags(tiny, as_of=as_of, min_count=min_count)
+    assert not got_new.empty
+    pd.testing.assert_frame_equal(got_new, expected_new.reset_index(drop=True))
+
+
+def test_tiny_window_totals(tiny: Connection, tiny_mentions: pd.DataFrame) -> None:
+    as_of = _latest(tiny)
+    since = as_of - timedelta(days=7)
+    created = pd.read_sql(text("select created_at from pulses"), tiny)["created_at"]
+    m = tiny_mentions[
+        (tiny_mentions["created_at"] > since) & (tiny_mentions["created_at"] <= as_of)
+    ]
+    totals = window_totals(tiny, as_of=as_of).iloc[0]
+    assert totals["pulses"] == ((created > since) & (created <= as_of)).sum()
+    assert totals["tagged_pulses"] == m["id"].nunique()
+    assert totals["tags"] == m["tag"].nunique()
+    assert totals["tagged_pulses"] > 0
+    assert pulse_span(tiny) == (created.min().to_pydatetime(), as_of)

@@ -1,10 +1,12 @@
-"""``refresh_trending_topics(window_label)``, the SQL function the migration creates.
+"""``refresh_trending_topics(window_label, as_of)``, the SQL function the migrations create.
 
-What it promises (migrations/versions/0001_initial_schema.py): it replaces the rows of one
-window ('7d' = 7 days, '30d' = 30 days) with the top 50 tags of the pulses created in it, by
-pulse count, ties by tag. Tags are normalised with ``lower(trim(ltrim(trim(tag), '#')))`` and
-counted once per pulse; a tag's category is the ``linked_type`` of most of its pulses
-('general' when unlinked), ties alphabetical; hashtags that are not a JSON array are skipped.
+What it promises (migrations/versions/0001_initial_schema.py, 0003_trending_as_of.py): it
+replaces the rows of one window ('7d' = 7 days, '30d' = 30 days, counted back from ``as_of``,
+by default the transaction's ``localtimestamp``) with the top 50 tags of the pulses created in
+it, by pulse count, ties by tag, and records the refresh in ``trending_refreshes``. Tags are
+normalised with ``lower(trim(ltrim(trim(tag), '#')))`` and counted once per pulse; a tag's
+category is the ``linked_type`` of most of its pulses ('general' when unlinked), ties
+alphabetical; hashtags that are not a JSON array are skipped.
 
 Every test runs in one transaction that starts by emptying ``pulses`` and ``trending_topics``
 and is rolled back at the end. Inside it ``localtimestamp``, which the function measures the
@@ -14,12 +16,17 @@ window from, stands still, so a pulse can be placed exactly on the window bounda
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
+
+from iwm_lab import migrate
+from iwm_lab.database import get_engine
 
 WINDOW_DAYS = {"7d": 7, "30d": 30}
 INVALID_PARAMETER_VALUE = "22023"
@@ -317,3 +324,119 @@ def test_tags_longer_than_the_column_are_skipped_not_truncated(
     pulses.add([f"#{fits}", f"#{too_long}"])
     refresh(conn, "7d")
     assert counts(conn, "7d") == {fits: 1}
+
+
+# --- the as-of (migration 0003) -----------------------------------------------------------
+
+AS_OF = datetime(2024, 3, 10, 12, 0)
+
+
+def refresh_as_of(conn: Connection, window: str, as_of: datetime | None) -> int:
+    return conn.execute(
+        text("select refresh_trending_topics(:w, :as_of)"), {"w": window, "as_of": as_of}
+    ).scalar_one()
+
+
+def add_at(pulses: Pulses, tags: list[str], at: datetime) -> None:
+    """A pulse created at ``at``, whatever the transaction's clock."""
+    age = pulses.conn.execute(text("select localtimestamp - :at"), {"at": at}).scalar_one()
+    pulses.add(tags, age=age)
+
+
+@pytest.mark.parametrize("window", sorted(WINDOW_DAYS))
+def test_the_window_counts_back_from_the_as_of_given(
+    conn: Connection, pulses: Pulses, window: str
+) -> None:
+    length = timedelta(days=WINDOW_DAYS[window])
+    add_at(pulses, ["#OnTheBoundary"], AS_OF - length)
+    add_at(pulses, ["#JustInside"], AS_OF - length + timedelta(microseconds=1))
+    add_at(pulses, ["#AtAsOf"], AS_OF)
+    add_at(pulses, ["#JustAfter"], AS_OF + timedelta(microseconds=1))
+    pulses.add(["#Today"])  # inside the window of the transaction's clock only
+    assert refresh_as_of(conn, window, AS_OF) == 2
+    assert counts(conn, window) == {"justinside": 1, "atasof": 1}
+    computed = conn.execute(
+        text("select distinct computed_at from trending_topics where window_label = :w"),
+        {"w": window},
+    ).scalars()
+    assert list(computed) == [AS_OF]
+
+
+def test_without_an_as_of_or_with_null_the_clock_is_used(conn: Connection, pulses: Pulses) -> None:
+    add_at(pulses, ["#Old"], AS_OF)
+    pulses.add(["#Today"])
+    clock = conn.execute(text("select localtimestamp")).scalar_one()
+    for run in (lambda: refresh(conn, "7d"), lambda: refresh_as_of(conn, "7d", None)):
+        conn.execute(text("delete from trending_topics"))
+        assert run() == 1
+        assert counts(conn, "7d") == {"today": 1}
+        stored = conn.execute(text("select computed_at from trending_topics")).scalar_one()
+        assert stored == clock
+
+
+def test_each_refresh_is_recorded_with_its_as_of(conn: Connection, pulses: Pulses) -> None:
+    record = text(
+        "select window_label, as_of, refreshed_at, topics from trending_refreshes "
+        "order by window_label"
+    )
+    conn.execute(text("delete from trending_refreshes"))
+    clock = conn.execute(text("select localtimestamp")).scalar_one()
+    add_at(pulses, ["#Dune", "#Arrival"], AS_OF - timedelta(days=1))
+    refresh_as_of(conn, "7d", AS_OF)
+    refresh(conn, "30d")
+    assert conn.execute(record).all() == [("30d", clock, clock, 0), ("7d", AS_OF, clock, 2)]
+    refresh_as_of(conn, "7d", AS_OF + timedelta(days=30))  # replaces its window's record
+    assert conn.execute(record).all() == [
+        ("30d", clock, clock, 0),
+        ("7d", AS_OF + timedelta(days=30), clock, 0),
+    ]
+
+
+def test_an_unknown_window_is_refused_with_an_as_of_too(conn: Connection) -> None:
+    with pytest.raises(DBAPIError) as raised:
+        refresh_as_of(conn, "1y", AS_OF)
+    orig: Any = raised.value.orig
+    assert orig.sqlstate == INVALID_PARAMETER_VALUE, str(orig)
+
+
+def _signatures(engine: Engine) -> list[str]:
+    with engine.connect() as c:
+        return sorted(
+            c.execute(
+                text(
+                    "select pg_get_function_identity_arguments(oid) from pg_proc "
+                    "where proname = 'refresh_trending_topics'"
+                )
+            ).scalars()
+        )
+
+
+def test_migration_0003_records_stored_windows_and_downgrades_to_0002(
+    make_database: Callable[..., URL],
+) -> None:
+    engine = get_engine(make_database("trend0003"), writable=True)
+    try:
+        migrate.upgrade(engine, "0002")
+        with engine.begin() as c:
+            c.execute(
+                text(
+                    "insert into trending_topics (tag, category, window_label, count, computed_at)"
+                    " values ('dune', 'movie', '7d', 3, :t), ('ipl', 'cricket', '7d', 2, :t)"
+                ),
+                {"t": AS_OF},
+            )
+        migrate.upgrade(engine)
+        assert _signatures(engine) == ["p_window_label text, p_as_of timestamp without time zone"]
+        with engine.connect() as c:
+            recorded = c.execute(text("select * from trending_refreshes")).all()
+            assert recorded == [("7d", AS_OF, AS_OF, 2)]  # the 30d window held nothing
+
+        migrate.downgrade(engine, "0002")
+        assert _signatures(engine) == ["p_window_label text"]
+        with engine.begin() as c:
+            assert c.execute(text("select to_regclass('trending_refreshes')")).scalar() is None
+            assert c.execute(text("select refresh_trending_topics('7d')")).scalar_one() == 0
+        migrate.upgrade(engine)
+        assert migrate.current_revision(engine) == migrate.head_revision()
+    finally:
+        engine.dispose()

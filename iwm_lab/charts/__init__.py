@@ -66,6 +66,7 @@ __all__ = [
     "hashtag_chart",
     "hashtag_timeseries_chart",
     "line_chart",
+    "new_tags_chart",
     "null_shares_chart",
     "offer_mix_chart",
     "platform_share_chart",

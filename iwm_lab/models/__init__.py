@@ -39,14 +39,14 @@ from iwm_lab.models.values import (
 )
 
 # The tables the migrations create without models: the partitioned twins and their partitions
-# (reviews_p2031, the seed's reviews_2024, pulses_p2025_03, ..._default), and the rollups'
-# bookkeeping (rollup_refreshes; the rollups themselves are materialized views, which Alembic
-# does not compare). Exact shapes rather than prefixes, so a future real table such as
-# "reviews_photos" is not hidden from comparison.
+# (reviews_p2031, the seed's reviews_2024, pulses_p2025_03, ..._default), and the bookkeeping
+# of the rollups and of the trending refresh (rollup_refreshes, trending_refreshes; the
+# rollups themselves are materialized views, which Alembic does not compare). Exact shapes
+# rather than prefixes, so a future real table such as "reviews_photos" is not hidden.
 _UNMODELLED_TABLE = re.compile(
     r"^(?:reviews_(?:partitioned(?:_default)?|p?\d{4})"
     r"|pulses_p(?:artitioned(?:_default)?|\d{4}_\d{2})"
-    r"|rollup_refreshes)$"
+    r"|rollup_refreshes|trending_refreshes)$"
 )
 
 

@@ -13,16 +13,26 @@ them, so a live count and the stored table agree:
   links nothing), ties alphabetical.
 - A window of N days ending at ``as_of`` holds the pulses with
   ``as_of - N days < created_at <= as_of``: a pulse exactly N days old is out, as in the SQL
-  function. ``as_of`` defaults to the transaction's ``localtimestamp``, the clock the SQL
-  function uses.
+  function. ``as_of`` defaults to the transaction's ``localtimestamp``, the SQL function's
+  default too. It may be a ``datetime``, a ``date`` (its midnight: "as of 2026-11-01" ends
+  as that day begins) or an ISO string; an aware datetime is converted to UTC.
+
+A window that holds nothing gives an empty frame; :func:`window_totals` and
+:func:`pulse_span` say why (no pulses in it at all, or none with a tag, and where the pulses
+are), and :func:`trending_refreshes` says what the stored list was last computed for.
+:mod:`iwm_lab.findings.trending` turns those into sentences.
 
 The normalisation is the migration's SQL function ``iwm_pulse_tags(hashtags)``, used by the
 refresh, the rollup and the live counts alike. The windowed functions (:func:`hashtag_counts`,
-:func:`hashtag_timeseries`, :func:`rising_tags`) add up whole hours from the rollup
-``pulse_tag_hours`` and count the rest from ``pulses`` itself: the partial hours at a window's
-edges and every pulse created after the rollup's last refresh. New pulses are therefore counted
-at once; a pulse edited or deleted after the refresh counts as it was until the next one
-(``iwm-lab db refresh``).
+:func:`hashtag_timeseries`, :func:`rising_tags`, :func:`new_tags`, and the ``tags`` of
+:func:`window_totals`) add up whole hours from the rollup ``pulse_tag_hours`` and count the
+rest from ``pulses`` itself: the partial hours at a window's edges and every pulse created
+after the rollup's last refresh. New pulses are therefore counted at once; a pulse edited or
+deleted after the refresh counts as it was until the next one (``iwm-lab db refresh``).
+
+Rising tags are established ones, used in the baseline before the window and more per day
+since (:func:`rising_tags`); tags the baseline lacks are new (:func:`new_tags`), listed apart
+so that a crowd of small newcomers never hides a tag that grew fifty times over.
 """
 
 from __future__ import annotations
@@ -35,15 +45,22 @@ import pandas as pd
 from sqlalchemy import (
     BigInteger,
     Connection,
+    DateTime,
     Float,
+    Integer,
     Select,
+    String,
+    TableClause,
     Text,
     and_,
+    case,
     cast,
+    column,
     func,
     literal,
     or_,
     select,
+    table,
     true,
     union_all,
 )
@@ -53,13 +70,14 @@ from sqlalchemy.sql.selectable import CTE
 
 from iwm_lab.database import require_writable
 from iwm_lab.models import Pulse, TrendingTopic
-from iwm_lab.models.values import TRENDING_CATEGORIES, TRENDING_WINDOWS
+from iwm_lab.models.values import TRENDING_CATEGORIES, TRENDING_WINDOW_DAYS, TRENDING_WINDOWS
 from iwm_lab.queries._common import (
     FREQUENCIES,
     check_choice,
     check_date_range,
     check_day,
     check_limit,
+    check_moment,
     check_text,
     frame,
     period_starts,
@@ -69,6 +87,9 @@ from iwm_lab.rollups import PULSE_TAG_HOURS, ROLLUP_REFRESHES
 MAX_TAGS = 100
 MAX_DAYS = 3650
 MAX_TAG_LENGTH = 120  # trending_topics.tag
+
+# What as_of, start and end accept (iwm_lab.queries._common.check_moment).
+Moment = datetime | date | str
 
 _HOUR = timedelta(hours=1)
 # The resolution of a timestamp: the window (a, b] holds the same pulses as [a + tick, b + tick).
@@ -183,17 +204,8 @@ def _check_days(value: int, name: str) -> int:
     return value
 
 
-def _check_naive(value: datetime | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise ValueError(f"{name} must be a datetime, got {value!r}")
-    if value.tzinfo is not None:
-        raise ValueError(
-            f"{name} must be a naive datetime: pulses.created_at is a timestamp without time "
-            f"zone, in the database session's local time"
-        )
-    return value
+def _check_as_of(value: Moment | None) -> datetime | None:
+    return None if value is None else check_moment(value, "as_of")
 
 
 COUNT_COLUMNS: dict[str, str] = {"tag": "str", "category": "str", "count": "int64"}
@@ -203,16 +215,18 @@ def hashtag_counts(
     conn: Connection,
     *,
     window_days: int = 7,
-    as_of: datetime | None = None,
+    as_of: Moment | None = None,
     category: str | None = None,
     limit: int = 50,
 ) -> pd.DataFrame:
     """The most used tags of the ``window_days`` days up to ``as_of``, counted live.
 
     Counted as the module docstring says (the refresh's rules): window
-    ``as_of - window_days < created_at <= as_of``, ``as_of`` defaulting to the transaction's
-    ``localtimestamp``. ``category`` keeps the tags whose category (that of most of their
-    pulses in the window) is the one given: one of movie, cricket, event, general.
+    ``as_of - window_days < created_at <= as_of``, ``as_of`` (datetime, date or ISO string)
+    defaulting to the transaction's ``localtimestamp``. ``category`` keeps the tags whose
+    category (that of most of their pulses in the window) is the one given: one of movie,
+    cricket, event, general. No rows when the window has no tagged pulse (of that category):
+    :func:`window_totals` and :func:`pulse_span` tell which.
 
     At most ``limit`` rows, sorted by ``count`` (descending), then tag. Columns:
 
@@ -221,12 +235,12 @@ def hashtag_counts(
     - ``count``: pulses in the window mentioning the tag.
     """
     _check_days(window_days, "window_days")
-    _check_naive(as_of, "as_of")
+    moment = _check_as_of(as_of)
     if category is not None:
         check_choice(category, TRENDING_CATEGORIES, "category")
     check_limit(limit)
 
-    until, covered_until = _clock(conn, as_of)
+    until, covered_until = _clock(conn, moment)
     since = until - timedelta(days=window_days)
     counts = _tag_counts([since + _TICK, until + _TICK], covered_until)
     per_category = (
@@ -257,6 +271,70 @@ def hashtag_counts(
     return frame(conn, stmt, COUNT_COLUMNS)
 
 
+TOTAL_COLUMNS: dict[str, str] = {
+    "start": "datetime64[us]",
+    "end": "datetime64[us]",
+    "pulses": "int64",
+    "tagged_pulses": "int64",
+    "tags": "int64",
+}
+
+
+def window_totals(
+    conn: Connection, *, window_days: int = 7, as_of: Moment | None = None
+) -> pd.DataFrame:
+    """What the window of :func:`hashtag_counts` holds as a whole: one row.
+
+    The window is ``start < created_at <= end`` with ``end`` = ``as_of`` (default: the
+    transaction's ``localtimestamp``) and ``start`` = ``end - window_days``. Columns:
+
+    - ``start``, ``end``: the window's bounds.
+    - ``pulses``: pulses created in it, with or without tags.
+    - ``tagged_pulses``: those of them with at least one tag (as the module docstring
+      normalises them): the base of a tag's share of the window.
+    - ``tags``: distinct tags used in it.
+
+    ``pulses`` and ``tagged_pulses`` are counted from ``pulses`` itself (the rollup counts
+    tags, not the pulses behind them), through the index on ``created_at``.
+    """
+    _check_days(window_days, "window_days")
+    moment = _check_as_of(as_of)
+    until, covered_until = _clock(conn, moment)
+    since = until - timedelta(days=window_days)
+    pulses = Pulse.__table__
+    tags = func.iwm_pulse_tags(pulses.c.hashtags).table_valued("tag").render_derived("t")
+    tagged = and_(pulses.c.hashtags.is_not(None), select(tags.c.tag).exists())
+    in_window = (
+        select(
+            func.count().label("pulses"),
+            func.count().filter(tagged).label("tagged_pulses"),
+        )
+        .where(pulses.c.created_at > literal(since), pulses.c.created_at <= literal(until))
+        .subquery("in_window")
+    )
+    counts = _tag_counts([since + _TICK, until + _TICK], covered_until)
+    distinct_tags = select(func.count(counts.c.tag.distinct())).scalar_subquery()
+    stmt = select(
+        literal(since).label("start"),
+        literal(until).label("end"),
+        in_window.c.pulses,
+        in_window.c.tagged_pulses,
+        distinct_tags.label("tags"),
+    )
+    return frame(conn, stmt, TOTAL_COLUMNS)
+
+
+def pulse_span(conn: Connection) -> tuple[datetime | None, datetime | None]:
+    """When the earliest and the latest pulse were created (any pulse, tagged or not);
+    ``(None, None)`` when there are none. Where a window came out empty, this says whether
+    the data ends before it or starts after it."""
+    p = Pulse.__table__
+    earliest, latest = conn.execute(
+        select(func.min(p.c.created_at), func.max(p.c.created_at))
+    ).one()
+    return earliest, latest
+
+
 TOPIC_COLUMNS: dict[str, str] = {
     "tag": "str",
     "category": "str",
@@ -272,13 +350,16 @@ def trending_topics(
     """The stored trending tags of one window, as the last refresh wrote them.
 
     ``window`` is ``7d`` or ``30d``; ``category`` one of movie, cricket, event, general.
-    At most ``limit`` rows, sorted by ``count`` (descending), tag, id. Columns:
+    At most ``limit`` rows, sorted by ``count`` (descending), tag, id. No rows when the
+    window was never refreshed, or its last refresh found no tagged pulse:
+    :func:`trending_refreshes` tells which, and for which as-of. Columns:
 
     - ``tag``, ``category``: the normalised tag and its category.
     - ``window_label``: the window asked for.
     - ``count``: pulses in the window mentioning the tag when it was computed (a NULL count,
       which the refresh never writes, reads as 0).
-    - ``computed_at``: when the refresh ran (the refreshing transaction's start).
+    - ``computed_at``: the as-of the refresh counted back from, the end of its window (the
+      refreshing transaction's ``localtimestamp`` unless it was given one).
     """
     check_choice(window, TRENDING_WINDOWS, "window")
     if category is not None:
@@ -296,30 +377,72 @@ def trending_topics(
     return frame(conn, stmt, TOPIC_COLUMNS)
 
 
-def refresh_trending_topics(conn: Connection, *, window: str = "7d") -> pd.DataFrame:
-    """Recompute one window of ``trending_topics`` now, and return its new rows.
+# Written by the SQL function refresh_trending_topics (migration 0003); no model of its own.
+TRENDING_REFRESHES: TableClause = table(
+    "trending_refreshes",
+    column("window_label", String),
+    column("as_of", DateTime),
+    column("refreshed_at", DateTime),
+    column("topics", Integer),
+)
+REFRESH_COLUMNS: dict[str, str] = {
+    "window_label": "str",
+    "as_of": "datetime64[us]",
+    "refreshed_at": "datetime64[us]",
+    "topics": "int64",
+}
 
-    Runs the migration's SQL function ``refresh_trending_topics(window)``, which replaces the
-    window's rows with the top 50 tags of the pulses created in the last 7 or 30 days. That is
-    a write: ``conn`` must be writable (``iwm_lab.connect(writable=True)``); a read-only one
-    raises :class:`iwm_lab.exceptions.ReadOnlySessionError` before anything runs. When
-    ``conn`` has no transaction open, the refresh runs in its own and is committed; inside a
-    transaction already open on ``conn`` (including one begun implicitly by an earlier query)
-    it is left to the caller to commit.
+
+def trending_refreshes(conn: Connection) -> pd.DataFrame:
+    """The last refresh of each stored window: one row per window refreshed at least once
+    (since migration 0003, which recorded the windows that then held rows), shortest window
+    first. Columns:
+
+    - ``window_label``: ``7d`` or ``30d``.
+    - ``as_of``: the moment the refresh counted back from (its window is the N days up to it).
+    - ``refreshed_at``: when it ran (the refreshing transaction's ``localtimestamp``).
+    - ``topics``: rows it wrote to ``trending_topics``, 0 when its window held no tag.
+    """
+    r = TRENDING_REFRESHES
+    length = case(TRENDING_WINDOW_DAYS, value=r.c.window_label, else_=MAX_DAYS)
+    stmt = select(r.c.window_label, r.c.as_of, r.c.refreshed_at, r.c.topics).order_by(
+        length, r.c.window_label
+    )
+    return frame(conn, stmt, REFRESH_COLUMNS)
+
+
+def refresh_trending_topics(
+    conn: Connection, *, window: str = "7d", as_of: Moment | None = None
+) -> pd.DataFrame:
+    """Recompute one window of ``trending_topics`` as of ``as_of``, and return its new rows.
+
+    Runs the SQL function ``refresh_trending_topics(window, as_of)`` (migration 0003), which
+    replaces the window's rows with the top 50 tags of the pulses created in the 7 or 30 days
+    up to ``as_of`` (a datetime, date or ISO string; default: the transaction's
+    ``localtimestamp``), stores ``as_of`` as their ``computed_at`` and records the refresh
+    (:func:`trending_refreshes`). That is a write: ``conn`` must be writable
+    (``iwm_lab.connect(writable=True)``); a read-only one raises
+    :class:`iwm_lab.exceptions.ReadOnlySessionError` before anything runs. When ``conn`` has
+    no transaction open, the refresh runs in its own and is committed; inside a transaction
+    already open on ``conn`` (including one begun implicitly by an earlier query) it is left
+    to the caller to commit.
 
     Returns what :func:`trending_topics` returns for the window (columns ``tag``,
     ``category``, ``window_label``, ``count``, ``computed_at``), read in the same transaction.
     """
     check_choice(window, TRENDING_WINDOWS, "window")
+    moment = _check_as_of(as_of)
     if not conn.in_transaction():
         with conn.begin():
-            return _refresh(conn, window)
-    return _refresh(conn, window)
+            return _refresh(conn, window, moment)
+    return _refresh(conn, window, moment)
 
 
-def _refresh(conn: Connection, window: str) -> pd.DataFrame:
+def _refresh(conn: Connection, window: str, as_of: datetime | None) -> pd.DataFrame:
     require_writable(conn, "refresh_trending_topics")
-    conn.execute(select(func.refresh_trending_topics(window)))
+    # Without an as-of the function's own default applies: the transaction's clock.
+    args: list[object] = [window] if as_of is None else [window, literal(as_of, DateTime)]
+    conn.execute(select(func.refresh_trending_topics(*args)))
     return trending_topics(conn, window=window, limit=50)
 
 
@@ -342,17 +465,18 @@ def hashtag_timeseries(
     conn: Connection,
     *,
     tags: str | Sequence[str],
-    start: date,
-    end: date,
+    start: Moment,
+    end: Moment,
     freq: str = "day",
 ) -> pd.DataFrame:
     """How often each of ``tags`` was used, per day, week or month.
 
     ``tags`` (1 to 100) are normalised like stored tags (``#Dune`` asks for ``dune``;
     spellings that normalise alike are one tag). Counts every pulse created from ``start``
-    through ``end`` (whole days, inclusive; a datetime stands for its day); weeks start on
-    Monday. One row per period overlapping the range and per tag, zero-filled, sorted by
-    period, then tag; the first and last periods count only the days inside the range.
+    through ``end`` (whole days, inclusive; a date, a datetime standing for its day, or an
+    ISO string); weeks start on Monday. One row per period overlapping the range and per
+    tag, zero-filled, sorted by period, then tag; the first and last periods count only the
+    days inside the range.
 
     - ``period`` (datetime64[us]): the period's first moment (midnight; a Monday; the 1st).
     - ``tag``: the normalised tag.
@@ -392,49 +516,11 @@ def hashtag_timeseries(
     return frame(conn, stmt, SERIES_COLUMNS)
 
 
-RISING_COLUMNS: dict[str, str] = {
-    "tag": "str",
-    "window_count": "int64",
-    "baseline_count": "int64",
-    "window_rate": "float64",
-    "baseline_rate": "float64",
-    "growth": "float64",
-    "is_new": "bool",
-}
-
-
-def rising_tags(
-    conn: Connection,
-    *,
-    window_days: int = 7,
-    baseline_days: int = 28,
-    min_count: int = 5,
-    as_of: datetime | None = None,
-    limit: int = 50,
-) -> pd.DataFrame:
-    """Tags used more per day lately than in the period before.
-
-    The window is ``as_of - window_days < created_at <= as_of`` (``as_of`` defaults to the
-    transaction's ``localtimestamp``), the baseline the ``baseline_days`` just before it;
-    tags are counted as in :func:`hashtag_counts`. A tag is rising when it has at least
-    ``min_count`` pulses in the window and a higher rate per day there than in the baseline;
-    it is new when the baseline has none of it.
-
-    At most ``limit`` rows: new tags first, then by ``growth`` (descending), window count
-    (descending), tag. Columns:
-
-    - ``tag``: the normalised tag.
-    - ``window_count``, ``baseline_count``: pulses mentioning it in each period.
-    - ``window_rate``, ``baseline_rate``: those counts per day of their period.
-    - ``growth``: ``window_rate / baseline_rate``; NaN for a new tag.
-    - ``is_new``: no pulse of the baseline mentions it.
-    """
-    _check_days(window_days, "window_days")
-    _check_days(baseline_days, "baseline_days")
-    check_limit(min_count, "min_count")
-    _check_naive(as_of, "as_of")
-    check_limit(limit)
-
+def _tag_growth(
+    conn: Connection, window_days: int, baseline_days: int, as_of: datetime | None
+) -> CTE:
+    """Per tag used in the window or the baseline before it: rows ``tag``, ``window_count``,
+    ``baseline_count`` (pulses mentioning it in each)."""
     until, covered_until = _clock(conn, as_of)
     split = until - timedelta(days=window_days)
     since = split - timedelta(days=baseline_days)
@@ -444,7 +530,7 @@ def rising_tags(
     def total(condition: ColumnElement[bool]) -> ColumnElement[int]:
         return cast(func.coalesce(func.sum(counts.c.n).filter(condition), 0), BigInteger)
 
-    per_tag = (
+    return (
         select(
             counts.c.tag,
             total(in_window).label("window_count"),
@@ -453,9 +539,60 @@ def rising_tags(
         .group_by(counts.c.tag)
         .cte("per_tag")
     )
+
+
+def _check_growth_args(
+    window_days: int, baseline_days: int, min_count: int, as_of: Moment | None, limit: int
+) -> datetime | None:
+    _check_days(window_days, "window_days")
+    _check_days(baseline_days, "baseline_days")
+    check_limit(min_count, "min_count")
+    check_limit(limit)
+    return _check_as_of(as_of)
+
+
+RISING_COLUMNS: dict[str, str] = {
+    "tag": "str",
+    "window_count": "int64",
+    "baseline_count": "int64",
+    "window_rate": "float64",
+    "baseline_rate": "float64",
+    "growth": "float64",
+}
+
+
+def rising_tags(
+    conn: Connection,
+    *,
+    window_days: int = 7,
+    baseline_days: int = 28,
+    min_count: int = 5,
+    as_of: Moment | None = None,
+    limit: int = 50,
+) -> pd.DataFrame:
+    """Established tags used more per day lately than in the period before: the risers.
+
+    The window is ``as_of - window_days < created_at <= as_of`` (``as_of``: datetime, date or
+    ISO string, default the transaction's ``localtimestamp``), the baseline the
+    ``baseline_days`` just before it; tags are counted as in :func:`hashtag_counts`. A tag is
+    rising when the baseline has at least one pulse of it (it is established), the window at
+    least ``min_count``, and its rate per day is higher in the window than in the baseline.
+    Tags the baseline lacks have no growth to rank by; :func:`new_tags` lists them, so they
+    never crowd the risers out of the ``limit``.
+
+    At most ``limit`` rows, by ``growth`` (descending), window count (descending), tag.
+    Growth compares rates per day, so periods of different lengths compare fairly, and
+    ``min_count`` keeps a tag going from 1 pulse to 2 from counting as a riser. Columns:
+
+    - ``tag``: the normalised tag.
+    - ``window_count``, ``baseline_count``: pulses mentioning it in each period.
+    - ``window_rate``, ``baseline_rate``: those counts per day of their period.
+    - ``growth``: ``window_rate / baseline_rate``, above 1.
+    """
+    moment = _check_growth_args(window_days, baseline_days, min_count, as_of, limit)
+    per_tag = _tag_growth(conn, window_days, baseline_days, moment)
     window_rate = cast(per_tag.c.window_count, Float) / window_days
     baseline_rate = cast(per_tag.c.baseline_count, Float) / baseline_days
-    is_new = per_tag.c.baseline_count == 0
     # Rates compared and divided as integer cross-products: equal growths are equal floats, so
     # ties fall to window_count, not to rounding noise.
     scaled_window = per_tag.c.window_count * baseline_days
@@ -469,15 +606,51 @@ def rising_tags(
             window_rate.label("window_rate"),
             baseline_rate.label("baseline_rate"),
             growth.label("growth"),
-            is_new.label("is_new"),
         )
-        .where(per_tag.c.window_count >= min_count, scaled_window > scaled_baseline)
-        .order_by(
-            is_new.desc(),
-            growth.desc().nulls_first(),
-            per_tag.c.window_count.desc(),
-            per_tag.c.tag,
+        .where(
+            per_tag.c.baseline_count > 0,
+            per_tag.c.window_count >= min_count,
+            scaled_window > scaled_baseline,
         )
+        .order_by(growth.desc(), per_tag.c.window_count.desc(), per_tag.c.tag)
         .limit(limit)
     )
     return frame(conn, stmt, RISING_COLUMNS)
+
+
+NEW_COLUMNS: dict[str, str] = {"tag": "str", "window_count": "int64", "window_rate": "float64"}
+
+
+def new_tags(
+    conn: Connection,
+    *,
+    window_days: int = 7,
+    baseline_days: int = 28,
+    min_count: int = 5,
+    as_of: Moment | None = None,
+    limit: int = 50,
+) -> pd.DataFrame:
+    """Tags of the window that no pulse of the baseline before it mentions: the newcomers.
+
+    The same periods and counting as :func:`rising_tags`, whose complement this is: a tag
+    with at least ``min_count`` pulses in the window and none in the ``baseline_days``
+    before it (it may have been used earlier still). At most ``limit`` rows, by window count
+    (descending), then tag. Columns:
+
+    - ``tag``: the normalised tag.
+    - ``window_count``: pulses mentioning it in the window.
+    - ``window_rate``: that count per day of the window.
+    """
+    moment = _check_growth_args(window_days, baseline_days, min_count, as_of, limit)
+    per_tag = _tag_growth(conn, window_days, baseline_days, moment)
+    stmt = (
+        select(
+            per_tag.c.tag,
+            per_tag.c.window_count,
+            (cast(per_tag.c.window_count, Float) / window_days).label("window_rate"),
+        )
+        .where(per_tag.c.baseline_count == 0, per_tag.c.window_count >= min_count)
+        .order_by(per_tag.c.window_count.desc(), per_tag.c.tag)
+        .limit(limit)
+    )
+    return frame(conn, stmt, NEW_COLUMNS)
