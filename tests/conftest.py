@@ -107,12 +107,14 @@ TINY_SEED = 42
 
 @pytest.fixture(scope="session")
 def tiny_url(make_database: Callable[..., URL], template_name: str) -> URL:
-    """A database holding the tiny demo dataset (seed 42). Treat it as read-only."""
-    from iwm_lab.demodata import seed_database
+    """A database holding the tiny demo dataset (seed 42) dated up to the fixed
+    :data:`~iwm_lab.demodata.NOTEBOOK_AS_OF`, the rows behind the notebooks' stored outputs,
+    the same on any day. Treat it as read-only."""
+    from iwm_lab.demodata import NOTEBOOK_AS_OF, seed_database
 
     url = make_database("tiny", template=template_name)
     engine = get_engine(url, writable=True)
-    seed_database(engine, scale="tiny", seed=TINY_SEED, progress=False)
+    seed_database(engine, scale="tiny", seed=TINY_SEED, progress=False, as_of=NOTEBOOK_AS_OF)
     engine.dispose()
     return url
 

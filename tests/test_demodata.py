@@ -2,17 +2,20 @@
 
 Every seed here is scale ``tiny`` into a fresh copy of the migrated template database, so
 the database itself checks every key, foreign key and CHECK constraint (the loader re-adds
-them after COPY, which validates all rows). ``AS_OF`` is today: the trending refresh counts
-its windows back from the database's clock, and the burst week must fall inside them.
+them after COPY, which validates all rows). ``AS_OF`` is a fixed moment well before today:
+the trending refresh counts its windows back from the data's as-of, not from the clock, so
+the burst week still tops the 7-day list, and the same as-of gives the same rows on any day.
+Without an as-of, the data runs up to the moment it is seeded.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Callable, Iterator
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +27,28 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
 from iwm_lab.database import get_engine
-from iwm_lab.demodata import SCALES, SeedReport, is_embedded_url, seed_database, vocab
+from iwm_lab.demodata import (
+    NOTEBOOK_AS_OF,
+    SCALES,
+    SeedReport,
+    check_as_of,
+    is_embedded_url,
+    seed_database,
+    vocab,
+)
 from iwm_lab.exceptions import SeedError
 from iwm_lab.models import Base
 from iwm_lab.models.values import STREAMING_OPTION_TYPES, STREAMING_QUALITIES
 
-AS_OF = datetime.combine(datetime.now().date(), time())
+# Neither midnight nor the notebooks' date, and long enough ago that a refresh counting back
+# from the clock would find no pulse.
+AS_OF = datetime(2025, 3, 14, 9, 30)
 TABLES = [t.name for t in Base.metadata.sorted_tables] + [
     "reviews_partitioned",
     "pulses_partitioned",
 ]
-# trending_topics depends on the clock (windows end at now()), so it is left out of checksums.
-CHECKED = [t for t in TABLES if t != "trending_topics"]
+# trending_topics included: its windows end at the data's as-of, not at the clock.
+CHECKED = TABLES
 TRIVIA_KEYS = {"question", "category", "answer", "explanation"}
 TIMELINE_KEYS = {"date", "title", "description", "type"}
 
@@ -453,27 +466,141 @@ def test_refuses_another_server_unless_allowed(fresh: Callable[[], URL], tmp_pat
     assert report.tables["movies"].rows == SCALES["tiny"].movies
 
 
-def test_cli_seeds_then_refuses_without_reset(
+def test_cli_seeds_up_to_now_then_refuses_without_reset(
     fresh: Callable[[], URL], cli_env: dict[str, str]
 ) -> None:
     url = fresh()
     env = {**cli_env, "IWM_DATABASE_URL": url.render_as_string(hide_password=False)}
-    args = ["iwm-lab", "seed", "--scale", "tiny", "--quiet", "--as-of", AS_OF.strftime("%Y-%m-%d")]
+    args = ["iwm-lab", "seed", "--scale", "tiny", "--quiet"]
+    before = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    after = datetime.now(UTC).replace(tzinfo=None)
     assert done.returncode == 0, done.stderr
     assert "total:" in done.stdout and "reviews" in done.stdout
+    stated = re.search(r"as_of (\d{4}-\d{2}-\d{2} \d{2}:\d{2})\)", done.stdout)
+    assert stated, done.stdout
+    as_of = datetime.strptime(stated.group(1), "%Y-%m-%d %H:%M")
+    assert before.replace(second=0) <= as_of <= after
+    latest = value_at(url, "select max(created_at) from pulses")
+    assert as_of - timedelta(days=1) <= latest <= after
     again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 1
     assert again.stderr.startswith("error: ") and "--reset" in again.stderr
     assert os.linesep.join(again.stderr.splitlines()[1:]) == ""
 
 
-def test_as_of_moves_every_date(fresh: Callable[[], URL]) -> None:
+@pytest.mark.parametrize(
+    ("as_of", "message"),
+    [
+        ("2026-13-01", "--as-of must be an ISO date or date and time"),
+        ("yesterday", "--as-of must be an ISO date or date and time"),
+        ("2999-01-01", "--as-of must not lie in the future"),
+    ],
+)
+def test_cli_refuses_a_bad_as_of_in_one_line(
+    fresh: Callable[[], URL], cli_env: dict[str, str], as_of: str, message: str
+) -> None:
+    url = fresh()
+    env = {**cli_env, "IWM_DATABASE_URL": url.render_as_string(hide_password=False)}
+    for command in ("seed", "demo"):
+        args = ["iwm-lab", command, "--scale", "tiny", "--as-of", as_of]
+        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1, command
+        assert len(done.stderr.splitlines()) == 1, done.stderr
+        assert done.stderr.startswith(f"error: {message}"), done.stderr
+        assert repr(as_of) in done.stderr
+    assert checksums(url)["movies"] is None
+
+
+def test_as_of_accepts_dates_and_text_and_keeps_whole_seconds() -> None:
+    assert check_as_of("2025-03-14") == datetime(2025, 3, 14)
+    assert check_as_of("2025-03-14T09:30:15.75") == datetime(2025, 3, 14, 9, 30, 15)
+    aware = datetime(2025, 3, 14, 10, 30, tzinfo=timezone(timedelta(hours=1)))
+    assert check_as_of(aware) == datetime(2025, 3, 14, 9, 30)
+    assert check_as_of(NOTEBOOK_AS_OF.date()) == NOTEBOOK_AS_OF
+    with pytest.raises(ValueError, match="must not lie in the future"):
+        check_as_of(datetime.now(UTC) + timedelta(hours=1))
+
+
+def test_as_of_moves_every_date_and_the_trending_windows(fresh: Callable[[], URL]) -> None:
     url = fresh()
     earlier = AS_OF - timedelta(days=365)
-    seed(url, as_of=earlier)
+    report = seed(url, as_of=earlier.date())
+    assert report.as_of == datetime.combine(earlier.date(), datetime.min.time())
+    latest = value_at(url, "select max(created_at) from pulses")
+    assert report.as_of - timedelta(days=7) <= latest <= report.as_of
+    # The refresh counted back from the data's as-of, a year and more before the clock.
+    windows = dict(
+        rows_at(url, "select window_label, max(computed_at) from trending_topics group by 1")
+    )
+    assert windows == {"7d": report.as_of, "30d": report.as_of}
+    top = value_at(
+        url,
+        "select tag from trending_topics where window_label = '7d' order by count desc, tag "
+        "limit 1",
+    )
+    assert top in {t.lstrip("#").lower() for t in vocab.BURST_TAGS + vocab.CRICKET_BURST_TAGS}
+
+
+def test_without_an_as_of_the_data_runs_up_to_now(fresh: Callable[[], URL]) -> None:
+    url = fresh()
+    before = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    report = seed(url, as_of=None)
+    after = datetime.now(UTC).replace(tzinfo=None)
+    assert before <= report.as_of <= after
+    latest = value_at(url, "select max(created_at) from pulses")
+    assert report.as_of - timedelta(days=1) <= latest <= report.as_of
+    assert value_at(url, "select max(date) from reviews") <= report.as_of
+    windows = dict(
+        rows_at(url, "select window_label, max(computed_at) from trending_topics group by 1")
+    )
+    assert windows == {"7d": report.as_of, "30d": report.as_of}
+
+
+def test_demo_loads_dated_data_then_says_how_old_it_is(
+    fresh: Callable[[], URL], cli_env: dict[str, str]
+) -> None:
+    url = fresh()
+    env = {**cli_env, "IWM_DATABASE_URL": url.render_as_string(hide_password=False)}
+    as_of = (datetime.now(UTC) - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M")
+    args = ["iwm-lab", "demo", "--scale", "tiny", "--no-reports"]
+    first = subprocess.run(
+        [*args, "--as-of", as_of], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert first.returncode == 0, first.stderr
+    assert f"loading the tiny demo dataset, dated up to {as_of.replace('T', ' ')} UTC" in (
+        first.stderr
+    )
+    latest = value_at(
+        url, "select greatest(max(p.created_at), max(r.date)) from pulses p, reviews r"
+    )
+    second = subprocess.run(
+        [*args, "--as-of", "2025-01-01"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert second.returncode == 0, second.stderr
+    said = re.search(
+        r"reusing it; its latest review or pulse is from (\S+ \S+), (\d+) days old", second.stderr
+    )
+    assert said, second.stderr
+    assert said.group(1) == f"{latest:%Y-%m-%d %H:%M}"
+    assert 10 <= int(said.group(2)) <= 11
+    assert "--as-of applies to a new load only" in second.stderr
+    assert "seed --reset" in second.stderr
+
+
+def value_at(url: URL, sql: str) -> Any:
     engine = get_engine(url)
-    with engine.connect() as conn:
-        latest = conn.execute(text("select max(created_at) from pulses")).scalar_one()
-    engine.dispose()
-    assert earlier - timedelta(days=7) <= latest <= earlier
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(sql)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def rows_at(url: URL, sql: str) -> list[Any]:
+    engine = get_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text(sql)))
+    finally:
+        engine.dispose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
@@ -59,13 +59,17 @@ def test_freshness(conn: Connection) -> None:
     user = conn.execute(
         text("insert into users (hashed_password, name) values ('h', 'u') returning id")
     ).scalar_one()
-    movie = conn.execute(
-        text(
-            "insert into movies (title, release_date) values "
-            "('old', :old), ('announced', :future), ('undated', null) returning id"
-        ),
-        {"old": now - timedelta(days=400), "future": now + timedelta(days=30)},
-    ).first()[0]
+    movie = (
+        conn.execute(
+            text(
+                "insert into movies (title, release_date) values "
+                "('old', :old), ('announced', :future), ('undated', null) returning id"
+            ),
+            {"old": now - timedelta(days=400), "future": now + timedelta(days=30)},
+        )
+        .scalars()
+        .first()
+    )
     conn.execute(
         text(
             "insert into reviews (title, content, rating, date, user_id, movie_id) values "
@@ -95,6 +99,83 @@ def test_freshness(conn: Connection) -> None:
     age = dict(zip(*freshness(conn)[["table", "age_days"]].T.values, strict=True))
     assert age["review_daily_stats"] == pytest.approx(0)
     assert age["movie_review_stats"] == pytest.approx(0)
+
+
+def test_freshness_measured_at_a_given_moment(conn: Connection) -> None:
+    latest = datetime(2026, 10, 31, 18, 0)
+    conn.execute(
+        text("insert into pulses (content_text, created_at) values ('p', :t)"), {"t": latest}
+    )
+    now = conn.execute(text("select localtimestamp")).scalar_one()
+    by_clock = dict(zip(*freshness(conn)[["table", "age_days"]].T.values, strict=True))
+    assert by_clock["pulses"] == pytest.approx((now - latest) / timedelta(days=1))
+    for as_of in (date(2026, 11, 2), datetime(2026, 11, 2), "2026-11-02", "2026-11-02T00:00"):
+        df = freshness(conn, as_of=as_of)
+        assert dict(df.dtypes.astype(str)) == FRESHNESS_DTYPES
+        age = dict(zip(df["table"], df["age_days"], strict=True))
+        assert age["pulses"] == pytest.approx(1.25), as_of  # 6 hours + 1 day
+        assert pd.isna(age["reviews"])
+    aware = datetime(2026, 11, 2, 1, 0, tzinfo=timezone(timedelta(hours=1)))  # 00:00 UTC
+    assert freshness(conn, as_of=aware)["age_days"].iloc[2] == pytest.approx(1.25)
+    # A moment before the latest row: the data is newer than the as-of.
+    earlier = freshness(conn, as_of="2026-10-31T12:00")
+    assert earlier.loc[earlier["table"] == "pulses", "age_days"].item() == pytest.approx(-0.25)
+
+
+@pytest.mark.parametrize("as_of", ["yesterday", "2026-13-01", 20261101, "2026-11-01 25:00"])
+def test_freshness_rejects_a_bad_moment(conn: Connection, as_of: object) -> None:
+    with pytest.raises(ValueError, match="as_of"):
+        freshness(conn, as_of=as_of)  # type: ignore[arg-type]
+
+
+def fresh_frame(ages: dict[str, float | None]) -> pd.DataFrame:
+    """A freshness frame as the query returns it, with the given ages (None: no row)."""
+    run = pd.Timestamp("2026-11-29 12:00")
+    return pd.DataFrame(
+        {
+            "table": list(ages),
+            "column": ["date"] * len(ages),
+            "latest": [pd.NaT if a is None else run - pd.Timedelta(days=a) for a in ages.values()],
+            "age_days": [float("nan") if a is None else a for a in ages.values()],
+        }
+    ).astype(FRESHNESS_DTYPES)
+
+
+def test_stale_sources_judge_age_against_the_limit() -> None:
+    fresh = fresh_frame({"movies": -30.0, "reviews": 7.0, "pulses": 7.01, "trending_topics": 40})
+    assert overview.stale_sources(fresh, stale_after_days=7) == ["pulses"]
+    assert overview.stale_sources(fresh, stale_after_days=8) == []
+    assert overview.stale_sources(fresh, stale_after_days=1) == ["reviews", "pulses"]
+    # The announced film in the future and the old trending list are not activity.
+    assert overview.stale_sources(
+        fresh, stale_after_days=7, tables=("movies", "trending_topics")
+    ) == ["trending_topics"]
+
+
+def test_an_empty_source_is_stale() -> None:
+    fresh = fresh_frame({"reviews": None, "pulses": 0.1})
+    assert overview.stale_sources(fresh, stale_after_days=7) == ["reviews"]
+
+
+def test_stale_sources_checks_its_arguments() -> None:
+    fresh = fresh_frame({"reviews": 1.0})
+    with pytest.raises(ValueError, match="no row for pulses"):
+        overview.stale_sources(fresh, stale_after_days=7)
+    for bad in (0, -1, "7", True):
+        with pytest.raises(ValueError, match="stale_after_days"):
+            overview.stale_sources(fresh, stale_after_days=bad, tables=("reviews",))  # type: ignore[arg-type]
+
+
+def test_age_figures_name_every_source() -> None:
+    fresh = fresh_frame({"movies": -30.123, "reviews": 28.98765, "pulses": None})
+    figures = overview.age_figures(fresh)
+    assert figures == {
+        "movies_age_days": -30.12,
+        "reviews_age_days": 28.99,
+        "pulses_age_days": None,
+    }
+    assert all(type(v) is float for v in figures.values() if v is not None)
+    assert overview.age_figures(fresh, digits=0)["reviews_age_days"] == 29.0
 
 
 def test_null_shares(conn: Connection) -> None:

@@ -19,7 +19,9 @@ from iwm_lab import rollups
 from iwm_lab.queries import streaming
 from iwm_lab.queries.streaming import (
     availability,
+    check_region,
     coverage_by_region,
+    coverage_gap_summary,
     coverage_gaps,
     platform_share,
     price_quality_mix,
@@ -86,9 +88,10 @@ def catalogue(conn: Connection) -> dict[str, int]:
     movie_ids = insert(conn, "movies", [dict(zip(keys, m, strict=True)) for m in MOVIES])
     platform_ids = insert(conn, "streaming_platforms", [{"name": p} for p in PLATFORMS])
     ids = dict(zip([m[0] for m in MOVIES] + PLATFORMS, movie_ids + platform_ids, strict=True))
-    keys = ("movie_id", "platform_id", "region", "type", "price", "quality")
+    option_keys = ("movie_id", "platform_id", "region", "type", "price", "quality")
     rows = [(ids.get(m or ""), ids.get(p or ""), *rest) for m, p, *rest in OPTIONS]
-    insert(conn, "movie_streaming_options", [dict(zip(keys, r, strict=True)) for r in rows])
+    options = [dict(zip(option_keys, r, strict=True)) for r in rows]
+    insert(conn, "movie_streaming_options", options)
     return ids
 
 
@@ -215,6 +218,61 @@ def test_coverage_gaps_empty_keeps_columns(conn: Connection, catalogue: dict[str
     df = coverage_gaps(conn, region="US", min_score=10)
     assert df.empty
     assert dict(df.dtypes.astype(str)) == streaming.GAPS_COLUMNS
+
+
+def test_gap_summary_counts_every_gap_beyond_the_list(
+    conn: Connection, catalogue: dict[str, int]
+) -> None:
+    # JP offers only Orphan (unscored): Interstellar, Dune, Dune: Part Two and Arrival are
+    # well rated and missing there; Dune: Part Two is offered nowhere. A list capped at 1
+    # shows one of them, the summary counts all four.
+    listed = coverage_gaps(conn, region="JP", min_score=8.0, limit=1)
+    df = coverage_gap_summary(conn, region="JP", min_score=8.0)
+    assert dict(df.dtypes.astype(str)) == streaming.GAP_SUMMARY_COLUMNS
+    assert len(listed) == 1
+    assert records(df) == [
+        {
+            "region": "JP",
+            "min_score": 8.0,
+            "well_rated": 4,  # Avatar 3 (9.5) is not released
+            "missing": 4,
+            "missing_share": 1.0,
+            "nowhere": 1,
+        }
+    ]
+    us = records(coverage_gap_summary(conn, region="us", min_score=8.0))[0]
+    assert (us["region"], us["well_rated"], us["missing"], us["nowhere"]) == ("US", 4, 2, 1)
+    assert us["missing_share"] == 0.5
+    assert len(coverage_gaps(conn, region="US", min_score=8.0)) == us["missing"]
+
+
+def test_gap_summary_without_well_rated_movies(conn: Connection, catalogue: dict[str, int]) -> None:
+    row = records(coverage_gap_summary(conn, region="US", min_score=10))[0]
+    assert (row["well_rated"], row["missing"], row["nowhere"]) == (0, 0, 0)
+    assert row["missing_share"] is None
+
+
+# --- region codes ---------------------------------------------------------------------
+
+
+def test_region_codes_are_matched_regardless_of_case(
+    conn: Connection, catalogue: dict[str, int]
+) -> None:
+    assert check_region(conn, "us") == "US"
+    assert check_region(conn, " In ") == "IN"
+    pd.testing.assert_frame_equal(
+        platform_share(conn, region="fr"), platform_share(conn, region="FR")
+    )
+    pd.testing.assert_frame_equal(
+        coverage_gaps(conn, region="jp"), coverage_gaps(conn, region="JP")
+    )
+    pd.testing.assert_frame_equal(
+        price_quality_mix(conn, region="us"), price_quality_mix(conn, region="US")
+    )
+    both = coverage_by_region(conn, regions=["us", "US", "in"])
+    assert list(both["region"]) == ["IN", "US"]
+    with pytest.raises(ValueError, match="valid values: FR, IN, JP, US"):
+        check_region(conn, "usa")
 
 
 # --- availability ---------------------------------------------------------------------
@@ -385,7 +443,9 @@ def test_price_statistics_and_grain(conn: Connection) -> None:
 BAD_CALLS: list[tuple[str, Any, dict[str, Any]]] = [
     ("unknown region", platform_share, {"region": "XX"}),
     ("region not text", platform_share, {"region": 1}),
-    ("lower-case region", coverage_gaps, {"region": "us"}),
+    ("region with a typo", coverage_gaps, {"region": "usa"}),
+    ("gap summary region", coverage_gap_summary, {"region": "XX"}),
+    ("gap summary score", coverage_gap_summary, {"region": "US", "min_score": 11}),
     ("unknown region in list", coverage_by_region, {"regions": ["US", "XX"]}),
     ("empty regions", coverage_by_region, {"regions": []}),
     ("unknown type", coverage_by_region, {"types": ["lease"]}),
@@ -436,10 +496,18 @@ def test_unknown_region_lists_the_valid_ones(conn: Connection, catalogue: dict[s
         lambda c, v: platform_share(c, region=v),
         lambda c, v: coverage_gaps(c, region=v),
         lambda c, v: price_quality_mix(c, region=v),
+        lambda c, v: coverage_gap_summary(c, region=v),
         lambda c, v: coverage_by_region(c, regions=[v]),
         lambda c, v: coverage_by_region(c, types=[v]),
     ],
-    ids=["platform_share", "coverage_gaps", "price_quality_mix", "coverage.regions", "types"],
+    ids=[
+        "platform_share",
+        "coverage_gaps",
+        "price_quality_mix",
+        "coverage_gap_summary",
+        "coverage.regions",
+        "types",
+    ],
 )
 def test_hostile_region_and_type_strings_are_rejected(
     conn: Connection, catalogue: dict[str, int], call: Any, value: str
@@ -558,6 +626,18 @@ def test_tiny_coverage_gaps(tiny: Connection, tiny_tables: dict[str, pd.DataFram
     got = coverage_gaps(tiny, region=region, min_score=min_score, limit=limit)
     assert len(got) > 0
     pd.testing.assert_frame_equal(got, expected.reset_index(drop=True))
+    every = movies[
+        (movies["status"] == "released")
+        & (movies["siddu_score"] >= min_score)
+        & ~movies["id"].isin(present)
+    ]
+    summary = coverage_gap_summary(tiny, region=region, min_score=min_score).iloc[0]
+    assert summary["missing"] == len(every) > limit  # more than the list shows
+    assert (
+        summary["well_rated"]
+        == ((movies["status"] == "released") & (movies["siddu_score"] >= min_score)).sum()
+    )
+    assert summary["nowhere"] == (~every["id"].isin(where.groups)).sum()
 
 
 def test_tiny_availability(tiny: Connection, tiny_tables: dict[str, pd.DataFrame]) -> None:

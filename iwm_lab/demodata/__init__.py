@@ -4,12 +4,13 @@
 >>> report = seed_database(get_engine(url, writable=True), scale="small")
 >>> print(report.describe())
 
-The same scale, seed and ``as_of`` always give the same rows. Dates are relative to
-``as_of`` (default :data:`DEFAULT_AS_OF`), never to the wall clock; the trending refresh at
-the end is the exception, as ``refresh_trending_topics`` measures its windows from the
-database's now(): when ``as_of`` lies more than 7 (30) days in the past, the 7d (30d) window
-finds no pulses and ``trending_topics`` stays (partly) empty. Pass ``as_of`` close to today
-for live-looking trends.
+Every date is relative to ``as_of``, the moment the data runs up to: by default the moment
+the seeder runs, so the demo shows live data on any day (the latest reviews and pulses are
+minutes old, the burst of trending tags is this week's). The same scale, seed and ``as_of``
+always give the same rows; pass a fixed ``as_of`` for data that must not change, as the tiny
+dataset behind the notebooks' stored outputs does (:data:`NOTEBOOK_AS_OF`). The trending
+refresh at the end counts its 7- and 30-day windows back from ``as_of`` too, so a dataset
+dated in the past still has its trending list.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL, make_url
@@ -25,16 +26,18 @@ from sqlalchemy.engine import URL, make_url
 from iwm_lab.database import describe_url
 from iwm_lab.demodata import load
 from iwm_lab.demodata.generate import SOURCES, chunks
-from iwm_lab.demodata.scales import DEFAULT_AS_OF, SCALES, Scale, get_scale
+from iwm_lab.demodata.scales import NOTEBOOK_AS_OF, SCALES, Scale, get_scale
 from iwm_lab.demodata.world import build_world
 from iwm_lab.exceptions import SeedError
 
 __all__ = [
-    "DEFAULT_AS_OF",
+    "NOTEBOOK_AS_OF",
     "SCALES",
     "Scale",
     "SeedReport",
     "TableLoad",
+    "check_as_of",
+    "default_as_of",
     "is_embedded_url",
     "seed_database",
 ]
@@ -114,6 +117,30 @@ def is_embedded_url(url: URL | str) -> bool:
     return isinstance(host, str) and _EMBEDDED_SOCKET.match(host) is not None
 
 
+def default_as_of() -> datetime:
+    """Now, to the second, as the naive UTC timestamp the tables store: the moment demo data
+    runs up to unless told otherwise."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def check_as_of(value: datetime | date | str, name: str = "as_of") -> datetime:
+    """A moment demo data can run up to: ``value`` as :func:`check_moment
+    <iwm_lab.queries._common.check_moment>` reads it (a date is its midnight, aware times
+    are taken in UTC), to the second, and not in the future. ``ValueError`` otherwise."""
+    from iwm_lab.queries._common import check_moment
+
+    # To the second: the generator drops fractions, and the trending windows must end where
+    # the data does.
+    moment = check_moment(value, name).replace(microsecond=0)
+    now = default_as_of()
+    if moment > now:
+        shown = value if isinstance(value, str) else moment.isoformat(sep=" ")
+        raise ValueError(
+            f"{name} must not lie in the future, got {shown!r} (now is {now:%Y-%m-%d %H:%M} UTC)"
+        )
+    return moment
+
+
 def seed_database(
     engine: Engine,
     *,
@@ -122,21 +149,24 @@ def seed_database(
     reset: bool = False,
     allow_external: bool = False,
     progress: bool = True,
-    as_of: datetime | None = None,
+    as_of: datetime | date | str | None = None,
 ) -> SeedReport:
     """Fill every table of a migrated database with synthetic demo data, in one transaction.
 
     ``scale`` is one of :data:`SCALES` (tiny ~200 movies, small ~5,000 movies and 100k
-    reviews, large ~100k movies and 5M reviews). Refuses (:class:`SeedError`) a database
-    that is not at the head revision, one that holds rows unless ``reset`` (which replaces
-    them), and any database but the embedded server unless ``allow_external``. The partitioned
-    twins are filled from ``reviews`` and ``pulses``; trending topics are refreshed for 7d and
-    30d; every table is analysed. ``progress`` shows per-table bars on stderr.
+    reviews, large ~100k movies and 5M reviews). ``as_of`` is the moment the data runs up to
+    (a ``datetime``, a ``date`` for its midnight, or an ISO string; aware times are taken in
+    UTC, the time zone timestamps are stored in; to the second): by default now
+    (:func:`default_as_of`). Refuses (:class:`SeedError`) a database that is not at the head
+    revision, one that holds rows unless ``reset`` (which replaces them), and any database but
+    the embedded server unless ``allow_external``. The partitioned twins are filled from
+    ``reviews`` and ``pulses``; trending topics are refreshed for 7d and 30d counting back
+    from ``as_of``; every table is analysed. ``progress`` shows per-table bars on stderr.
     """
     from iwm_lab import migrate  # imports Alembic; keep it off the package import path
 
     spec = get_scale(scale)
-    as_of = as_of or DEFAULT_AS_OF
+    as_of = default_as_of() if as_of is None else check_as_of(as_of)
     where = describe_url(engine.url)
     if not allow_external and not is_embedded_url(engine.url):
         raise SeedError(
@@ -252,7 +282,9 @@ def _run(
             report.steps.update(load.run_all(conn, analyze, lambda _label: None))
             lap("analyze")
             for window in ("7d", "30d"):
-                row = conn.execute("select refresh_trending_topics(%s)", [window]).fetchone()
+                row = conn.execute(
+                    "select refresh_trending_topics(%s, %s)", [window, as_of]
+                ).fetchone()
                 report.extra_rows[f"trending_topics {window}"] = int(row[0]) if row else 0
             conn.execute("analyze trending_topics")
             lap("refresh")

@@ -2,8 +2,8 @@
 
 Pulses come in three waves relative to ``as_of``: a steady stream over two years, a burst in
 the final week carrying the burst tags, and a wave a month or two earlier carrying tags that
-have faded since. ``refresh_trending_topics`` then ranks the burst tags on top of the 7-day
-window, provided the database's clock is near ``as_of`` (it measures windows from now()).
+have faded since. The seeder's ``refresh_trending_topics``, counting its windows back from
+``as_of``, then ranks the burst tags on top of the 7-day window.
 
 Pulses are the widest rows generated, so most of a row is built from pools prepared once
 (what a pulse is about: one piece per movie, match or general post, covering six columns)

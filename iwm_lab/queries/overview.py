@@ -1,6 +1,14 @@
-"""Data health: how much is in the database, how recent it is, and how complete."""
+"""Data health: how much is in the database, how recent it is, and how complete.
+
+Recency is judged by the clock: a source is as old as the time since its latest row, measured
+at the moment a report runs (its ``as_of``: the schedule's slot, or now), never against a
+date written into a notebook.
+"""
 
 from __future__ import annotations
+
+import math
+from datetime import date, datetime
 
 import pandas as pd
 from sqlalchemy import (
@@ -24,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from iwm_lab.models import Base, Movie, MovieStreamingOption, Pulse, Review, TrendingTopic, User
-from iwm_lab.queries._common import frame
+from iwm_lab.queries._common import check_moment, check_positive, frame
 
 # The columns whose gaps matter to the analyses: scores and what the filters and windows rely
 # on. Model attributes rather than names, so a renamed column fails here, not in a notebook.
@@ -82,8 +90,13 @@ def table_row_counts(conn: Connection) -> pd.DataFrame:
     )
 
 
-def freshness(conn: Connection) -> pd.DataFrame:
-    """How recent the data is: the latest timestamp of each table that has one that matters.
+def freshness(conn: Connection, *, as_of: datetime | date | str | None = None) -> pd.DataFrame:
+    """How recent the data is: the latest timestamp of each table that has one that matters,
+    and its age at ``as_of``.
+
+    ``as_of`` is the moment ages are measured at, the report's run (a ``datetime``, a
+    ``date`` for its midnight, or an ISO string; aware times are taken in UTC); default: now,
+    the transaction's ``localtimestamp``.
 
     One row each, in this order: ``movies.release_date`` (latest release, future for
     announced films), ``reviews.date`` (latest review), ``pulses.created_at`` (latest pulse),
@@ -92,9 +105,10 @@ def freshness(conn: Connection) -> pd.DataFrame:
     refreshed (the summaries the ratings and streaming functions read are that old). Columns:
 
     - ``table``, ``column``: where the timestamp comes from.
-    - ``latest`` (datetime64[us]): its maximum; NaT when the table has no value.
-    - ``age_days`` (float64): days from ``latest`` to now (the transaction's
-      ``localtimestamp``); negative when ``latest`` lies in the future; NaN with NaT.
+    - ``latest`` (datetime64[us]): its maximum over the whole table (rows later than
+      ``as_of`` included); NaT when the table has no value.
+    - ``age_days`` (float64): days from ``latest`` to ``as_of``; negative when ``latest``
+      lies after it (announced films, or data newer than a past ``as_of``); NaN with NaT.
     """
     parts = [
         select(
@@ -115,12 +129,60 @@ def freshness(conn: Connection) -> pd.DataFrame:
         )
     )
     latest = union_all(*parts).subquery("latest")
-    age = func.extract("epoch", func.localtimestamp() - latest.c.latest) / 86400
+    clock = (
+        func.localtimestamp() if as_of is None else literal(check_moment(as_of, "as_of"), DateTime)
+    )
+    age = func.extract("epoch", clock - latest.c.latest) / 86400
     stmt = select(latest.c.table, latest.c.column, latest.c.latest, age.label("age_days")).order_by(
         latest.c.position, latest.c.table
     )
     columns = {"table": "str", "column": "str", "latest": "datetime64[us]", "age_days": "float64"}
     return frame(conn, stmt, columns)
+
+
+# The sources that should keep arriving: the app writes reviews and pulses as they happen, so
+# a long silence means it, or an import, stopped.
+ACTIVITY_TABLES: tuple[str, ...] = ("reviews", "pulses")
+
+
+def _ages(fresh: pd.DataFrame) -> dict[str, float]:
+    return {str(t): float(a) for t, a in zip(fresh["table"], fresh["age_days"], strict=True)}
+
+
+def age_figures(fresh: pd.DataFrame, *, digits: int = 2) -> dict[str, float | None]:
+    """The ages of a :func:`freshness` frame as figures a report can ``record``.
+
+    One entry per row, in its order, named ``<table>_age_days`` (``reviews_age_days``,
+    ``pulses_age_days``, ``movies_age_days``, ``trending_topics_age_days``, one per rollup):
+    the age in days rounded to ``digits`` decimals (a plain ``float``), ``None`` when the
+    table has no timestamp.
+    """
+    return {
+        f"{table}_age_days": None if math.isnan(age) else round(age, digits)
+        for table, age in _ages(fresh).items()
+    }
+
+
+def stale_sources(
+    fresh: pd.DataFrame,
+    *,
+    stale_after_days: float,
+    tables: tuple[str, ...] = ACTIVITY_TABLES,
+) -> list[str]:
+    """Which of ``tables`` are stale in a :func:`freshness` frame (measured at the run's
+    ``as_of``): those whose latest row is more than ``stale_after_days`` days old, and those
+    with no row at all. In the order of ``tables``; an empty list when all are current.
+    """
+    check_positive(stale_after_days, "stale_after_days")
+    ages = _ages(fresh)
+    missing = [t for t in tables if t not in ages]
+    if missing:
+        raise ValueError(
+            f"the freshness frame has no row for {', '.join(missing)}; "
+            f"it has: {', '.join(ages) or 'none'}"
+        )
+    # NaN (no row) compares false, so "not within" counts an empty table as stale.
+    return [t for t in tables if not ages[t] <= stale_after_days]
 
 
 def _leads_an_index(col: Column[object]) -> bool:

@@ -14,8 +14,8 @@ released movies, ties by movie id. The review-based weighted rating of the ratin
 cost a pass over every review on each call and rank unreviewed films nowhere.
 
 Regions are validated against the regions that have at least one option
-(:func:`iwm_lab.queries._common.regions`); types against
-:data:`iwm_lab.models.values.STREAMING_OPTION_TYPES`.
+(:func:`iwm_lab.queries._common.regions`), in any case (``de`` is ``DE``: see
+:func:`check_region`); types against :data:`iwm_lab.models.values.STREAMING_OPTION_TYPES`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Float, Integer, Select, String, TextClause, c
 from iwm_lab.models import MovieStreamingOption, StreamingPlatform
 from iwm_lab.models.values import SCORE_RANGE, STREAMING_OPTION_TYPES, STREAMING_QUALITIES
 from iwm_lab.queries import _common
-from iwm_lab.queries._common import check_choice, check_limit, check_regions, check_text, frame
+from iwm_lab.queries._common import check_choice, check_limit, check_text, frame
 
 # One column per offer type in coverage_by_region; the SQL below names the same four.
 TYPE_COLUMNS: dict[str, str] = {t: f"movies_{t}" for t in STREAMING_OPTION_TYPES}
@@ -56,6 +56,22 @@ def _as_list(values: str | Sequence[str], name: str) -> list[str]:
     if not items:
         raise ValueError(f"{name} must name at least one value")
     return sorted(set(items), key=items.index)
+
+
+def _check_regions(conn: Connection, values: Sequence[str]) -> list[str]:
+    known = _common.regions(conn)
+    # Stored codes are two upper-case letters (a CHECK constraint), so "de" can only mean DE.
+    return [
+        check_choice(value.strip().upper() if isinstance(value, str) else value, known, "region")
+        for value in values
+    ]
+
+
+def check_region(conn: Connection, region: str) -> str:
+    """``region`` as the database spells it: a region with at least one option, matched
+    regardless of case and surrounding spaces (``de`` -> ``DE``). ``ValueError`` listing the
+    valid regions otherwise."""
+    return _check_regions(conn, [region])[0]
 
 
 def _check_score(value: float, name: str) -> float:
@@ -167,7 +183,8 @@ def coverage_by_region(
     if regions is None:
         wanted_regions = _common.regions(conn)
     else:
-        wanted_regions = check_regions(conn, _as_list(regions, "regions"))
+        # Deduplicated again once normalised: "de" and "DE" are one region.
+        wanted_regions = _as_list(_check_regions(conn, _as_list(regions, "regions")), "regions")
     params: dict[str, object] = {"regions": wanted_regions, "top_n": top_n}
     params.update({t: t in wanted_types for t in STREAMING_OPTION_TYPES})
     return frame(conn, _COVERAGE_SQL, COVERAGE_COLUMNS, params)
@@ -207,7 +224,7 @@ def platform_share(conn: Connection, *, region: str) -> pd.DataFrame:
     - ``exclusives``: of its movies, those no other platform offers in that region.
     - ``exclusive_share``: ``exclusives / movies``.
     """
-    check_regions(conn, [region])
+    region = check_region(conn, region)
     return frame(conn, _PLATFORM_SHARE_SQL, PLATFORM_SHARE_COLUMNS, {"region": region})
 
 
@@ -262,9 +279,66 @@ def coverage_gaps(
     """
     _check_score(min_score, "min_score")
     check_limit(limit)
-    check_regions(conn, [region])
+    region = check_region(conn, region)
     params = {"region": region, "min_score": float(min_score), "limit": limit}
     return frame(conn, _GAPS_SQL, GAPS_COLUMNS, params)
+
+
+# The same movies as _GAPS_SQL, all of them: the gap list stops at its limit.
+_GAP_SUMMARY_SQL = text("""
+WITH well_rated AS (
+    SELECT m.id
+    FROM movies AS m
+    WHERE m.status = 'released' AND m.siddu_score >= :min_score
+),
+missing AS (
+    SELECT w.id
+    FROM well_rated AS w
+    WHERE NOT EXISTS (
+        SELECT 1 FROM movie_streaming_options AS o
+        WHERE o.movie_id = w.id AND o.region = :region
+    )
+)
+SELECT CAST(:region AS text) AS region,
+       CAST(:min_score AS float8) AS min_score,
+       (SELECT count(*) FROM well_rated) AS well_rated,
+       (SELECT count(*) FROM missing) AS missing,
+       (SELECT count(*) FROM missing)::float8
+           / nullif((SELECT count(*) FROM well_rated), 0) AS missing_share,
+       (SELECT count(*) FROM missing AS x
+        WHERE NOT EXISTS (
+            SELECT 1 FROM movie_streaming_options AS o
+            WHERE o.movie_id = x.id AND o.region IS NOT NULL
+        )) AS nowhere
+""")
+
+GAP_SUMMARY_COLUMNS: dict[str, str] = {
+    "region": "str",
+    "min_score": "float64",
+    "well_rated": "int64",
+    "missing": "int64",
+    "missing_share": "float64",
+    "nowhere": "int64",
+}
+
+
+def coverage_gap_summary(conn: Connection, *, region: str, min_score: float = 8.0) -> pd.DataFrame:
+    """How many well-rated released movies cannot be watched in ``region``: every one that
+    :func:`coverage_gaps` would list, however long its list.
+
+    A movie is well rated when ``status = 'released'`` and ``siddu_score >= min_score``; it is
+    missing when it has no option of any type in ``region``. One row. Columns:
+
+    - ``region``, ``min_score``: the question asked.
+    - ``well_rated``: well-rated movies in the whole catalogue.
+    - ``missing``: of those, the ones with no option in ``region``.
+    - ``missing_share``: ``missing / well_rated`` (NaN when no movie is well rated).
+    - ``nowhere``: of the missing ones, those with no option in any region.
+    """
+    _check_score(min_score, "min_score")
+    region = check_region(conn, region)
+    params = {"region": region, "min_score": float(min_score)}
+    return frame(conn, _GAP_SUMMARY_SQL, GAP_SUMMARY_COLUMNS, params)
 
 
 # `%` (similarity above pg_trgm.similarity_threshold, default 0.3) catches typos in a whole
@@ -438,7 +512,7 @@ def price_quality_mix(conn: Connection, *, region: str) -> pd.DataFrame:
     - ``price_min``, ``price_median``, ``price_max``, ``price_mean``: statistics of the parsed
       prices (NaN when none is priced).
     """
-    check_regions(conn, [region])
+    region = check_region(conn, region)
     params = {
         "region": region,
         "types": list(STREAMING_OPTION_TYPES),
