@@ -56,7 +56,9 @@ def _resolve(
     if timeout is None:
         # Writable sessions (migrations, bulk loads) may legitimately run long.
         timeout = 0 if writable else settings.statement_timeout_ms
-    options = [f"-c statement_timeout={int(timeout)}"]
+    # The schema's timestamps have no time zone and hold UTC; a session in the server's own
+    # zone would measure ages and windows (localtimestamp) off by that zone's offset.
+    options = [f"-c statement_timeout={int(timeout)}", "-c timezone=UTC"]
     if settings.work_mem_mb:
         options.append(f"-c work_mem={int(settings.work_mem_mb)}MB")
     if not writable:

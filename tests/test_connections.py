@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import text
@@ -32,6 +33,24 @@ def test_writable_session_only_when_asked(db_url: URL) -> None:
         conn.execute(text("create temporary table t_ok (id int)"))
         conn.execute(text("insert into t_ok values (1)"))
         assert conn.execute(text("select count(*) from t_ok")).scalar_one() == 1
+
+
+@pytest.mark.parametrize("writable", [False, True])
+def test_sessions_are_in_utc_whatever_the_server_zone(
+    make_database: Callable[..., URL], writable: bool
+) -> None:
+    url = make_database("zone")
+    admin = get_engine(url, writable=True, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'alter database "{url.database}" set timezone = \'Asia/Kolkata\''))
+    admin.dispose()
+    engine = get_engine(url, writable=writable)
+    with engine.connect() as conn:
+        zone, offset = conn.execute(
+            text("select current_setting('TimeZone'), localtimestamp - (now() at time zone 'UTC')")
+        ).one()
+    engine.dispose()
+    assert zone == "UTC" and offset.total_seconds() == 0
 
 
 def test_statement_timeout_cancels_long_queries(db_url: URL) -> None:
