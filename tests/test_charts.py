@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import pytest
 
 from iwm_lab import charts
+from iwm_lab.charts import ratings as ratings_charts
 
 
 def _values(trace: Any, axis: str) -> list[Any]:
@@ -59,6 +60,7 @@ AGREEMENT = pd.DataFrame(
         "n": [10, 1, 8],
         "pearson_r": [0.8, np.nan, -0.2],
         "spearman_rho": [0.7, np.nan, -0.1],
+        "mean_diff": [-0.1, 1.0, -1.5],
         "mean_abs_diff": [0.5, 1.0, 2.0],
     }
 )
@@ -69,11 +71,11 @@ BY_GENRE = pd.DataFrame(
         "movies": [5, 3, 1],
         "rated_movies": [4, 2, 0],
         "reviews": [100, 40, 0],
-        "mean_rating": [6.5, 7.5, np.nan],
-        "mean_siddu": [6.0, 7.0, 5.0],
-        "mean_critics": [5.5, 6.5, np.nan],
-        "mean_imdb": [6.1, 7.1, 5.1],
-        "mean_rotten_tomatoes": [60.0, 70.0, np.nan],
+        "users_mean_rated_movies": [6.5, 7.5, np.nan],
+        "siddu_mean_scored_movies": [6.0, 7.0, 5.0],
+        "critics_mean_scored_movies": [5.5, 6.5, np.nan],
+        "imdb_mean_scored_movies": [6.1, 7.1, 5.1],
+        "rotten_tomatoes_mean_scored_movies": [60.0, 70.0, np.nan],
     }
 )
 BY_PERIOD = pd.DataFrame(
@@ -82,18 +84,31 @@ BY_PERIOD = pd.DataFrame(
         "movies": [2, 0, 3],
         "rated_movies": [1, 0, 3],
         "reviews": [30, 0, 90],
-        "mean_rating": [6.0, np.nan, 7.0],
-        "mean_siddu": [5.0, np.nan, 6.0],
-        "mean_critics": [5.5, np.nan, 6.5],
-        "mean_imdb": [6.5, np.nan, 7.5],
-        "mean_rotten_tomatoes": [55.0, np.nan, 80.0],
+        "users_mean_rated_movies": [6.0, np.nan, 7.0],
+        "siddu_mean_scored_movies": [5.0, np.nan, 6.0],
+        "critics_mean_scored_movies": [5.5, np.nan, 6.5],
+        "imdb_mean_scored_movies": [6.5, np.nan, 7.5],
+        "rotten_tomatoes_mean_scored_movies": [55.0, np.nan, 80.0],
     }
 )
 VOLUME = pd.DataFrame(
     {
-        "period": pd.to_datetime(["2026-10-19", "2026-10-26"]),
-        "reviews": [3, 5],
-        "mean_rating": [7.0, np.nan],
+        "period": pd.to_datetime(["2026-10-19", "2026-10-26", "2026-11-02"]),
+        "reviews": [3, 5, 1],
+        "mean_rating": [7.0, np.nan, 6.0],
+        "days": [7, 7, 2],
+        "partial": [False, False, True],
+    }
+)
+GAP = pd.DataFrame(
+    {
+        "group": ["Documentary", "Drama", "Horror"],
+        "movies": pd.array([40, 1, 12], dtype="Int64"),
+        "mean_a": [7.5, 6.0, 5.0],
+        "mean_b": [7.0, 5.9, 5.25],
+        "mean_gap": [0.5, 0.1, -0.25],
+        "ci_low": [0.3, np.nan, -0.6],
+        "ci_high": [0.7, np.nan, 0.1],
     }
 )
 COVERAGE = pd.DataFrame(
@@ -142,16 +157,19 @@ COUNTS = pd.DataFrame(
         "count": [9, 5, 2],
     }
 )
+# The riser: 1 pulse in 28 days, then 14 in 7 (56 times the rate); rates 1/28 to 30/7.
 RISING = pd.DataFrame(
     {
         "tag": ["dune", "oscars"],
-        "window_count": [14, 7],
-        "baseline_count": [0, 4],
-        "window_rate": [2.0, 1.0],
-        "baseline_rate": [0.0, 1 / 7],
-        "growth": [np.nan, 7.0],
-        "is_new": [True, False],
+        "window_count": [14, 30],
+        "baseline_count": [1, 20],
+        "window_rate": [2.0, 30 / 7],
+        "baseline_rate": [1 / 28, 20 / 28],
+        "growth": [56.0, 6.0],
     }
+)
+NEW = pd.DataFrame(
+    {"tag": ["festival", "premiere"], "window_count": [5, 3], "window_rate": [5 / 7, 3 / 7]}
 )
 SERIES = pd.DataFrame(
     {
@@ -193,11 +211,17 @@ BUILDERS: dict[str, tuple[Callable[[pd.DataFrame], go.Figure], pd.DataFrame, int
     "genre_ratings_chart": (charts.genre_ratings_chart, BY_GENRE, 1),
     "ratings_over_time_chart": (charts.ratings_over_time_chart, BY_PERIOD, 5),
     "review_volume_chart": (charts.review_volume_chart, VOLUME, 1),
+    "score_gap_chart": (
+        lambda df: ratings_charts.score_gap_chart(df, a_label="iwm users", b_label="Critics"),
+        GAP,
+        1,
+    ),
     "coverage_chart": (charts.coverage_chart, COVERAGE, 2),
     "platform_share_chart": (charts.platform_share_chart, SHARES, 2),
     "offer_mix_chart": (charts.offer_mix_chart, MIX, 3),
     "hashtag_chart": (charts.hashtag_chart, COUNTS, 2),
     "rising_tags_chart": (charts.rising_tags_chart, RISING, 2),
+    "new_tags_chart": (charts.trending.new_tags_chart, NEW, 1),
     "hashtag_timeseries_chart": (charts.hashtag_timeseries_chart, SERIES, 2),
     "row_counts_chart": (charts.row_counts_chart, ROWS, 1),
     "null_shares_chart": (charts.null_shares_chart, NULLS, 1),
@@ -268,6 +292,49 @@ def test_split_by_colour_keeps_categories_in_frame_order() -> None:
     assert fig.layout.barmode == "overlay"
 
 
+def test_rising_tags_chart_draws_both_periods_every_bar_visible_and_labelled() -> None:
+    fig = charts.rising_tags_chart(RISING)
+    window, baseline = fig.data
+    assert [window.name, baseline.name] == ["Last 7 days", "The 28 days before"]
+    assert fig.layout.barmode == "group"
+    for trace, rates, counts in (
+        (window, RISING["window_rate"], RISING["window_count"]),
+        (baseline, RISING["baseline_rate"], RISING["baseline_count"]),
+    ):
+        assert trace.orientation == "h"
+        assert _values(trace, "y") == ["#dune", "#oscars"]
+        assert _values(trace, "x") == pytest.approx(rates.tolist())
+        assert all(trace.text), "every bar carries its number"
+        assert _values(trace, "customdata") == counts.tolist()
+        assert "%{customdata" in trace.hovertemplate
+    # 1/28 a day beside 30/7 (120 times as much): on a linear axis the smallest bar would be
+    # under 1% of the axis. On the log axis (ranges are exponents) it is a tenth or more.
+    axis = fig.layout.xaxis
+    assert axis.type == "log"
+    smallest = np.log10(RISING["baseline_rate"].min())
+    largest = np.log10(RISING["window_rate"].max())
+    assert (smallest - axis.range[0]) / (axis.range[1] - axis.range[0]) >= 0.1
+    assert axis.range[1] > largest
+    assert fig.layout.width is None  # the page decides the width
+
+
+def test_rising_tags_chart_stays_linear_when_rates_are_close_or_zero() -> None:
+    close = RISING.assign(window_rate=[2.0, 3.0], baseline_rate=[1.0, 0.5])
+    assert charts.rising_tags_chart(close).layout.xaxis.type != "log"
+    with_zero = RISING.assign(baseline_count=[0, 20], baseline_rate=[0.0, 20 / 28])
+    fig = charts.rising_tags_chart(with_zero)
+    assert fig.layout.xaxis.type != "log"
+    assert fig.data[1].name == "The 28 days before"  # inferred from the row with a rate
+
+
+def test_new_tags_chart_labels_every_bar_with_its_count() -> None:
+    fig = charts.trending.new_tags_chart(NEW)
+    (bars,) = fig.data
+    assert _values(bars, "y") == ["#festival", "#premiere"]
+    assert list(bars.text) == ["5", "3"]
+    assert fig.layout.xaxis.title.text == "Pulses in the last 7 days"
+
+
 def test_score_histogram_labels_bins_on_the_sources_scale() -> None:
     fig = charts.score_histogram(DIST, source="users")
     assert _values(fig.data[0], "x") == ["0.0-2.5", "2.5-5.0", "5.0-7.5", "7.5-10.0"]
@@ -306,10 +373,66 @@ def test_ratings_over_time_puts_rotten_tomatoes_on_ten_points() -> None:
     assert _is_empty(charts.ratings_over_time_chart(BY_PERIOD.iloc[[1]]))
 
 
+def test_genre_chart_reads_the_users_mean_over_rated_movies() -> None:
+    fig = charts.genre_ratings_chart(BY_GENRE)
+    assert _values(fig.data[0], "x") == [7.5, 6.5]
+    assert "rated movies" in fig.layout.xaxis.title.text
+
+
 def test_review_volume_with_no_reviews_is_no_data() -> None:
     assert _is_empty(charts.review_volume_chart(VOLUME.assign(reviews=0)))
     fig = charts.review_volume_chart(VOLUME)
     assert fig.layout.yaxis.title.text == "Reviews"
+
+
+def test_review_volume_greys_a_partial_period() -> None:
+    fig = charts.review_volume_chart(VOLUME)
+    assert list(fig.data[0].marker.color) == [charts.PALETTE[0], charts.PALETTE[0], charts.MUTED]
+    assert [row[1] for row in fig.data[0].customdata] == ["", "", " (partial: 2 days counted)"]
+
+
+def test_score_gap_draws_each_interval_around_its_dot() -> None:
+    fig = ratings_charts.score_gap_chart(GAP, a_label="iwm users", b_label="Critics")
+    [dots] = fig.data
+    assert _values(dots, "y") == ["Documentary", "Drama", "Horror"]
+    assert fig.layout.yaxis.autorange == "reversed"  # the frame's first row on top
+    assert _values(dots, "x") == [0.5, 0.1, -0.25]
+    # Bars reach from ci_low to ci_high; one movie has no interval, so no bar.
+    assert list(dots.error_x.array) == pytest.approx([0.2, 0.0, 0.35])
+    assert list(dots.error_x.arrayminus) == pytest.approx([0.2, 0.0, 0.35])
+    # Colour only where the interval leaves out zero.
+    assert list(dots.marker.color) == [charts.PALETTE[0], charts.MUTED, charts.MUTED]
+    [zero] = fig.layout.shapes
+    assert (zero.x0, zero.x1) == (0, 0)
+    low, high = fig.layout.xaxis.range
+    assert low < -0.6 and high > 0.7
+    assert "Movies: %{customdata[0]:,}" in dots.hovertemplate
+    assert list(dots.customdata[0]) == [40, 7.5, 7.0, 0.3, 0.7]
+    assert "iwm users" in fig.layout.xaxis.title.text and "Critics" in fig.layout.title.text
+
+
+def test_score_gap_keeps_zero_in_view_when_every_gap_is_positive() -> None:
+    positive = GAP.iloc[[0]]
+    fig = ratings_charts.score_gap_chart(positive, a_label="IMDb", b_label="Critics")
+    low, high = fig.layout.xaxis.range
+    assert low < 0 < 0.7 < high
+
+
+RATINGS_CHARTS = [
+    "score_histogram",
+    "top_rated_chart",
+    "agreement_chart",
+    "genre_ratings_chart",
+    "ratings_over_time_chart",
+    "review_volume_chart",
+    "score_gap_chart",
+]
+
+
+@pytest.mark.parametrize("name", RATINGS_CHARTS)
+def test_ratings_charts_take_the_pages_width(name: str) -> None:
+    build, frame, _ = BUILDERS[name]
+    assert build(frame).layout.width is None
 
 
 def test_coverage_shares_are_percentages_with_the_region_marked() -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import URL
 
@@ -43,6 +44,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "n": "int64",
         "pearson_r": "float64",
         "spearman_rho": "float64",
+        "mean_diff": "float64",
         "mean_abs_diff": "float64",
     },
     "top_rated": {
@@ -66,11 +68,11 @@ _SUMMARY = {
     "movies": "int64",
     "rated_movies": "int64",
     "reviews": "int64",
-    "mean_rating": "float64",
-    "mean_siddu": "float64",
-    "mean_critics": "float64",
-    "mean_imdb": "float64",
-    "mean_rotten_tomatoes": "float64",
+    "users_mean_rated_movies": "float64",
+    "siddu_mean_scored_movies": "float64",
+    "critics_mean_scored_movies": "float64",
+    "imdb_mean_scored_movies": "float64",
+    "rotten_tomatoes_mean_scored_movies": "float64",
 }
 COLUMNS["ratings_by_genre"] = {"genre": "str", "genre_name": "str", **_SUMMARY}
 COLUMNS["ratings_by_year"] = {"period": "int64", **_SUMMARY}
@@ -78,6 +80,17 @@ COLUMNS["review_volume"] = {
     "period": "datetime64[us]",
     "reviews": "int64",
     "mean_rating": "float64",
+    "days": "int64",
+    "partial": "bool",
+}
+COLUMNS["score_gap"] = {
+    "group": "str",
+    "movies": "Int64",
+    "mean_a": "float64",
+    "mean_b": "float64",
+    "mean_gap": "float64",
+    "ci_low": "float64",
+    "ci_high": "float64",
 }
 
 SOURCES = ("siddu", "critics", "imdb", "rotten_tomatoes", "users")
@@ -235,6 +248,7 @@ def ref_platform_agreement(
                 "n": len(both),
                 "pearson_r": x.corr(y),
                 "spearman_rho": x.rank().corr(y.rank()),  # rank(): ties get their mean rank
+                "mean_diff": (x - y).mean(),
                 "mean_abs_diff": (x - y).abs().mean(),
             }
         )
@@ -302,11 +316,11 @@ def _summary(group: pd.DataFrame, min_reviews: int) -> dict[str, Any]:
         "movies": len(group),
         "rated_movies": len(rated),
         "reviews": int(rated["n"].sum()),
-        "mean_rating": rated["mean"].mean(),
-        "mean_siddu": group["siddu_score"].mean(),
-        "mean_critics": group["critics_score"].mean(),
-        "mean_imdb": group["imdb_rating"].mean(),
-        "mean_rotten_tomatoes": group["rotten_tomatoes_score"].mean(),
+        "users_mean_rated_movies": rated["mean"].mean(),
+        "siddu_mean_scored_movies": group["siddu_score"].mean(),
+        "critics_mean_scored_movies": group["critics_score"].mean(),
+        "imdb_mean_scored_movies": group["imdb_rating"].mean(),
+        "rotten_tomatoes_mean_scored_movies": group["rotten_tomatoes_score"].mean(),
     }
 
 
@@ -355,7 +369,12 @@ def _truncate(moments: pd.Series, freq: str) -> pd.Series:
 
 
 def ref_review_volume(
-    raw: Raw, *, start: date, end: date, freq: str = "day", table: str = "reviews"
+    raw: Raw,
+    *,
+    start: date | str,
+    end: date | str,
+    freq: str = "day",
+    table: str = "reviews",
 ) -> pd.DataFrame:
     """Read from ``reviews`` whatever the ``table``: the twin is expected to hold the same."""
     since, until = pd.Timestamp(start), pd.Timestamp(end) + pd.Timedelta(days=1)
@@ -370,7 +389,83 @@ def ref_review_volume(
     )
     volume = volume.reindex(periods).rename_axis("period").reset_index()
     volume["reviews"] = volume["reviews"].fillna(0)
+    lengths = {"day": pd.DateOffset(days=1), "week": pd.DateOffset(weeks=1)}
+    ends = volume["period"] + lengths.get(freq, pd.DateOffset(months=1))
+    inside = ends.clip(upper=until) - volume["period"].clip(lower=since)
+    volume["days"] = inside.dt.days
+    volume["partial"] = inside < ends - volume["period"]
     return as_columns(volume, "review_volume")
+
+
+def ref_score_gap(
+    raw: Raw,
+    *,
+    a: str,
+    b: str,
+    by: str = "genre",
+    min_reviews: int = 20,
+    genre: str | None = None,
+) -> pd.DataFrame:
+    movies = raw.movies[movie_mask(raw, genre=genre)]
+    stats = reviews_of(raw, movies).groupby("movie_id")["rating"].agg(["size", "mean"])
+    scores = pd.DataFrame(
+        {
+            "siddu": movies["siddu_score"],
+            "critics": movies["critics_score"],
+            "imdb": movies["imdb_rating"],
+            "rotten_tomatoes": movies["rotten_tomatoes_score"] / 10,
+            "users": movies["id"].map(stats.loc[stats["size"] >= min_reviews, "mean"]),
+        }
+    ).astype("float64")
+    scores.index = movies["id"].to_numpy()
+    pairs = scores[[a, b]].dropna()
+    pairs = pairs.assign(gap=pairs[a] - pairs[b])
+    year = valid_year(movies.set_index("id")["year"]).reindex(pairs.index)
+    if by == "genre":
+        links = raw.movie_genres.merge(raw.genres, left_on="genre_id", right_on="id")
+        if genre is not None:
+            links = links[links["slug"] == genre]
+        grouped = pairs.join(links.set_index("movie_id")[["genre_id", "name"]], how="inner")
+        keys: list[Any] = ["genre_id", "name"]
+    elif by == "none":
+        grouped, keys = pairs.assign(name="all"), ["name"]
+    else:
+        step = 10 if by == "decade" else 1
+        period = (year // step * step).dropna()
+        grouped = pairs.loc[period.index].assign(period=period.astype("int64"))
+        keys = ["period"]
+    rows = []
+    for key, group in grouped.groupby(keys):
+        gaps = group["gap"]
+        n = len(gaps)
+        if n < 2:
+            low = high = np.nan
+        elif gaps.max() - gaps.min() < 1e-9:  # the same gap everywhere, up to float noise
+            low = high = gaps.mean()
+        else:
+            low, high = scipy_stats.ttest_1samp(gaps, 0).confidence_interval(0.95)
+        label = key[-1] if by in ("genre", "none") else f"{key[0]}{'s' if by == 'decade' else ''}"
+        rows.append(
+            {
+                "group": label,
+                "genre_id": key[0] if by == "genre" else 0,
+                "order": key[0] if by in ("decade", "year") else 0,
+                "movies": n,
+                "mean_a": group[a].mean(),
+                "mean_b": group[b].mean(),
+                "mean_gap": gaps.mean(),
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
+    out = pd.DataFrame(rows, columns=[*COLUMNS["score_gap"], "genre_id", "order"])
+    if by == "genre":
+        out = out.assign(_key=out["mean_gap"].round(SORT_DECIMALS)).sort_values(
+            ["_key", "group", "genre_id"], ascending=[False, True, True]
+        )
+    else:
+        out = out.sort_values("order")
+    return as_columns(out, "score_gap")
 
 
 REFERENCES: dict[str, Callable[..., pd.DataFrame]] = {
@@ -381,6 +476,7 @@ REFERENCES: dict[str, Callable[..., pd.DataFrame]] = {
     "ratings_by_genre": ref_ratings_by_genre,
     "ratings_by_year": ref_ratings_by_year,
     "review_volume": ref_review_volume,
+    "score_gap": ref_score_gap,
 }
 
 
@@ -452,6 +548,11 @@ TINY_CASES: list[tuple[str, dict[str, Any]]] = [
     ("review_volume", {"start": ..., "end": ..., "freq": "day"}),
     ("review_volume", {"start": ..., "end": ..., "freq": "week"}),
     ("review_volume", {"start": ..., "end": ..., "freq": "month"}),
+    ("score_gap", {"a": "users", "b": "critics", "min_reviews": 1}),
+    ("score_gap", {"a": "critics", "b": "users", "min_reviews": ..., "by": "decade"}),
+    ("score_gap", {"a": "rotten_tomatoes", "b": "imdb", "by": "year"}),
+    ("score_gap", {"a": "siddu", "b": "rotten_tomatoes", "by": "none", "genre": ...}),
+    ("score_gap", {"a": "users", "b": "imdb", "min_reviews": 1, "genre": ...}),
 ]
 
 
@@ -470,6 +571,8 @@ def test_tiny_results_are_not_trivial(tiny: Connection, tiny_params: dict[str, A
     assert (agreement["n"] > 2).all()
     volume = ratings.review_volume(tiny, start=tiny_params["start"], end=tiny_params["end"])
     assert volume["reviews"].sum() > 0
+    gap = ratings.score_gap(tiny, a="users", b="critics", min_reviews=1)
+    assert len(gap) > 1 and (gap["movies"] > 2).any() and gap["ci_low"].notna().any()
 
 
 # --- hand-made rows ----------------------------------------------------------------------------
@@ -694,8 +797,143 @@ def test_ratings_by_genre_counts_movies_without_reviews(conn: Connection, rows: 
     assert result["movies"].tolist() == [1, 3, 0]
     assert result["rated_movies"].tolist() == [1, 1, 0]
     assert result["reviews"].tolist() == [3, 3, 0]
-    assert result["mean_rating"].iloc[1] == pytest.approx(9.0)
-    assert np.isnan(result["mean_critics"].iloc[0])  # the 1980 comedy is out of range
+    assert result["users_mean_rated_movies"].iloc[1] == pytest.approx(9.0)
+    # The 1980 comedy is out of range.
+    assert np.isnan(result["critics_mean_scored_movies"].iloc[0])
+
+
+# Users rate only a few Biography films (those with min_reviews reviews), all well liked;
+# critics also score many other Biography films, much lower. Per genre, the naive means put
+# users ~2.6 points above critics; on the same films critics score higher.
+BIOGRAPHY_PAIRS = [(8.0, 8.3), (7.0, 7.1), (6.0, 6.4)]  # (users' mean, critics) per film
+BIOGRAPHY_CRITICS_ONLY = [3.0, 2.5, 3.5, 3.0, 2.0, 4.0]
+HORROR_PAIRS = [(5.0, 4.0), (6.5, 6.0)]  # users above critics, on films critics rate low
+
+
+class GapRows:
+    """The Biography/Horror catalogue above; the last Horror pair is a film of both genres."""
+
+    MIN_REVIEWS = 3
+
+    def __init__(self, rows: Rows) -> None:
+        biography = rows.genre("biography", "Biography")
+        horror = rows.genre("horror", "Horror")
+        years = iter(["1995", "2003", "2008", "2011", "19??"])
+
+        def rated(users: float, critics: float, genres: tuple[int, ...]) -> None:
+            ratings = (users - 1.0, users, users + 1.0)  # MIN_REVIEWS of them, mean ``users``
+            rows.movie(year=next(years), critics=critics, genres=genres, ratings=ratings)
+
+        for users, critics in BIOGRAPHY_PAIRS:
+            rated(users, critics, (biography,))
+        for critics in BIOGRAPHY_CRITICS_ONLY:
+            # Perfect reviews, one too few: no users' score, so no pair.
+            few = (10.0,) * (self.MIN_REVIEWS - 1)
+            rows.movie(year="1999", critics=critics, genres=(biography,), ratings=few)
+        rated(*HORROR_PAIRS[0], (horror,))
+        rated(*HORROR_PAIRS[1], (biography, horror))  # a biopic of a killer: counts in both
+        rows.movie(year="2001", genres=(horror,), ratings=(9.0,) * self.MIN_REVIEWS)  # no critics
+
+    @staticmethod
+    def gaps(pairs: list[tuple[float, float]]) -> np.ndarray:
+        return np.array([users - critics for users, critics in pairs])
+
+
+def _interval(gaps: np.ndarray) -> tuple[float, float]:
+    """The 95 % t-interval of the mean of ``gaps``, by the textbook formula."""
+    half = scipy_stats.t.ppf(0.975, len(gaps) - 1) * gaps.std(ddof=1) / math.sqrt(len(gaps))
+    return gaps.mean() - half, gaps.mean() + half
+
+
+def test_score_gap_compares_the_same_movies_not_the_naive_means(
+    conn: Connection, rows: Rows
+) -> None:
+    GapRows(rows)
+    by_genre = check(conn, "ratings_by_genre", min_reviews=3).set_index("genre")
+    naive = (by_genre["users_mean_rated_movies"] - by_genre["critics_mean_scored_movies"]).loc[
+        "biography"
+    ]
+    gap = check(conn, "score_gap", a="users", b="critics", min_reviews=3).set_index("group")
+
+    biography_pairs = [*BIOGRAPHY_PAIRS, HORROR_PAIRS[1]]
+    biography = GapRows.gaps(biography_pairs)
+    horror = GapRows.gaps(HORROR_PAIRS)
+    assert naive > 2  # the unlike comparison: users far above critics
+    assert biography.mean() < 0  # the like one: critics a little above users
+    assert gap.index.tolist() == ["Horror", "Biography"]  # widest gap first
+    row = gap.loc["Biography"]
+    assert row["movies"] == len(biography_pairs)
+    assert row["mean_gap"] == pytest.approx(biography.mean())
+    assert row["mean_a"] == pytest.approx(np.mean([u for u, _ in biography_pairs]))
+    assert row["mean_b"] == pytest.approx(np.mean([c for _, c in biography_pairs]))
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(_interval(biography))
+    assert row["ci_low"] < row["mean_gap"] < row["ci_high"]
+    assert gap.loc["Horror", "mean_gap"] == pytest.approx(horror.mean())
+    assert gap.loc["Horror", "movies"] == 2
+    # The reverse comparison is the same gap, negated, with the interval mirrored.
+    reverse = check(conn, "score_gap", a="critics", b="users", min_reviews=3).set_index("group")
+    assert reverse.index.tolist() == ["Biography", "Horror"]
+    assert reverse.loc["Biography", "mean_gap"] == pytest.approx(-biography.mean())
+    assert reverse.loc["Biography", "ci_high"] == pytest.approx(-row["ci_low"])
+
+
+def test_score_gap_by_period_and_overall(conn: Connection, rows: Rows) -> None:
+    GapRows(rows)
+    pairs = [*BIOGRAPHY_PAIRS, *HORROR_PAIRS]  # the two-genre film once, not twice
+    everything = check(conn, "score_gap", a="users", b="critics", by="none", min_reviews=3)
+    assert everything["group"].tolist() == ["all"]
+    assert everything.loc[0, "movies"] == len(pairs)
+    assert everything.loc[0, "mean_gap"] == pytest.approx(GapRows.gaps(pairs).mean())
+    low, high = _interval(GapRows.gaps(pairs))
+    assert everything.loc[0, "ci_high"] - everything.loc[0, "ci_low"] == pytest.approx(high - low)
+
+    # Years 1995, 2003, 2008 (Biography), 2011 (Horror), '19??' (both genres): no decade.
+    decades = check(conn, "score_gap", a="users", b="critics", by="decade", min_reviews=3)
+    assert decades["group"].tolist() == ["1990s", "2000s", "2010s"]
+    assert decades["movies"].tolist() == [1, 2, 1]
+    assert decades["mean_gap"].tolist() == pytest.approx([-0.3, -0.25, 1.0])
+    # One movie: a mean but no interval.
+    assert decades[["ci_low", "ci_high"]].iloc[[0, 2]].isna().all().all()
+    years = check(conn, "score_gap", a="users", b="critics", by="year", min_reviews=3)
+    assert years["group"].tolist() == ["1995", "2003", "2008", "2011"]
+
+
+def test_score_gap_of_one_genre(conn: Connection, rows: Rows) -> None:
+    GapRows(rows)
+    whole = ratings.score_gap(refreshed(conn), a="users", b="critics", min_reviews=3)
+    one = check(conn, "score_gap", a="users", b="critics", min_reviews=3, genre="horror")
+    assert one["group"].tolist() == ["Horror"]  # not the genres its films share
+    pd.testing.assert_frame_equal(one, whole[whole["group"] == "Horror"].reset_index(drop=True))
+    # At the default min_reviews (20) no film has a users' score: no pair, no row.
+    assert check(conn, "score_gap", a="users", b="critics", by="none", genre="horror").empty
+
+
+def test_score_gap_puts_rotten_tomatoes_on_ten_points(conn: Connection, rows: Rows) -> None:
+    for tomatoes, imdb in [(80, 7.0), (65, 7.0), (90, None), (None, 5.0)]:
+        rows.movie(rotten_tomatoes=tomatoes, imdb=imdb)
+    gap = check(conn, "score_gap", a="rotten_tomatoes", b="imdb", by="none")
+    assert gap.loc[0, "movies"] == 2
+    assert gap.loc[0, "mean_a"] == pytest.approx(7.25)
+    assert gap.loc[0, "mean_gap"] == pytest.approx(0.25)
+
+
+def test_score_gap_with_one_gap_for_every_movie_has_no_width(conn: Connection, rows: Rows) -> None:
+    for siddu in (5.0, 6.0, 7.0):
+        rows.movie(siddu=siddu, imdb=siddu - 1.0)
+    gap = check(conn, "score_gap", a="siddu", b="imdb", by="none")
+    assert gap[["mean_gap", "ci_low", "ci_high"]].iloc[0].tolist() == pytest.approx([1.0] * 3)
+
+
+def test_platform_agreement_mean_diff_is_first_minus_second(conn: Connection, rows: Rows) -> None:
+    # Critics score higher than Siddu on two films and lower on one: signed 2/3, unsigned 4/3.
+    for siddu, critics in [(5.0, 7.0), (6.0, 7.0), (8.0, 7.0)]:
+        rows.movie(siddu=siddu, critics=critics, ratings=(9.0,))
+    result = check(conn, "platform_agreement", min_reviews=1).set_index(["source_a", "source_b"])
+    assert result.loc[("siddu", "critics"), "mean_diff"] == pytest.approx(-2 / 3)
+    assert result.loc[("siddu", "critics"), "mean_abs_diff"] == pytest.approx(4 / 3)
+    # users (9.0 everywhere) come last in SOURCES: critics minus users.
+    assert result.loc[("critics", "users"), "mean_diff"] == pytest.approx(-2.0)
+    assert result.loc[("siddu", "users"), "mean_diff"] < 0
 
 
 @pytest.mark.parametrize(
@@ -741,6 +979,29 @@ def test_review_volume_boundaries(
     result = check(conn, "review_volume", start=start, end=end, freq=freq)
     counts = dict(zip(result["period"].dt.to_pydatetime(), result["reviews"], strict=True))
     assert counts == expected
+    # The same range given as ISO strings.
+    as_text = ratings.review_volume(conn, start=start.isoformat(), end=f"{end}T06:00", freq=freq)
+    pd.testing.assert_frame_equal(as_text, result)
+
+
+@pytest.mark.parametrize(
+    ("freq", "start", "end", "days", "partial"),
+    [
+        ("day", date(2024, 2, 28), date(2024, 3, 1), [1, 1, 1], [False] * 3),
+        # Wednesday to the next Tuesday: 5 days of one week, 2 of the next.
+        ("week", date(2024, 2, 28), date(2024, 3, 5), [5, 2], [True, True]),
+        ("week", date(2024, 2, 26), date(2024, 3, 10), [7, 7], [False, False]),
+        # February 2024 has 29 days; January is cut to its last day.
+        ("month", date(2024, 1, 31), date(2024, 3, 31), [1, 29, 31], [True, False, False]),
+        ("month", date(2024, 3, 1), date(2024, 3, 30), [30], [True]),
+    ],
+)
+def test_review_volume_says_which_periods_are_partial(
+    conn: Connection, freq: str, start: date, end: date, days: list[int], partial: list[bool]
+) -> None:
+    result = check(conn, "review_volume", start=start, end=end, freq=freq)
+    assert result["days"].tolist() == days
+    assert result["partial"].tolist() == partial
 
 
 def test_review_volume_counts_reviews_as_of_the_last_refresh(conn: Connection, rows: Rows) -> None:
@@ -776,6 +1037,8 @@ EMPTY_CASES: list[tuple[str, dict[str, Any], int]] = [
     ("ratings_by_year", {}, 0),
     ("ratings_by_year", {"by": "decade"}, 0),
     ("review_volume", {"start": date(2024, 1, 1), "end": date(2024, 1, 3)}, 3),
+    *[("score_gap", {"a": "users", "b": "critics", "by": by}, 0) for by in ratings.GAP_GROUPS],
+    ("score_gap", {"a": "imdb", "b": "siddu", "by": "none"}, 0),
 ]
 
 
@@ -791,7 +1054,7 @@ def test_no_data_gives_the_documented_columns(
     assert dict(result.dtypes.astype(str)) == COLUMNS[function]
     assert len(result) == length
     for name, dtype in COLUMNS[function].items():
-        if dtype == "int64" and name not in {"bin"}:
+        if dtype == "int64" and name not in {"bin", "days"}:
             assert (result[name] == 0).all(), name
         elif dtype == "float64" and name not in {"bin_start", "bin_end"}:
             assert result[name].isna().all(), name
@@ -837,7 +1100,30 @@ VALIDATION_CASES: list[tuple[str, dict[str, Any], str]] = [
         {"start": date(2024, 1, 2), "end": date(2024, 1, 1)},
         r"start \(2024-01-02\) must not be after end \(2024-01-01\)",
     ),
-    ("review_volume", {"start": "2024-01-01", "end": date(2024, 1, 1)}, "start must be a date"),
+    ("review_volume", {"start": "2024-13-01", "end": date(2024, 1, 1)}, "start must be an ISO"),
+    ("review_volume", {"start": date(2024, 1, 1), "end": "soon"}, "end must be an ISO"),
+    ("review_volume", {"start": 20240101, "end": date(2024, 1, 1)}, "start must be a date"),
+    (
+        "review_volume",
+        {"start": "2024-01-02", "end": datetime(2024, 1, 1, 23)},
+        r"start \(2024-01-02\) must not be after end \(2024-01-01\)",
+    ),
+    (
+        "score_gap",
+        {"a": "critics", "b": "critics"},
+        "a and b must be two different sources, got 'critics' for both",
+    ),
+    ("score_gap", {"a": "metacritic", "b": "critics"}, r"unknown a 'metacritic'; valid values:"),
+    ("score_gap", {"a": "users", "b": "Critics"}, r"unknown b 'Critics'; valid values: critics"),
+    (
+        "score_gap",
+        {"a": "users", "b": "critics", "by": "month"},
+        r"unknown by 'month'; valid values: decade, genre, none, year",
+    ),
+    *[
+        ("score_gap", {"a": "users", "b": "critics", "min_reviews": bad}, "min_reviews must be")
+        for bad in (0, -1, 1.5, None, True)
+    ],
 ]
 
 
@@ -857,6 +1143,8 @@ GENRE_FUNCTIONS: list[tuple[str, dict[str, Any]]] = [
     ("top_rated", {}),
     ("divisive_movies", {}),
     ("ratings_by_year", {}),
+    ("score_gap", {"a": "users", "b": "critics"}),
+    ("score_gap", {"a": "imdb", "b": "critics", "by": "none"}),
 ]
 HOSTILE = [
     "x' OR '1'='1",
@@ -891,6 +1179,9 @@ def test_unknown_genre_is_rejected_with_the_valid_ones(
         ("source", "score_distribution", {}),
         ("by", "ratings_by_year", {}),
         ("freq", "review_volume", {"start": date(2024, 1, 1), "end": date(2024, 1, 1)}),
+        ("a", "score_gap", {"b": "critics"}),
+        ("b", "score_gap", {"a": "critics"}),
+        ("by", "score_gap", {"a": "users", "b": "critics"}),
     ],
 )
 @pytest.mark.parametrize("hostile", HOSTILE)

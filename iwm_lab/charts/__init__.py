@@ -36,6 +36,7 @@ from iwm_lab.charts.ratings import (
     genre_ratings_chart,
     ratings_over_time_chart,
     review_volume_chart,
+    score_gap_chart,
     score_histogram,
     top_rated_chart,
 )
@@ -47,6 +48,7 @@ from iwm_lab.charts.streaming import (
 from iwm_lab.charts.trending import (
     hashtag_chart,
     hashtag_timeseries_chart,
+    new_tags_chart,
     rising_tags_chart,
 )
 
@@ -74,6 +76,7 @@ __all__ = [
     "review_volume_chart",
     "rising_tags_chart",
     "row_counts_chart",
+    "score_gap_chart",
     "score_histogram",
     "top_rated_chart",
 ]

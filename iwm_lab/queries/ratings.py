@@ -10,6 +10,12 @@ with ``movies.language`` literally (case and all; blank, over 50 characters or N
 ``movies.year`` is text; a value that is not four digits ('19??', 'TBA') reads as no year: such
 movies drop out of year filters and year series but count everywhere else.
 
+Two sources are compared like for like only over the movies that have both scores:
+:func:`score_gap` (the paired gap per group, with its interval) and :func:`platform_agreement`
+do; the per-group means of :func:`ratings_by_genre` and :func:`ratings_by_year` are each over
+the movies that have that score, different movies for each source, and their column names say
+so.
+
 Every function validates its parameters before it runs its query, and aggregates in SQL.
 User ratings, the score counts of :func:`score_distribution` and the pairs of platform scores
 of :func:`platform_agreement` are read from the rollups of migration 0002
@@ -24,12 +30,16 @@ from datetime import date, datetime, time, timedelta
 from itertools import combinations
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from scipy import stats as scipy_stats
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Date,
     Float,
     Integer,
+    Interval,
     Numeric,
     String,
     and_,
@@ -57,6 +67,7 @@ from iwm_lab.queries._common import (
     check_year_range,
     frame,
     period_starts,
+    typed,
 )
 from iwm_lab.rollups import (
     MOVIE_REVIEW_STATS,
@@ -68,6 +79,9 @@ from iwm_lab.rollups import (
 # Score sources, in the order results list them; "users" is the mean review rating.
 SOURCES: tuple[str, ...] = ("siddu", "critics", "imdb", "rotten_tomatoes", "users")
 PERIODS: tuple[str, ...] = ("year", "decade")
+# The groups of score_gap; "none" is one group of every movie.
+GAP_GROUPS: tuple[str, ...] = ("genre", "decade", "year", "none")
+CONFIDENCE = 0.95  # of score_gap's intervals
 
 _SCALES: dict[str, tuple[int, int]] = {
     "siddu": SCORE_RANGE,
@@ -82,15 +96,26 @@ _LANGUAGE_LENGTH = 50  # movies.language is VARCHAR(50): a longer value cannot m
 # mean, and that noise must not decide between movies that are equal.
 _SORT_DECIMALS = 9
 
+# Each mean's name says which movies it is over: users' over the rated movies (those with
+# min_reviews reviews), a platform's over the movies that have its score.
 _CATALOGUE_COLUMNS = {
     "movies": "int64",
     "rated_movies": "int64",
     "reviews": "int64",
-    "mean_rating": "float64",
-    "mean_siddu": "float64",
-    "mean_critics": "float64",
-    "mean_imdb": "float64",
-    "mean_rotten_tomatoes": "float64",
+    "users_mean_rated_movies": "float64",
+    "siddu_mean_scored_movies": "float64",
+    "critics_mean_scored_movies": "float64",
+    "imdb_mean_scored_movies": "float64",
+    "rotten_tomatoes_mean_scored_movies": "float64",
+}
+_GAP_COLUMNS = {
+    "group": "str",
+    "movies": "Int64",
+    "mean_a": "float64",
+    "mean_b": "float64",
+    "mean_gap": "float64",
+    "ci_low": "float64",
+    "ci_high": "float64",
 }
 _MOVIE_COLUMNS = {
     "movie_id": "int64",
@@ -290,10 +315,14 @@ def platform_agreement(
     - ``n`` (int64): movies with both scores.
     - ``pearson_r`` (float64): Pearson correlation of the two scores.
     - ``spearman_rho`` (float64): Spearman rank correlation (tied scores get their mean rank).
-    - ``mean_abs_diff`` (float64): mean of ``|score_a - score_b|``, in points out of 10.
+    - ``mean_diff`` (float64): mean of ``score_a - score_b`` over the pair's movies, in points
+      out of 10: positive when ``source_a`` scores those movies higher.
+    - ``mean_abs_diff`` (float64): mean of ``|score_a - score_b|``: how far apart the two
+      scores are, whichever is higher.
 
     The correlations are NaN below two movies or when a score does not vary; the mean
-    difference is NaN when ``n`` is 0.
+    differences are NaN when ``n`` is 0. :func:`score_gap` gives the signed difference per
+    genre or period, with its interval.
     """
     _check_min_reviews(min_reviews)
     genre_id = _genre_id(conn, genre)
@@ -382,6 +411,7 @@ def platform_agreement(
             cast(func.sum(n), BigInteger).label("n"),
             cast(pearson, Float).label("pearson_r"),
             cast(spearman, Float).label("spearman_rho"),
+            (func.sum(weight * (x - y)) / func.sum(weight)).label("mean_diff"),
             (func.sum(weight * func.abs(x - y)) / func.sum(weight)).label("mean_abs_diff"),
         )
         .select_from(
@@ -405,6 +435,7 @@ def platform_agreement(
             func.coalesce(agreement.c.n, 0).label("n"),
             agreement.c.pearson_r,
             agreement.c.spearman_rho,
+            agreement.c.mean_diff,
             agreement.c.mean_abs_diff,
         )
         .select_from(names.outerjoin(agreement, agreement.c.pair == names.c.pair))
@@ -416,9 +447,129 @@ def platform_agreement(
         "n": "int64",
         "pearson_r": "float64",
         "spearman_rho": "float64",
+        "mean_diff": "float64",
         "mean_abs_diff": "float64",
     }
     return frame(conn, stmt, columns)
+
+
+def _score_on_ten(source: str, stats: Subquery) -> ColumnElement[Any]:
+    """A movie's ``source`` score on the common 0-10 scale; users' from ``stats``."""
+    if source == "users":
+        return stats.c.mean_rating
+    if source == "rotten_tomatoes":
+        return cast(Movie.rotten_tomatoes_score, Float) / 10
+    columns = {
+        "siddu": Movie.siddu_score,
+        "critics": Movie.critics_score,
+        "imdb": Movie.imdb_rating,
+    }
+    return columns[source].expression
+
+
+def score_gap(
+    conn: Connection,
+    *,
+    a: str,
+    b: str,
+    by: str = "genre",
+    min_reviews: int = 20,
+    genre: str | None = None,
+) -> pd.DataFrame:
+    """How much higher source ``a`` scores than source ``b``, on the same movies only.
+
+    ``a`` and ``b`` are two different sources of :data:`SOURCES`, on the common 0-10 scale:
+    ``rotten_tomatoes`` is divided by 10, ``users`` is a movie's mean review rating and is
+    known only for movies with at least ``min_reviews`` reviews. Only the movies (of
+    ``genre``, when given) that have both scores count: each group's two means are over the
+    same movies, so their difference is the sources' gap and not a difference of which movies
+    each source scored. The interval is the 95 % t-interval of the mean of the movies' paired
+    gaps.
+
+    ``by`` groups the movies: ``genre`` (a movie of several genres counts in each; a movie
+    without a genre in none; with ``genre`` given, only that genre's row), ``decade`` or
+    ``year`` of release (movies without a valid year are left out) or ``none`` (one group of
+    every movie). One row per group that has at least one movie with both scores, sorted by
+    ``mean_gap`` descending (then name) for genres, chronologically for decades and years:
+
+    - ``group`` (str): the genre's display name, the decade ("1990s"), the year ("1995"), or
+      "all".
+    - ``movies`` (Int64): movies with both scores.
+    - ``mean_a``, ``mean_b`` (float64): the two sources' mean scores over those movies, 0-10.
+    - ``mean_gap`` (float64): mean of ``a - b`` over those movies, in points out of 10:
+      positive when ``a`` scores them higher.
+    - ``ci_low``, ``ci_high`` (float64): the 95 % interval of ``mean_gap``; NaN below two
+      movies (one gap has no spread); equal to ``mean_gap`` when every movie's gap is the same.
+    """
+    check_choice(a, SOURCES, "a")
+    check_choice(b, SOURCES, "b")
+    if a == b:
+        raise ValueError(f"a and b must be two different sources, got {a!r} for both")
+    check_choice(by, GAP_GROUPS, "by")
+    _check_min_reviews(min_reviews)
+    genre_id = _genre_id(conn, genre)
+
+    conditions = _movie_conditions(genre_id=genre_id)
+    stats = _review_stats(conditions)
+    score_a, score_b = _score_on_ten(a, stats), _score_on_ten(b, stats)
+    period = _year() if by == "year" else _year() // 10 * 10
+    paired = select(
+        Movie.id.label("movie_id"),
+        period.label("period"),
+        score_a.label("a"),
+        score_b.label("b"),
+    ).where(score_a.is_not(None), score_b.is_not(None), *conditions)
+    if "users" in (a, b):
+        paired = paired.join(
+            stats, and_(stats.c.movie_id == Movie.id, stats.c.reviews >= min_reviews)
+        )
+    pairs = paired.cte("pairs")
+
+    gap = pairs.c.a - pairs.c.b
+    # Per group the count, means and the gaps' spread: the interval needs nothing else.
+    aggregates = [
+        func.count().label("movies"),
+        func.avg(pairs.c.a).label("mean_a"),
+        func.avg(pairs.c.b).label("mean_b"),
+        func.avg(gap).label("mean_gap"),
+        func.stddev_samp(gap).label("sd_gap"),
+    ]
+    stmt: Select[Any]
+    if by == "genre":
+        links = [MovieGenre.movie_id == pairs.c.movie_id]
+        if genre_id is not None:
+            links.append(MovieGenre.genre_id == genre_id)
+        stmt = (
+            select(Genre.name.label("group"), *aggregates)
+            .select_from(pairs)
+            .join(MovieGenre, and_(*links))
+            .join(Genre, Genre.id == MovieGenre.genre_id)
+            .group_by(Genre.id)
+            # Byte order, so the order does not depend on the server's locale.
+            .order_by(_sort_key(func.avg(gap)).desc(), Genre.name.collate("C"), Genre.id)
+        )
+    elif by in PERIODS:
+        label = cast(pairs.c.period, String)
+        stmt = (
+            select((label + "s" if by == "decade" else label).label("group"), *aggregates)
+            .where(pairs.c.period.is_not(None))
+            .group_by(pairs.c.period)
+            .order_by(pairs.c.period)
+        )
+    else:
+        # Without a GROUP BY an aggregate gives a row even of nothing: no movie, no group.
+        stmt = select(literal("all").label("group"), *aggregates).having(func.count() > 0)
+    columns = {name: dtype for name, dtype in _GAP_COLUMNS.items() if not name.startswith("ci_")}
+    groups = frame(conn, stmt, {**columns, "sd_gap": "float64"})
+
+    n = groups["movies"].to_numpy(dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # t with n - 1 degrees of freedom; n = 1 gives NaN (no spread), as it should.
+        quantile = scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)
+        half_width = quantile * groups["sd_gap"].to_numpy() / np.sqrt(n)
+    groups["ci_low"] = groups["mean_gap"] - half_width
+    groups["ci_high"] = groups["mean_gap"] + half_width
+    return typed(groups, _GAP_COLUMNS)
 
 
 def top_rated(
@@ -520,11 +671,11 @@ def _catalogue_aggregates(
         cast(func.coalesce(func.sum(stats.c.reviews).filter(rated), 0), BigInteger).label(
             "reviews"
         ),
-        func.avg(stats.c.mean_rating).filter(rated).label("mean_rating"),
-        func.avg(movies.c.siddu).label("mean_siddu"),
-        func.avg(movies.c.critics).label("mean_critics"),
-        func.avg(movies.c.imdb).label("mean_imdb"),
-        func.avg(movies.c.rotten_tomatoes).label("mean_rotten_tomatoes"),
+        func.avg(stats.c.mean_rating).filter(rated).label("users_mean_rated_movies"),
+        func.avg(movies.c.siddu).label("siddu_mean_scored_movies"),
+        func.avg(movies.c.critics).label("critics_mean_scored_movies"),
+        func.avg(movies.c.imdb).label("imdb_mean_scored_movies"),
+        func.avg(movies.c.rotten_tomatoes).label("rotten_tomatoes_mean_scored_movies"),
     ]
 
 
@@ -544,12 +695,17 @@ def ratings_by_genre(
     - ``movies`` (int64): movies in the group.
     - ``rated_movies`` (int64): those with at least ``min_reviews`` reviews.
     - ``reviews`` (int64): the reviews of the rated movies.
-    - ``mean_rating`` (float64): mean over the rated movies of their mean review rating (each
-      movie weighs the same), 0-10.
-    - ``mean_siddu``, ``mean_critics``, ``mean_imdb`` (float64): mean platform score of the
-      movies that have one, 0-10; ``mean_rotten_tomatoes`` the same on 0-100.
+    - ``users_mean_rated_movies`` (float64): mean over the rated movies only of their mean
+      review rating (each movie weighs the same), 0-10.
+    - ``siddu_mean_scored_movies``, ``critics_mean_scored_movies``,
+      ``imdb_mean_scored_movies`` (float64): mean platform score over the group's movies that
+      have that score (rated or not), 0-10; ``rotten_tomatoes_mean_scored_movies`` the same on
+      0-100.
 
-    Means are NaN when nothing is averaged.
+    Each mean is over its own movies: the users' mean and a platform's mean may cover quite
+    different movies (a few much-reviewed ones against most of the group), so their
+    difference is not a gap between the two sources. :func:`score_gap` compares two sources
+    on the same movies. Means are NaN when nothing is averaged.
     """
     _check_min_reviews(min_reviews)
     check_year_range(year_from, year_to)
@@ -586,12 +742,17 @@ def ratings_by_year(
     - ``movies`` (int64): movies in the group.
     - ``rated_movies`` (int64): those with at least ``min_reviews`` reviews.
     - ``reviews`` (int64): the reviews of the rated movies.
-    - ``mean_rating`` (float64): mean over the rated movies of their mean review rating (each
-      movie weighs the same), 0-10.
-    - ``mean_siddu``, ``mean_critics``, ``mean_imdb`` (float64): mean platform score of the
-      movies that have one, 0-10; ``mean_rotten_tomatoes`` the same on 0-100.
+    - ``users_mean_rated_movies`` (float64): mean over the rated movies only of their mean
+      review rating (each movie weighs the same), 0-10.
+    - ``siddu_mean_scored_movies``, ``critics_mean_scored_movies``,
+      ``imdb_mean_scored_movies`` (float64): mean platform score over the group's movies that
+      have that score (rated or not), 0-10; ``rotten_tomatoes_mean_scored_movies`` the same on
+      0-100.
 
-    Means are NaN when nothing is averaged.
+    Each mean is over its own movies: the users' mean and a platform's mean may cover quite
+    different movies (a few much-reviewed ones against most of the group), so their
+    difference is not a gap between the two sources. :func:`score_gap` compares two sources
+    on the same movies. Means are NaN when nothing is averaged.
     """
     check_choice(by, PERIODS, "by")
     _check_min_reviews(min_reviews)
@@ -633,19 +794,29 @@ def ratings_by_year(
     return frame(conn, stmt, {"period": "int64", **_CATALOGUE_COLUMNS})
 
 
-def review_volume(conn: Connection, *, start: date, end: date, freq: str = "day") -> pd.DataFrame:
+def review_volume(
+    conn: Connection,
+    *,
+    start: date | datetime | str,
+    end: date | datetime | str,
+    freq: str = "day",
+) -> pd.DataFrame:
     """How many reviews were written per day, week or month, and how they rated.
 
-    Counts every review dated from ``start`` through ``end`` (both whole days, inclusive; a
-    datetime stands for its day; reviews without a movie included). Weeks start on Monday.
-    Read from the daily rollup ``review_daily_stats``: whole days are all the range needs.
+    Counts every review dated from ``start`` through ``end`` (both whole days, inclusive,
+    each a ``date``, a ``datetime`` standing for its day, or an ISO string; reviews without a
+    movie included). Weeks start on Monday. Read from the daily rollup
+    ``review_daily_stats``: whole days are all the range needs.
 
     One row per period that overlaps the range, every period present, sorted by ``period``;
-    the first and last periods count only the days inside the range:
+    the first and last periods count only the days inside the range, and say so:
 
     - ``period`` (datetime64[us]): the period's first moment (midnight; a Monday; the 1st).
     - ``reviews`` (int64): reviews dated in the period, 0 when none.
     - ``mean_rating`` (float64): their mean rating, 0-10; NaN when none.
+    - ``days`` (int64): the period's days inside the range (7 for a whole week).
+    - ``partial`` (bool): the range covers only part of the period, so its count is not
+      comparable with a whole period's.
     """
     check_choice(freq, FREQUENCIES, "freq")
     first_day, last_day = check_day(start, "start"), check_day(end, "end")
@@ -668,21 +839,37 @@ def review_volume(conn: Connection, *, start: date, end: date, freq: str = "day"
         .subquery("volume")
     )
     series = period_starts(freq, first_day, last_day)
+    period_end = cast(series.c.period + cast(literal(f"1 {freq}"), Interval), Date)
+    period_start = cast(series.c.period, Date)
+    # date - date is a whole number of days.
+    in_range = func.least(period_end, last_day + timedelta(days=1)) - func.greatest(
+        period_start, first_day
+    )
     stmt = (
         select(
             series.c.period,
             func.coalesce(volume.c.reviews, 0).label("reviews"),
             volume.c.mean_rating,
+            in_range.label("days"),
+            (in_range < period_end - period_start).label("partial"),
         )
         .select_from(series.outerjoin(volume, volume.c.period == series.c.period))
         .order_by(series.c.period)
     )
-    columns = {"period": "datetime64[us]", "reviews": "int64", "mean_rating": "float64"}
+    columns = {
+        "period": "datetime64[us]",
+        "reviews": "int64",
+        "mean_rating": "float64",
+        "days": "int64",
+        "partial": "bool",
+    }
     return frame(conn, stmt, columns)
 
 
 __all__ = [
+    "CONFIDENCE",
     "FREQUENCIES",
+    "GAP_GROUPS",
     "PERIODS",
     "SOURCES",
     "divisive_movies",
@@ -691,5 +878,6 @@ __all__ = [
     "ratings_by_year",
     "review_volume",
     "score_distribution",
+    "score_gap",
     "top_rated",
 ]
