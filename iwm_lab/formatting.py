@@ -95,6 +95,15 @@ def duration(value: Any) -> str:
     return "less than a minute"
 
 
+def age(days: Any) -> str:
+    """How long ago, from an age in days: ``35 minutes ago``, ``in 2 years`` (a negative age:
+    ahead of the moment it was measured at); a blank when missing."""
+    if is_missing(days):
+        return MISSING
+    length = duration(abs(float(days)))
+    return f"in {length}" if float(days) < 0 else f"{length} ago"
+
+
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     """``1 movie``, ``12,345 movies``."""
     word = singular if count == 1 else (plural_form or f"{singular}s")

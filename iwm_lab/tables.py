@@ -65,6 +65,7 @@ def _parsed(spec: str) -> Formatter:
         "date": formatting.day,
         "moment": formatting.moment,
         "duration": formatting.duration,
+        "age": formatting.age,
         "yesno": formatting.yes_no,
         "text": lambda v: formatting.MISSING if formatting.is_missing(v) else str(v),
     }
@@ -97,7 +98,7 @@ def _guess(name: str, series: pd.Series, digits: int) -> str:
 
 
 def _numeric(spec: str) -> bool:
-    return spec.split(":")[0] in ("int", "number", "percent", "signed", "duration")
+    return spec.split(":")[0] in ("int", "number", "percent", "signed", "duration", "age")
 
 
 class Table:
@@ -155,9 +156,9 @@ def table(
 
     ``labels`` maps column names to headers (others are derived from the name); ``formats``
     maps column names to a kind (``int``, ``number[:digits]``, ``percent[:digits]``,
-    ``signed[:digits]``, ``date``, ``moment``, ``duration`` (a timedelta or days), ``yesno``,
-    ``text``) or to a function of the value. The index is not shown: keep what matters in
-    columns (``df.reset_index()``).
+    ``signed[:digits]``, ``date``, ``moment``, ``duration`` (a timedelta or days), ``age``
+    (days ago, negative ahead), ``yesno``, ``text``) or to a function of the value. The index
+    is not shown: keep what matters in columns (``df.reset_index()``).
     """
     labels = dict(labels or {})
     formats = dict(formats or {})

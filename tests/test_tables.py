@@ -112,6 +112,16 @@ def test_durations_in_words(value: float, expected: str) -> None:
     assert formatting.duration(value) == expected
 
 
+@pytest.mark.parametrize(
+    ("days", "expected"), [(0.0243, "35 minutes ago"), (-1084.0, "in 2 years"), (None, "")]
+)
+def test_ages_say_ago_or_ahead(days: float | None, expected: str) -> None:
+    assert formatting.age(days) == expected
+    if days is not None:
+        df = pd.DataFrame({"age_days": [days]})
+        assert table(df, formats={"age_days": "age"}).cells.iloc[0, 0] == expected
+
+
 def test_moment_drops_a_midnight_time() -> None:
     assert formatting.moment(datetime(2026, 11, 1)) == "2026-11-01"
     assert formatting.moment(pd.NaT) == ""
