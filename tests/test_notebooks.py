@@ -1,11 +1,13 @@
 """The notebooks are tests too.
 
 - Their stored outputs are clean (executed, no errors, no machine paths) and they keep the
-  conventions (one ``parameters`` cell, the demo data's as-of, data only through iwm_lab),
-  checked without a kernel.
-- nbval re-runs every notebook against the tiny dataset (seed 42) in a pytest subprocess and
-  compares the outputs of the cells marked ``# NBVAL_CHECK_OUTPUT``: tables of key numbers,
-  never plotly figures.
+  conventions (one ``parameters`` cell whose ``as_of`` is None, meaning the run's time; the
+  title and coder instructions in a cell the pages hide; data only through iwm_lab), checked
+  without a kernel.
+- nbval re-runs every notebook against the tiny dataset (seed 42, dated up to
+  :data:`~iwm_lab.demodata.NOTEBOOK_AS_OF`) in a pytest subprocess, with ``IWM_AS_OF``
+  pinning "now" to that date, and compares the outputs of the cells marked
+  ``# NBVAL_CHECK_OUTPUT``: tables of key numbers, never plotly figures.
 - papermill runs each one with other parameters, and with parameters or a database that give
   empty results, which must read "No data" rather than fail.
 """
@@ -18,7 +20,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ import pytest
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
-from iwm_lab.demodata import DEFAULT_AS_OF
+from iwm_lab.demodata import NOTEBOOK_AS_OF
 from iwm_lab.queries import streaming, trending
 from iwm_lab.reports.parameters import notebook_parameters
 from iwm_lab.reports.records import read_records
@@ -112,9 +114,19 @@ def test_parameters_cell(name: str) -> None:
     ]
     assert sorted(assigned) == sorted(declared)
     assert all(p.type.kind != "any" for p in declared.values()), declared
-    # The default as-of is the demo data's, so stored outputs are the tiny dataset's.
-    assert ast.literal_eval(declared["as_of"].default) == DEFAULT_AS_OF.date().isoformat()
+    # A report is as of its run: no date is written into the notebook.
+    assert declared["as_of"].default == "None"
+    assert declared["as_of"].type.kind == "str" and declared["as_of"].type.nullable
     assert nb.metadata.kernelspec.name == "python3"
+    # The title (the page header has it) and the instructions for Lab users stay out of pages.
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    assert "report-hide" in first.metadata.get("tags", [])
+    assert not any(
+        "change the values" in c.source
+        for c in nb.cells
+        if "report-hide" not in c.metadata.get("tags", [])
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -127,7 +139,7 @@ def test_stored_outputs_are_executed_and_clean(name: str) -> None:
     # No wall-clock time anywhere: nbclient's timings would change on every run.
     assert not any("execution" in c.metadata for c in cells)
     records = read_records(nb)
-    assert records["as_of"].startswith(DEFAULT_AS_OF.date().isoformat())
+    assert records["as_of"].startswith(NOTEBOOK_AS_OF.date().isoformat())
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -155,7 +167,10 @@ def test_compared_cells_show_tables_not_figures(name: str) -> None:
 def test_nbval_reproduces_the_stored_outputs_on_the_tiny_dataset(
     tiny_url: URL, cli_env: dict[str, str]
 ) -> None:
-    env = cli_env | {"IWM_DATABASE_URL": tiny_url.render_as_string(hide_password=False)}
+    env = cli_env | {
+        "IWM_DATABASE_URL": tiny_url.render_as_string(hide_password=False),
+        "IWM_AS_OF": NOTEBOOK_AS_OF.isoformat(),
+    }
     command = [
         sys.executable,
         "-m",
@@ -225,9 +240,17 @@ def _overview_stale(records: dict[str, Any], _: Connection) -> None:
     assert records["stale"] == ["reviews", "pulses"]
 
 
+def _overview_stale_by_the_clock(records: dict[str, Any], _: Connection) -> None:
+    # No as-of given: the run's own time, weeks after the tiny dataset's last review.
+    assert records["stale"] == ["reviews", "pulses"]
+    ran_at = datetime.fromisoformat(records["as_of"])
+    assert abs((ran_at - datetime.now(UTC).replace(tzinfo=None)).total_seconds()) < 600
+    assert records["reviews_age_days"] > 7 and records["pulses_age_days"] > 7
+
+
 def _overview_empty(records: dict[str, Any], _: Connection) -> None:
     assert records["total_rows"] == 0 and records["users"] == 0
-    assert records["latest_review"] is None
+    assert records["reviews_age_days"] is None and records["stale"] == ["reviews", "pulses"]
 
 
 # Notebook, database ("tiny" or "empty"), parameters, text to find, whether "No data" shows,
@@ -237,7 +260,7 @@ RUNS: list[Any] = [
         "ratings",
         "tiny",
         {"genre": "drama", "min_reviews": 5, "top_n": 5, "activity_weeks": 4},
-        ["movies of the genre **drama**", "reviews written from 2026-10-04 to 2026-10-31"],
+        ["movies of the genre **drama**", "The week of 2026-10-19, the latest whole week, had"],
         False,
         _ratings_drama,
         id="ratings-drama",
@@ -273,7 +296,7 @@ RUNS: list[Any] = [
         "trending_topics",
         "tiny",
         {"as_of": "2026-10-15", "window": "30d", "category": "cricket", "top_n": 5},
-        ["**Data as of 2026-10-15 00:00.**", "(30 days)"],
+        ["**Data as of 2026-10-15 UTC.**", "(30 days)"],
         False,
         _trending_cricket,
         id="trending-30d-cricket",
@@ -282,7 +305,7 @@ RUNS: list[Any] = [
         "trending_topics",
         "tiny",
         {"as_of": "2020-01-01"},
-        ["**No data:** no pulse posted in the 7 days up to 2020-01-01 carries a tag."],
+        ["**No data.** No pulses between 2019-12-25 and 2020-01-01"],
         True,
         _trending_nothing,
         id="trending-before-any-pulse",
@@ -291,10 +314,19 @@ RUNS: list[Any] = [
         "overview",
         "tiny",
         {"as_of": "2026-12-01", "stale_after_days": 14},
-        ["**Stale:** no new reviews or pulses in the 14 days before 2026-12-01"],
+        ["**Reviews and pulses are stale** (nothing new for more than 14 days)"],
         False,
         _overview_stale,
         id="overview-stale",
+    ),
+    pytest.param(
+        "overview",
+        "tiny-unpinned",
+        {},
+        ["**Reviews and pulses are stale**"],
+        False,
+        _overview_stale_by_the_clock,
+        id="overview-stale-by-the-clock",
     ),
     pytest.param(
         "overview",
@@ -324,9 +356,13 @@ def test_papermill_run_with_other_parameters(
 ) -> None:
     from papermill import execute_notebook
 
-    url = tiny_url if database == "tiny" else db_url  # db_url: migrated, no rows
+    url = db_url if database == "empty" else tiny_url  # db_url: migrated, no rows
     # The kernel inherits this process's environment, as under `iwm-lab report run`.
     monkeypatch.setenv("IWM_DATABASE_URL", url.render_as_string(hide_password=False))
+    if database == "tiny-unpinned":
+        monkeypatch.delenv("IWM_AS_OF", raising=False)
+    else:  # "now" is the day the tiny dataset ends, as for the stored outputs
+        monkeypatch.setenv("IWM_AS_OF", NOTEBOOK_AS_OF.isoformat())
     output = tmp_path / f"{name}.ipynb"
     execute_notebook(
         str(NOTEBOOKS / f"{name}.ipynb"),
