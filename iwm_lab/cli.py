@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +172,18 @@ def partitions(through: date) -> None:
     )
 
 
+def _as_of(value: str | None) -> datetime | None:
+    """``--as-of`` of ``seed`` and ``demo``, checked before anything starts."""
+    if value is None:
+        return None
+    from iwm_lab.demodata import check_as_of
+
+    try:
+        return check_as_of(value, "--as-of")
+    except ValueError as exc:
+        raise IwmLabError(str(exc)) from None
+
+
 @cli.command()
 @click.option(
     "--scale",
@@ -179,6 +191,12 @@ def partitions(through: date) -> None:
     default="small",
     show_default=True,
     help="Demo dataset to load when the database is empty.",
+)
+@click.option(
+    "--as-of",
+    metavar="DATE",
+    help="Date a new load of demo data runs up to (2026-11-01, or 2026-11-01T06:00 UTC). "
+    "Default: now.",
 )
 @click.option("--no-reports", is_flag=True, help="Stop before rendering the reports.")
 @click.option(
@@ -193,12 +211,13 @@ def partitions(through: date) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Where reports go. Default: the schedule's output folder (reports/output/).",
 )
-def demo(scale: str, no_reports: bool, jobs: int, output: Path | None) -> None:
+def demo(scale: str, as_of: str | None, no_reports: bool, jobs: int, output: Path | None) -> None:
     """The main job: database up, migrated, checked, demo data, trending topics, reports."""
     from iwm_lab.demo import run_demo
 
     result = run_demo(
         scale=scale,
+        as_of=_as_of(as_of),
         reports=not no_reports,
         jobs=jobs,
         output_dir=output,
@@ -340,8 +359,19 @@ def report_list() -> None:
     help="Set a notebook parameter (repeatable); a for_each key runs that one part.",
 )
 @click.option("--keep-code", is_flag=True, help="Show the code cells in the HTML.")
-def report_run(name: str, parameters: tuple[tuple[str, str], ...], keep_code: bool) -> None:
-    """Run report NAME now: executed notebook + stand-alone HTML in reports/output/NAME/."""
+@click.option(
+    "--self-contained",
+    is_flag=True,
+    help="Put plotly.js inside the page (one file to mail; ~5 MB) instead of the output "
+    "folder's _static/.",
+)
+def report_run(
+    name: str, parameters: tuple[tuple[str, str], ...], keep_code: bool, self_contained: bool
+) -> None:
+    """Run report NAME now: executed notebook + stand-alone HTML in reports/output/NAME/.
+
+    A notebook declaring ``as_of`` gets the run's time unless ``-p as_of`` sets it.
+    """
     from iwm_lab.exceptions import ReportFailed
     from iwm_lab.reports.runner import run_report
 
@@ -351,6 +381,7 @@ def report_run(name: str, parameters: tuple[tuple[str, str], ...], keep_code: bo
             name,
             dict(parameters),
             keep_code=keep_code or None,
+            self_contained=self_contained or None,
             progress=_say,
         )
     except KeyboardInterrupt as exc:
@@ -358,7 +389,10 @@ def report_run(name: str, parameters: tuple[tuple[str, str], ...], keep_code: bo
     failed = [r for r in results if not r.ok]
     for result in results:
         where = result.file(".html") or result.file(".ipynb") or result.run_dir
-        click.echo(f"{result.job.label}: {result.record.status} in {result.record.seconds} s")
+        ad_hoc = " (ad hoc)" if result.record.ad_hoc else ""
+        click.echo(
+            f"{result.job.label}: {result.record.status}{ad_hoc} in {result.record.seconds} s"
+        )
         if where:
             click.echo(f"  {where}")
     if failed:
@@ -449,16 +483,18 @@ def lab(
 )
 @click.option(
     "--as-of",
-    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
-    help="Date the data is relative to (default 2026-11-01); trending windows count from now.",
+    metavar="DATE",
+    help="Date the data runs up to (2026-11-01, or 2026-11-01T06:00 UTC), for the same rows "
+    "on any day. Default: now.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def seed(
-    scale: str, seed_: int, reset: bool, allow_external: bool, as_of: Any, quiet: bool
+    scale: str, seed_: int, reset: bool, allow_external: bool, as_of: str | None, quiet: bool
 ) -> None:
     """Fill the database with reproducible demo data (COPY; every table)."""
     from iwm_lab.demodata import seed_database
 
+    moment = _as_of(as_of)  # before the engine: a bad date should not start a server
     report = seed_database(
         _writable_engine(),
         scale=scale,
@@ -466,7 +502,7 @@ def seed(
         reset=reset,
         allow_external=allow_external,
         progress=not quiet,
-        as_of=as_of,
+        as_of=moment,
     )
     click.echo(report.describe())
 

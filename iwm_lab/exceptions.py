@@ -74,3 +74,8 @@ class ReportBusy(ReportError):
 
 class ReportFailed(ReportError):
     """A report ran and failed; its executed notebook is kept and the index shows the error."""
+
+
+class ReportValueError(ReportParameterError):
+    """A parameter's value is not one it takes (a region, genre, window...); the message lists
+    the valid ones. Nothing ran and nothing was recorded."""

@@ -3,8 +3,11 @@
 Headless Chromium (Debian's ``chromium``, installed here when missing) opens the report from
 disk with name resolution and any proxy pointing nowhere, driven over the Chrome DevTools
 Protocol (``websocket-client``). The test fails if the page requests anything but local
-files, logs an error, or leaves a chart without an SVG holding data points. A screenshot of
-each page is kept in ``reports/output/screenshots/`` (git-ignored) as an artefact.
+files, logs an error, or leaves a chart without an SVG holding data points; on a 400 px
+screen, also if a chart or the page is wider than the screen. plotly.js comes from the output
+folder's ``_static/`` by a relative path, so pages are opened where they were published,
+including through the ``latest`` link. A screenshot of each page is kept in
+``reports/output/screenshots/`` (git-ignored) as an artefact.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ import websocket
 from sqlalchemy.engine import URL
 from test_reports import write_notebook
 
-from iwm_lab.reports.runner import run_report
+from iwm_lab.demodata import NOTEBOOK_AS_OF
+from iwm_lab.reports.runner import RunResult, run_report
 from iwm_lab.reports.schedule import DEFAULT_SCHEDULE, load_schedule
 from iwm_lab.settings import get_settings
 
@@ -49,10 +53,16 @@ FLAGS = [
 ]
 CHART_STATE = """JSON.stringify({
   plotly: typeof Plotly !== "undefined",
+  screen: window.innerWidth,
+  page: document.documentElement.scrollWidth,
   charts: Array.from(document.querySelectorAll("div.iwm-plotly-chart")).map(d => ({
     svg: d.querySelectorAll("svg.main-svg").length,
     traces: d.querySelectorAll("g.trace").length,
-    marks: d.querySelectorAll("g.trace .point, g.trace path.js-line").length}))})"""
+    marks: d.querySelectorAll("g.trace .point, g.trace path.js-line").length,
+    right: d.getBoundingClientRect().right,
+    width: Math.max(0, ...Array.from(d.querySelectorAll("svg.main-svg"),
+                                     s => s.getBoundingClientRect().width))}))})"""
+NARROW = 400
 
 
 @pytest.fixture(scope="session")
@@ -102,6 +112,8 @@ class DevTools:
 
     def evaluate(self, expression: str) -> Any:
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression[:80]}: {json.dumps(result['exceptionDetails'])}")
         return result["result"].get("value")
 
 
@@ -122,10 +134,15 @@ def browser(chromium: str, tmp_path: Path) -> Iterator[DevTools]:
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stderr is not None
     stderr = proc.stderr
-    threading.Thread(target=lambda: [lines.put(line) for line in stderr], daemon=True).start()
+
+    def pump() -> None:
+        for line in stderr:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     try:
         endpoint = None
-        seen = []
+        seen: list[str] = []
         while endpoint is None:
             try:
                 line = lines.get(timeout=30)
@@ -147,10 +164,24 @@ def browser(chromium: str, tmp_path: Path) -> Iterator[DevTools]:
         proc.wait(timeout=30)
 
 
-def check_report_in_browser(tools: DevTools, html: Path, screenshot: Path) -> list[dict[str, Any]]:
-    """Open ``html``; assert charts drew, nothing was fetched, nothing failed; screenshot it."""
-    tools.call("Page.navigate", url=html.resolve().as_uri())
+def check_report_in_browser(
+    tools: DevTools, html: Path, screenshot: Path, width: int = 1280
+) -> list[dict[str, Any]]:
+    """Open ``html`` on a screen ``width`` pixels wide; assert charts drew within the screen,
+    nothing was fetched, nothing failed; screenshot it."""
+    tools.call(
+        "Emulation.setDeviceMetricsOverride",
+        width=width,
+        height=1000,
+        deviceScaleFactor=1,
+        mobile=width <= NARROW,
+    )
+    # Not resolved: the page must work where it is, a `latest` link included.
+    url = html.absolute().as_uri()
+    tools.events.clear()  # a late load event of the previous page must not count
+    tools.call("Page.navigate", url=url)
     tools.wait_for("Page.loadEventFired")
+    assert tools.evaluate("document.location.href") == url
     deadline = time.monotonic() + 30
     state = json.loads(tools.evaluate(CHART_STATE))
     # Plotly draws after load; without plotly.js (inlined, so there at load) it never will.
@@ -164,10 +195,10 @@ def check_report_in_browser(tools: DevTools, html: Path, screenshot: Path) -> li
     height = min(int(metrics["height"]), 4000)
     tools.call(
         "Emulation.setDeviceMetricsOverride",
-        width=1280,
+        width=width,
         height=height,
         deviceScaleFactor=1,
-        mobile=False,
+        mobile=width <= NARROW,
     )
     shot = tools.call("Page.captureScreenshot", format="png")
     screenshot.parent.mkdir(parents=True, exist_ok=True)
@@ -194,7 +225,29 @@ def check_report_in_browser(tools: DevTools, html: Path, screenshot: Path) -> li
     assert charts, "the report has no plotly chart"
     for number, chart in enumerate(charts, 1):
         assert chart["svg"] and chart["traces"] and chart["marks"], f"chart {number}: {chart}"
+        # Within the screen, and not shrunk to a sliver either.
+        assert chart["right"] <= state["screen"] + 1, f"chart {number} is clipped: {chart}"
+        assert chart["width"] >= min(300, state["screen"] * 0.7), f"chart {number}: {chart}"
+    assert state["page"] <= state["screen"], f"the page scrolls sideways: {state}"
     return charts
+
+
+def _run(
+    monkeypatch: pytest.MonkeyPatch,
+    schedule_path: Path,
+    output: Path,
+    url: URL,
+    name: str,
+    **overrides: str,
+) -> RunResult:
+    monkeypatch.setenv("IWM_DATABASE_URL", url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    try:
+        schedule = load_schedule(schedule_path, output)
+        [result] = run_report(schedule, name, overrides, progress_bar=False)
+    finally:
+        get_settings.cache_clear()
+    return result
 
 
 def _render(
@@ -205,27 +258,59 @@ def _render(
     name: str,
     **overrides: str,
 ) -> Path:
-    monkeypatch.setenv("IWM_DATABASE_URL", url.render_as_string(hide_password=False))
-    get_settings.cache_clear()
-    try:
-        schedule = load_schedule(schedule_path, output)
-        [result] = run_report(schedule, name, overrides, progress_bar=False)
-    finally:
-        get_settings.cache_clear()
+    result = _run(monkeypatch, schedule_path, output, url, name, **overrides)
     html = result.file(".html")
     assert result.ok and html is not None, result.record.error
     return html
 
 
-def test_a_synthetic_report_draws_its_charts_offline(
+TABLE_ALIGNMENT = """JSON.stringify(Array.from(
+  document.querySelectorAll(".iwm-table tbody tr:first-child td"),
+  td => getComputedStyle(td).textAlign))"""
+
+
+def test_a_synthetic_report_draws_its_charts_offline_and_fits_a_phone(
+    browser: DevTools, tmp_path: Path, db_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_notebook(tmp_path / "synthetic.ipynb")
+    schedule = tmp_path / "schedule.toml"
+    # A fan-out part: its pages are one folder deeper than a plain report's.
+    schedule.write_text(
+        '[reports.synthetic]\nnotebook = "synthetic.ipynb"\ncron = "0 6 * * *"\n'
+        "for_each = { n = [3] }\n"
+    )
+    html = _render(monkeypatch, schedule, tmp_path / "output", db_url, "synthetic")
+    latest = html.parent.parent / "latest" / html.name
+    assert latest.is_file()
+    charts = check_report_in_browser(browser, latest, ARTEFACTS / "synthetic.png")
+    assert len(charts) == 2
+    # Text left, numbers right (the lab stylesheet would right-align the titles too).
+    assert json.loads(browser.evaluate(TABLE_ALIGNMENT)) == ["left", "right", "right"]
+    charts = check_report_in_browser(browser, html, ARTEFACTS / "synthetic-400px.png", NARROW)
+    assert len(charts) == 2
+
+    # Without the output folder's plotly.js the page says what is missing, instead of blanks.
+    static = tmp_path / "output" / "_static"
+    static.rename(tmp_path / "elsewhere")
+    browser.events.clear()
+    browser.call("Page.navigate", url=html.as_uri())
+    browser.wait_for("Page.loadEventFired")
+    note = browser.evaluate('document.querySelector(".iwm-plotly-missing").textContent')
+    assert "_static/plotly-" in note and "--self-contained" in note
+
+
+def test_a_failed_runs_page_draws_the_charts_it_got_to(
     browser: DevTools, tmp_path: Path, db_url: URL, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_notebook(tmp_path / "synthetic.ipynb")
     schedule = tmp_path / "schedule.toml"
     schedule.write_text('[reports.synthetic]\nnotebook = "synthetic.ipynb"\ncron = "0 6 * * *"\n')
-    html = _render(monkeypatch, schedule, tmp_path / "output", db_url, "synthetic")
-    charts = check_report_in_browser(browser, html, ARTEFACTS / "synthetic.png")
+    result = _run(monkeypatch, schedule, tmp_path / "output", db_url, "synthetic", fail="true")
+    html = result.file(".html")
+    assert not result.ok and html is not None
+    charts = check_report_in_browser(browser, html, ARTEFACTS / "synthetic-failed.png")
     assert len(charts) == 2
+    assert "boom: failed on purpose" in browser.evaluate("document.body.textContent")
 
 
 def _shipped_reports() -> list[Any]:
@@ -247,8 +332,11 @@ def test_each_shipped_report_draws_its_charts_offline(
 ) -> None:
     spec = load_schedule(DEFAULT_SCHEDULE).report(name)
     part = {key: str(values[0]) for key, values in spec.for_each.items()}
+    # The tiny dataset ends at a fixed date; a run as of now would find its windows empty.
+    part["as_of"] = NOTEBOOK_AS_OF.date().isoformat()
     html = _render(monkeypatch, DEFAULT_SCHEDULE, tmp_path / "output", tiny_url, name, **part)
     check_report_in_browser(browser, html, ARTEFACTS / f"{name}.png")
+    check_report_in_browser(browser, html, ARTEFACTS / f"{name}-400px.png", NARROW)
 
 
 def test_the_checks_catch_a_page_that_needs_the_network(browser: DevTools, tmp_path: Path) -> None:

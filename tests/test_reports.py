@@ -2,7 +2,8 @@
 
 Kernels cost seconds each, so one module-scoped workspace is shared: a good run, then a
 failing and an interrupted run of the same report (which must leave the good one as latest),
-then the index and a grep of every byte written for the database password.
+then the index and a grep of every byte written for the database password. The workspace
+reads the tiny demo dataset, whose regions the ``region`` parameter is checked against.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from plotly.offline import get_plotlyjs_version
 from sqlalchemy.engine import URL
 
 from iwm_lab import migrate
@@ -39,11 +41,23 @@ IWM_LAB = Path(sys.executable).parent / "iwm-lab"
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 
 PARAMETERS = """\
+from typing import Optional
+
 region: str = "US"
 n: int = 3
 fail: bool = False
 sleep_s: float = 0.0
-as_of: str = "2024-06-30"
+as_of: Optional[str] = None
+"""
+TITLE = "# Synthetic report title\nTwo charts and a number."
+INSTRUCTIONS = "To explore, change the values in the next cell."
+TABLE = """\
+import pandas as pd
+
+table = pd.DataFrame(
+    {"Movie title": ["Dune", "Heat"], "Reviews": ["1,234", "56"], "Share": ["30.3%", ""]}
+)
+table.style.hide(axis="index")
 """
 QUERY = """\
 # marker: code-cell-source
@@ -83,12 +97,17 @@ if fail:
 def write_notebook(path: Path) -> Path:
     """A small parameterised notebook: a query, two plotly charts, recorded figures."""
     nb = new_notebook()
+    hide = {"tags": ["report-hide"]}
     nb.cells = [
-        new_markdown_cell("# Synthetic report\nTwo charts and a number."),
+        new_markdown_cell(TITLE, metadata=hide),
+        new_markdown_cell(INSTRUCTIONS, metadata=hide),
         new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
         new_code_cell(QUERY),
+        new_markdown_cell("## Bars\nThe bars by region."),
         new_code_cell(BAR),
         new_code_cell(SCATTER),
+        new_code_cell(TABLE),
+        new_code_cell('print("hidden output: for JupyterLab users")', metadata=hide),
         new_code_cell(TAIL),
     ]
     nb.metadata["kernelspec"] = {
@@ -155,8 +174,8 @@ class Workspace:
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory, db_url: URL) -> Workspace:
-    return Workspace(tmp_path_factory.mktemp("reports"), db_url)
+def ws(tmp_path_factory: pytest.TempPathFactory, tiny_url: URL) -> Workspace:
+    return Workspace(tmp_path_factory.mktemp("reports"), tiny_url)
 
 
 @pytest.fixture
@@ -173,11 +192,13 @@ def use_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], No
 
 @pytest.fixture(scope="module")
 def good_run(ws: Workspace) -> dict[str, Any]:
+    before = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
     done = ws.cli("run", "synthetic", "-p", "region", "IN")
+    after = datetime.now(UTC).replace(tzinfo=None)
     assert done.returncode == 0, done.stderr
     job = ws.output / "synthetic"
     run_id = os.readlink(job / "latest")
-    return {"done": done, "run_id": run_id, "dir": job / run_id}
+    return {"done": done, "run_id": run_id, "dir": job / run_id, "between": (before, after)}
 
 
 class _Tags(HTMLParser):
@@ -208,17 +229,27 @@ def parse_html(text: str) -> _Tags:
     return parser
 
 
-def external_references(page: _Tags) -> list[str]:
-    """Every ``src``/``href`` that is not local to the page or the output folder."""
+def external_references(page: _Tags, html: Path | None = None) -> list[str]:
+    """Every ``src``/``href`` but relative ones to a file of the output folder ``html`` is in.
+
+    The output folder is the nearest folder above the page holding ``_static/``.
+    """
     found = []
     for tag, attrs in page.tags:
         for name in ("src", "href"):
             value = attrs.get(name)
-            if tag == "a" and name == "href":
-                continue  # links a reader may follow; they load nothing
-            if value is not None:
+            if value is None or (tag == "a" and name == "href"):
+                continue  # links a reader may follow load nothing
+            relative = "://" not in value and not value.startswith(("/", "//", "data:"))
+            if not (html is not None and relative and _in_output(html, value)):
                 found.append(f"<{tag} {name}={value}>")
     return found
+
+
+def _in_output(html: Path, reference: str) -> bool:
+    target = (html.parent / reference).resolve()
+    root = next((p for p in html.parents if (p / "_static").is_dir()), None)
+    return root is not None and target.is_file() and root.resolve() in target.parents
 
 
 # --- schedule.toml ---------------------------------------------------------------------------
@@ -360,9 +391,13 @@ def test_a_run_writes_notebook_and_offline_html_with_header(
 
     nb = nbformat.read(run_dir / "synthetic.ipynb", as_version=4)
     meta = nb.metadata["iwm_lab"]
+    # A manual run passes its own time as as_of: naive ISO, UTC, to the second.
+    as_of = meta["parameters"].pop("as_of")
     assert meta["parameters"] == {"n": 3, "region": "IN"}
+    before, after = good_run["between"]
+    assert before <= datetime.fromisoformat(as_of) <= after and len(as_of) == 19
     assert meta["records"]["answer"] == 42
-    assert meta["as_of"] == "2024-06-30"
+    assert meta["as_of"] == as_of == meta["records"]["as_of"]
     assert meta["revision"] == migrate.head_revision()
     # The report's statement timeout and a read-only session reached the kernel.
     assert meta["records"]["session"] == {
@@ -371,29 +406,50 @@ def test_a_run_writes_notebook_and_offline_html_with_header(
     }
     run = json.loads((run_dir / "run.json").read_text())
     assert run["status"] == "success" and run["timings"]["kernel_start_s"] > 0
+    assert run["as_of"] == as_of and run["parameters"]["as_of"] == as_of
+    # region IN is not what the schedule runs this report with.
+    assert run["ad_hoc"] is True and "region = 'IN' set by hand" in run["ad_hoc_reason"]
 
-    html = (run_dir / "synthetic.html").read_text()
+    page_path = run_dir / "synthetic.html"
+    html = page_path.read_text()
     page = parse_html(html)
-    assert external_references(page) == []
-    [plotly_js] = [s for s in page.scripts if len(s) > 1_000_000]  # inlined once
-    # plotly.js itself names CDNs that only map charts use; nothing else may.
-    rest = html.replace(plotly_js, "")
-    assert not re.search(r"https?://[^\"' ]*(cdn|unpkg|jsdelivr|mathjax|require)", rest, re.I)
+    # plotly.js is one file of the output folder, two levels up, not inside the page.
+    [script] = [a["src"] for t, a in page.tags if t == "script" and a.get("src")]
+    version = get_plotlyjs_version()
+    assert script == f"../../_static/plotly-{version}.min.js"
+    assert (ws.output / "_static" / f"plotly-{version}.min.js").stat().st_size > 1_000_000
+    assert external_references(page, page_path) == []
+    assert page_path.stat().st_size < 1_500_000
+    assert not [s for s in page.scripts if len(s) > 100_000]
+    assert not re.search(r"https?://[^\"' ]*(cdn|unpkg|jsdelivr|mathjax|require)", html, re.I)
     charts = [a for t, a in page.tags if t == "div" and a.get("class") == "iwm-plotly"]
     assert len(charts) == 2
     assert "marker: code-cell-source" not in html  # code hidden by default
+    # Cells tagged report-hide are left out; the only h1 is the header's.
+    assert [t for t, _ in page.tags].count("h1") == 1
+    for hidden in ("Synthetic report title", "change the values", "hidden output"):
+        assert hidden not in html
+    assert "The bars by region" in html
+    # The Styler table: no index column, the numeric columns marked for right alignment.
+    [table] = re.findall(r'<div class="iwm-table"><table.*?</table></div>', html, re.S)
+    assert "<tbody>" in table and not re.search(r"<tbody>.*<th", table, re.S)
+    assert re.search(r'<th[^>]*class="[^"]*iwm-num[^"]*"[^>]*>Reviews</th>', table)
+    assert not re.search(r"<th[^>]*iwm-num[^>]*>Movie title</th>", table)
     start, end = html.index('<header class="iwm-report-header">'), html.index("</header>")
     header = unescape(html[start:end])
+    assert "<h1>Synthetic report" in header and ">ad hoc<" in header
     for expected in (
         "synthetic",
         "region = 'IN'",
         "n = 3",
-        "Data as of</dt><dd>2024-06-30",
+        f"as_of = '{as_of}'",
+        f"Data as of</dt><dd>{as_of[:10]} {as_of[11:16]} UTC",
         migrate.head_revision(),
         good_run["run_id"],
     ):
         assert expected in header
-    assert "(default)" in header  # fail, sleep_s, as_of kept their defaults
+    assert "(default)" in header  # fail and sleep_s kept their defaults
+    assert "Since the previous run" not in header  # there is none
 
 
 def test_keep_code_shows_the_code(ws: Workspace, good_run: dict[str, Any]) -> None:
@@ -485,7 +541,9 @@ def test_concurrent_run_due_runs_each_job_once_with_fan_out(ws: Workspace) -> No
     for key, region in (("fanout/region-US", "US"), ("fanout/region-IN", "IN")):
         state = read_state(output / key, key, key)
         assert [r.status for r in state.runs] == ["success"]
-        assert state.runs[0].parameters == {"region": region}
+        # as_of is the slot run-due ran for: this year's 1 January, 00:00 UTC.
+        slot = f"{datetime.now(UTC).year}-01-01T00:00:00"
+        assert state.runs[0].parameters == {"region": region, "as_of": slot}
         assert (output / key / "latest" / f"fanout-region-{region}.html").is_file()
     assert len(read_state(output / "synthetic", "synthetic", "synthetic").runs) == 1
     # Everything ran for this year's slot: nothing is due any more.
@@ -520,6 +578,9 @@ def test_missed_slots_give_one_catch_up_run(
     state = read_state(job_dir, job.key, job.label)
     assert len(state.runs) == 1 and state.runs[0].trigger == "schedule"
     assert state.last_slot == "2025-03-05T05:00:00+00:00"
+    # The notebook's as_of is the slot (06:00 in Berlin), in UTC, not the time it ran.
+    assert state.runs[0].parameters["as_of"] == "2025-03-05T05:00:00"
+    assert state.runs[0].as_of == "2025-03-05T05:00:00" and not state.runs[0].ad_hoc
     assert run_due(schedule, now=now) == []
     [due] = due_jobs(schedule, datetime(2025, 3, 6, 5, 30, tzinfo=UTC))
     assert due.missed == 1
@@ -545,7 +606,8 @@ def test_the_index_shows_every_report_latest_run_and_history(
         assert run.run_id in html
     assert "RuntimeError: boom: failed on purpose" in html
     assert "fanout[region=US]" in html and "never run" in html
-    links = [a["href"] for t, a in page.tags if t == "a" and not a["href"].startswith("#")]
+    hrefs = [a.get("href") or "" for t, a in page.tags if t == "a"]
+    links = [href for href in hrefs if not href.startswith("#")]
     assert "synthetic/latest/synthetic.html" in links
     for href in links:
         assert (ws.output / href).is_file(), href

@@ -1,11 +1,14 @@
 """Scheduled papermill reports: ``reports/schedule.toml`` → executed notebooks + offline HTML.
 
-Modules, by concern: :mod:`.schedule` (the schedule file, cron), :mod:`.parameters` (checks
-against the notebook's parameters cell), :mod:`.runner` (one run: papermill, atomic output,
-failures), :mod:`.html` (stand-alone HTML), :mod:`.state` (run history, locks), :mod:`.due`
-and :mod:`.worker` (``run-due``), :mod:`.index` (the index page), :mod:`.records` (key
-figures notebooks record), :mod:`.redaction` (no secret in any output), :mod:`.signals`
-(interrupted runs).
+Modules, by concern: :mod:`.schedule` (the schedule file, cron), :mod:`.parameters` (types,
+against the notebook's parameters cell), :mod:`.choices` (values from a closed set),
+:mod:`.prepare` (a run's checked parameters, its as-of, ad hoc runs), :mod:`.runner` (one
+run: papermill, atomic output, failures), :mod:`.render` (the executed notebook annotated,
+its page written), :mod:`.html` (the page: template, plotly.js, hidden cells),
+:mod:`.tables` (tables for readers), :mod:`.changes` (key figures against the previous run),
+:mod:`.state` (run history, locks), :mod:`.due` and :mod:`.worker` (``run-due``),
+:mod:`.index` (the index page), :mod:`.records` (key figures notebooks record),
+:mod:`.redaction` (no secret in any output), :mod:`.signals` (interrupted runs).
 
 Only :func:`record` is imported here: notebooks import this package, and the rest pulls in
 papermill and nbconvert, which a kernel does not need.

@@ -1,8 +1,16 @@
 """Stand-alone HTML of an executed notebook: opens from disk, with no network.
 
 nbconvert's ``lab`` template, extended by ``templates/iwm_report``: its CDN scripts
-(require.js, MathJax, mermaid, widgets) are left out, plotly.js is inlined once per page, and
-a header states report, parameters, data as-of, database revision and run time.
+(require.js, MathJax, mermaid, widgets) are left out, and a header states report,
+parameters, data as-of, database revision, run time and how the key figures changed.
+
+plotly.js (4.8 MB) is by default one file per output folder, ``_static/plotly-<version>.min.js``
+(:func:`plotly_asset`), which each page loads by a relative path: a run of seven pages weighs
+one copy, not seven. The version in the name keeps old pages working after an upgrade. A
+self-contained page inlines it instead, for a single file to mail.
+
+Cells tagged ``report-hide`` (a notebook's title, which the header repeats, or instructions
+for JupyterLab users) are left out, unless they hold the error of a failed run.
 
 Plotly figures reach the HTML as their JSON (``application/vnd.plotly.v1+json``: the runner
 starts kernels with ``PLOTLY_RENDERER=plotly_mimetype``); each becomes a ``div`` plus its
@@ -22,12 +30,17 @@ from typing import Any
 
 import nbformat
 
+from iwm_lab.reports.changes import Changes
 from iwm_lab.reports.records import RECORD_MIMETYPE
+from iwm_lab.reports.state import write_text_atomic
+from iwm_lab.reports.tables import format_tables
 
 log = logging.getLogger(__name__)
 
 PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+HIDE_TAG = "report-hide"
+STATIC = "_static"
 # Trace types that fetch map outlines (topojson) from plotly's CDN when drawn.
 _NEEDS_NETWORK = {"choropleth", "scattergeo"}
 
@@ -53,6 +66,8 @@ class ReportHeader:
     parameters: list[HeaderParameter] = field(default_factory=list)
     description: str = ""
     error: str | None = None
+    ad_hoc: str | None = None  # why the schedule would not make this run
+    changes: Changes | None = None
 
 
 def _script_json(value: Any) -> str:
@@ -69,12 +84,20 @@ def _figure_html(spec: dict[str, Any]) -> str:
     )
 
 
+def _hidden(cell: nbformat.NotebookNode) -> bool:
+    if HIDE_TAG not in cell.get("metadata", {}).get("tags", []):
+        return False
+    return not any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+
+
 def prepare_for_html(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, int]:
-    """A copy of ``nb`` with plotly figures as offline HTML and recorded figures removed.
+    """A copy of ``nb`` for the page: ``report-hide`` cells and recorded figures removed,
+    plotly figures as offline HTML, tables formatted (:mod:`.tables`).
 
     Returns the copy and the number of plotly figures in it.
     """
     nb = copy.deepcopy(nb)
+    nb.cells = [cell for cell in nb.cells if not _hidden(cell)]
     figures = 0
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -84,6 +107,9 @@ def prepare_for_html(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, 
             data = output.get("data", {})
             if RECORD_MIMETYPE in data:
                 continue
+            if isinstance(data.get("text/html"), str | list) and PLOTLY_MIMETYPE not in data:
+                html = data["text/html"]
+                data["text/html"] = format_tables(html if isinstance(html, str) else "".join(html))
             if PLOTLY_MIMETYPE in data:
                 spec = data[PLOTLY_MIMETYPE]
                 kinds = {trace.get("type") for trace in spec.get("data", [])}
@@ -100,8 +126,29 @@ def prepare_for_html(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, 
     return nb, figures
 
 
-def export_html(nb: nbformat.NotebookNode, header: ReportHeader, *, keep_code: bool = False) -> str:
-    """The stand-alone HTML page of an executed notebook (code hidden unless ``keep_code``)."""
+def plotly_asset(output_dir: Path) -> Path:
+    """``<output_dir>/_static/plotly-<version>.min.js``, written on first use."""
+    from plotly.offline import get_plotlyjs, get_plotlyjs_version
+
+    path = output_dir / STATIC / f"plotly-{get_plotlyjs_version()}.min.js"
+    if not path.is_file():
+        # Atomic: run-due's workers may all want it at once.
+        write_text_atomic(path, get_plotlyjs())
+    return path
+
+
+def export_html(
+    nb: nbformat.NotebookNode,
+    header: ReportHeader,
+    *,
+    keep_code: bool = False,
+    plotly_src: str | None = None,
+) -> str:
+    """The stand-alone HTML page of an executed notebook (code hidden unless ``keep_code``).
+
+    ``plotly_src`` is the URL of plotly.js relative to the page (see :func:`plotly_asset`);
+    without it, plotly.js is inlined.
+    """
     from nbconvert import HTMLExporter
     from plotly.offline import get_plotlyjs
 
@@ -118,7 +165,9 @@ def export_html(nb: nbformat.NotebookNode, header: ReportHeader, *, keep_code: b
     resources = {
         "metadata": {"name": header.title},
         "iwm_header": header,
-        "iwm_plotly_js": get_plotlyjs() if figures else "",
+        "iwm_plotly_js": get_plotlyjs() if figures and plotly_src is None else "",
+        "iwm_plotly_src": plotly_src if figures else None,
+        "iwm_plotly_charts": figures,
     }
     body, _ = exporter.from_notebook_node(prepared, resources=resources)
     return body

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 
 from iwm_lab.reports.schedule import Job, Schedule
 from iwm_lab.reports.state import (
@@ -44,6 +45,7 @@ code { font-size: 0.92em; }
 .status-failed { background: #fde7ea; color: #b00020; }
 .status-interrupted { background: #fff4d6; color: #8a5a00; }
 .status-never { background: #eee; color: #666; }
+.ad-hoc { background: #fff4d6; color: #8a5a00; }
 .error { color: #b00020; white-space: pre-wrap; }
 .muted { color: #777; }
 details { margin: 0.3em 0 1.2em 0; }
@@ -67,11 +69,11 @@ Times are UTC unless a time zone is named.</p>
 schedule</span>{% endif %}</td>
 <td>{{ row.next_due or "—" }}</td>
 <td>{% if row.last %}<span class="status status-{{ row.last.status }}">{{ row.last.status }}</span>
-{{ row.last.started | when }}
+{{ row.last | ad_hoc }}{{ row.last.started | when }}
 {% for name, href in row.last_links %} · <a href="{{ href }}">{{ name }}</a>{% endfor %}
 {% if row.last.error %}<div class="error">{{ row.last.error }}</div>{% endif %}
 {% else %}<span class="status status-never">never run</span>{% endif %}</td>
-<td>{% if row.good %}{{ row.good.started | when }}
+<td>{% if row.good %}{{ row.good | ad_hoc }}{{ row.good.started | when }}
 {% for name, href in row.good_links %} · <a href="{{ href }}">{{ name }}</a>{% endfor %}
 {% else %}<span class="muted">none yet</span>{% endif %}</td>
 </tr>
@@ -93,7 +95,7 @@ schedule</span>{% endif %}</td>
 <tr>
 <td><code>{{ run.run_id }}</code></td>
 <td><span class="status status-{{ run.status }}">{{ run.status }}</span>
-{% if run.error %}<div class="error">{{ run.error }}</div>{% endif %}</td>
+{{ run | ad_hoc }}{% if run.error %}<div class="error">{{ run.error }}</div>{% endif %}</td>
 <td>{{ run.trigger }}</td>
 <td>{{ run.started | when }}</td>
 <td>{% if run.seconds is not none %}{{ "%.1f" | format(run.seconds) }} s{% endif %}</td>
@@ -129,6 +131,15 @@ class _Row:
     runs: list[tuple[RunRecord, list[tuple[str, str]]]]
     total: int
     more: bool
+
+
+def _ad_hoc(run: RunRecord) -> Markup:
+    """A label for a run the schedule would not make, with the reason as its tooltip."""
+    if not run.ad_hoc:
+        return Markup("")
+    return Markup('<span class="status ad-hoc" title="{}">ad hoc</span> ').format(
+        run.ad_hoc_reason or ""
+    )
 
 
 def _when(iso: str | None) -> str:
@@ -182,6 +193,7 @@ def render_index(schedule: Schedule, now: datetime | None = None) -> str:
                 rows.append(_row(state.key, state, None, now))
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["when"] = _when
+    env.filters["ad_hoc"] = _ad_hoc
     return env.from_string(_TEMPLATE).render(
         rows=rows,
         generated=f"{now.astimezone(UTC):%Y-%m-%d %H:%M:%S}",

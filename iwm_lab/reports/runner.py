@@ -1,7 +1,9 @@
 """One report run: checks, papermill, HTML, atomic publication, failure handling.
 
-Before a kernel starts, the parameters are checked against the notebook (see
-:mod:`.parameters`) and the database must answer at the Alembic head revision. The kernel
+Before a kernel starts, the parameters are checked against the notebook and the database
+(see :mod:`.prepare`), and the database must answer at the Alembic head revision. A notebook
+that declares ``as_of`` gets the run's own time (the slot for ``run-due``, now for a manual
+run) unless the schedule or ``-p`` sets it. The kernel
 inherits the environment, so ``IWM_DATABASE_URL``/``IWM_DATA_DIR`` reach
 ``iwm_lab.connect()`` there and never travel as parameters; it also gets the report's
 statement timeout (``IWM_STATEMENT_TIMEOUT``, and ``PGOPTIONS`` for any other libpq
@@ -16,7 +18,6 @@ run (Ctrl-C, SIGTERM) is recorded as such and leaves ``latest`` alone.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import logging
 import os
@@ -27,17 +28,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import nbformat
 
 from iwm_lab import migrate
 from iwm_lab.database import database_url, describe_url, get_engine
 from iwm_lab.exceptions import DatabaseNotReady, DatabaseUnavailable, ReportError
-from iwm_lab.reports.html import HeaderParameter, ReportHeader, export_html
-from iwm_lab.reports.parameters import NotebookParameter, notebook_parameters, resolve_parameters
-from iwm_lab.reports.records import read_records
+from iwm_lab.reports.prepare import PreparedJob, check_values, prepare, run_parameters
 from iwm_lab.reports.redaction import Redactor
+from iwm_lab.reports.render import render
 from iwm_lab.reports.schedule import Job, Schedule
 from iwm_lab.reports.signals import Terminated, interrupts_once, signals_deferred
 from iwm_lab.reports.state import (
@@ -66,15 +63,6 @@ _HIDDEN_FROM_HOOK = ("IWM_DATABASE_URL", "PGPASSWORD", "PGOPTIONS")
 
 
 @dataclass(frozen=True)
-class PreparedJob:
-    """A job whose parameters passed the checks: ready to run."""
-
-    job: Job
-    parameters: dict[str, Any]
-    declared: dict[str, NotebookParameter]
-
-
-@dataclass(frozen=True)
 class RunResult:
     """A finished run: its record (status, error, timings) and its folder, if it has one."""
 
@@ -96,53 +84,6 @@ class RunResult:
 def job_dir(schedule: Schedule, job: Job) -> Path:
     """The job's folder below the output root: history, lock, ``latest`` and run folders."""
     return schedule.output_dir / job.key
-
-
-def prepare(
-    schedule: Schedule, name: str, overrides: Mapping[str, str] | None = None
-) -> list[PreparedJob]:
-    """Check a report's parameters for each of its jobs; nothing runs.
-
-    ``overrides`` are command-line values (text). One naming a ``for_each`` key selects that
-    single part (any value, not only the listed ones).
-    """
-    spec = schedule.report(name)
-    overrides = dict(overrides or {})
-    fixed = {k: overrides.pop(k) for k in list(overrides) if k in spec.for_each}
-    declared = notebook_parameters(spec.notebook)
-    if fixed:
-        # A listed value keeps its schedule.toml type; another is read as the notebook's type.
-        typed = resolve_parameters(spec.name, spec.notebook, {}, fixed, declared)
-        part = {
-            k: next((v for v in spec.for_each[k] if str(v) == text), typed[k])
-            for k, text in fixed.items()
-        }
-        jobs = [spec.job({**jobs_part, **part}) for jobs_part in _other_parts(spec.jobs(), part)]
-    else:
-        jobs = spec.jobs()
-    return [prepare_job(job, overrides, declared) for job in jobs]
-
-
-def prepare_job(
-    job: Job,
-    overrides: Mapping[str, str] | None = None,
-    declared: dict[str, NotebookParameter] | None = None,
-) -> PreparedJob:
-    """Check one job's parameters (schedule values, then command-line text) and return it."""
-    declared = declared if declared is not None else notebook_parameters(job.report.notebook)
-    parameters = resolve_parameters(
-        job.label, job.report.notebook, job.parameters, overrides, declared
-    )
-    return PreparedJob(job, parameters, declared)
-
-
-def _other_parts(jobs: list[Job], fixed: Mapping[str, Any]) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = []
-    for job in jobs:
-        rest = {k: v for k, v in job.part.items() if k not in fixed}
-        if rest not in parts:
-            parts.append(rest)
-    return parts
 
 
 def check_database() -> str:
@@ -188,6 +129,7 @@ def run_job(
     prepared: PreparedJob,
     *,
     keep_code: bool | None = None,
+    self_contained: bool | None = None,
     trigger: str = "manual",
     slot: datetime | None = None,
     progress: Progress | None = None,
@@ -200,6 +142,8 @@ def run_job(
     already (by a concurrent ``run-due``). Raises :class:`~iwm_lab.exceptions.ReportBusy`
     when the job is running elsewhere, ``KeyboardInterrupt`` (:class:`Terminated` for
     SIGTERM) after recording an interrupted run; a failed run is returned, not raised.
+    A value the database rejects (:func:`.prepare.check_values`, unless done already) raises
+    :class:`~iwm_lab.exceptions.ReportValueError` with nothing recorded.
     ``lock_fd`` is the job's lock, already taken by a parent process (run-due).
     """
     job, say = prepared.job, progress or (lambda _message: None)
@@ -215,11 +159,15 @@ def run_job(
             status=FAILED,
             trigger=trigger,
             started=started.isoformat(timespec="seconds"),
-            parameters=prepared.parameters,
+            parameters=run_parameters(prepared, slot or started),
             slot=slot.astimezone(UTC).isoformat() if slot else None,
+            ad_hoc=prepared.ad_hoc is not None,
+            ad_hoc_reason=prepared.ad_hoc,
         )
         try:
             record.revision = check_database()
+            if not prepared.values_checked:
+                check_values([prepared])
         except (DatabaseUnavailable, DatabaseNotReady) as exc:
             record.error = str(exc)
             return _finish(schedule, prepared, record, None, redactor, say)
@@ -233,7 +181,17 @@ def run_job(
             signal_name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
             record.status, record.error = INTERRUPTED, f"interrupted by {signal_name}"
         with signals_deferred():
-            _render(prepared, staging, record, redactor, keep_code, say)
+            render(
+                prepared,
+                staging,
+                record,
+                redactor,
+                keep_code=keep_code,
+                self_contained=self_contained,
+                history=state.runs,
+                output_dir=schedule.output_dir,
+                say=say,
+            )
             result = _finish(schedule, prepared, record, staging, redactor, say)
     if interrupted is not None:
         raise interrupted
@@ -257,7 +215,7 @@ def _execute(
             execute_notebook(
                 str(spec.notebook),
                 str(output),
-                parameters=prepared.parameters,
+                parameters=record.parameters,
                 kernel_name=KERNEL,
                 progress_bar=progress_bar,
                 cwd=str(spec.notebook.parent),
@@ -273,105 +231,6 @@ def _execute(
         record.error = f"{type(exc).__name__}: {exc}"
     finally:
         record.timings["execute_s"] = round(time.perf_counter() - began, 3)
-
-
-def _render(
-    prepared: PreparedJob,
-    staging: Path,
-    record: RunRecord,
-    redactor: Redactor,
-    keep_code: bool | None,
-    say: Progress,
-) -> None:
-    """Redact and annotate the executed notebook; write the HTML page."""
-    job, spec = prepared.job, prepared.job.report
-    nb_path = staging / f"{job.file_stem}.ipynb"
-    if not nb_path.exists():  # interrupted before papermill wrote anything
-        return
-    nb = nbformat.from_dict(redactor.tree(nbformat.read(nb_path, as_version=4)))
-    record.records = read_records(nb)
-    record.as_of = _as_of(record, prepared)
-    record.timings.update(_kernel_timings(nb))
-    nb.metadata["iwm_lab"] = {
-        "report": spec.name,
-        "job": job.label,
-        "run_id": record.run_id,
-        "parameters": record.parameters,
-        "revision": record.revision,
-        "as_of": record.as_of,
-        "records": record.records,
-    }
-    nbformat.write(nb, nb_path)
-    # An interrupted run's partial notebook is enough, and it must exit promptly.
-    if record.status == INTERRUPTED or (record.status == SUCCESS and "html" not in spec.formats):
-        return
-    say(f"{job.label}: exporting HTML")
-    began = time.perf_counter()
-    try:
-        # A failed run's page shows the code, so the marked failing cell can be read.
-        show_code = spec.keep_code if keep_code is None else keep_code
-        page = export_html(
-            nb, _header(prepared, record), keep_code=show_code or record.status != SUCCESS
-        )
-        (staging / f"{job.file_stem}.html").write_text(redactor.text(page), encoding="utf-8")
-    except Exception as exc:
-        if record.status == SUCCESS:
-            record.status = FAILED
-            record.error = f"HTML export failed: {type(exc).__name__}: {exc}"
-        log.warning("%s: HTML export failed: %s", job.label, redactor.text(str(exc)))
-    record.timings["html_s"] = round(time.perf_counter() - began, 3)
-    if record.status == SUCCESS and "ipynb" not in spec.formats:
-        nb_path.unlink()
-
-
-def _as_of(record: RunRecord, prepared: PreparedJob) -> str | None:
-    """The data's as-of: what the notebook recorded, else its ``as_of`` parameter."""
-    if record.records.get("as_of") is not None:
-        return str(record.records["as_of"])
-    if prepared.parameters.get("as_of") is not None:
-        return str(prepared.parameters["as_of"])
-    declared = prepared.declared.get("as_of")
-    if declared is not None:
-        with contextlib.suppress(ValueError, SyntaxError):
-            value = ast.literal_eval(declared.default)
-            return None if value is None else str(value)
-    return None
-
-
-def _kernel_timings(nb: nbformat.NotebookNode) -> dict[str, float]:
-    """Kernel start (notebook start to first cell) and time in cells, from papermill's metadata."""
-    started = nb.metadata.get("papermill", {}).get("start_time")
-    cells = [c.metadata.get("papermill", {}) for c in nb.cells if c.cell_type == "code"]
-    firsts = [c["start_time"] for c in cells if c.get("start_time")]
-    timings = {"cells_s": round(sum(c.get("duration") or 0 for c in cells), 3)}
-    if started and firsts:
-        delta = datetime.fromisoformat(firsts[0]) - datetime.fromisoformat(started)
-        timings["kernel_start_s"] = round(delta.total_seconds(), 3)
-    return timings
-
-
-def _header(prepared: PreparedJob, record: RunRecord) -> ReportHeader:
-    spec = prepared.job.report
-    parameters = [
-        HeaderParameter(name, repr(prepared.parameters[name]))
-        if name in prepared.parameters
-        else HeaderParameter(name, declared.default, default=True)
-        for name, declared in prepared.declared.items()
-    ]
-    started = datetime.fromisoformat(record.started)
-    seconds = record.timings.get("execute_s", 0.0)
-    return ReportHeader(
-        title=spec.description.split("\n")[0] if spec.description else prepared.job.label,
-        label=prepared.job.label,
-        run_id=record.run_id,
-        started=f"{started:%Y-%m-%d %H:%M:%S}",
-        duration=f"executed in {seconds:.1f} s",
-        revision=record.revision or "unknown",
-        as_of=record.as_of or "not stated by the notebook",
-        parameters=parameters,
-        description=spec.description,
-        error=None if record.status == SUCCESS else record.error,
-    )
 
 
 def _finish(
@@ -456,21 +315,43 @@ def run_report(
     overrides: Mapping[str, str] | None = None,
     *,
     keep_code: bool | None = None,
+    self_contained: bool | None = None,
     progress: Progress | None = None,
     progress_bar: bool = True,
 ) -> list[RunResult]:
     """Run a report now (every fan-out part, one after another); returns one result per part.
 
-    Parameters are checked for all parts before the first kernel starts. A failed part does
-    not stop the others.
+    Parameters are checked for all parts before the first kernel starts, and before anything
+    is written: a wrong value raises :class:`~iwm_lab.exceptions.ReportParameterError`
+    (:class:`~iwm_lab.exceptions.ReportValueError` for a value outside its choices). A
+    failed part does not stop the others. ``keep_code`` and ``self_contained`` override the
+    schedule's settings when given.
     """
-    prepared = prepare(schedule, name, overrides)
+    prepared = _checked_before_any_run(prepare(schedule, name, overrides))
     results = []
     for item in prepared:
         result = run_job(
-            schedule, item, keep_code=keep_code, progress=progress, progress_bar=progress_bar
+            schedule,
+            item,
+            keep_code=keep_code,
+            self_contained=self_contained,
+            progress=progress,
+            progress_bar=progress_bar,
         )
         if result is None:  # only possible with a slot, which manual runs do not have
             raise ReportError(f"report {item.job.label} did not run")
         results.append(result)
     return results
+
+
+def _checked_before_any_run(prepared: list[PreparedJob]) -> list[PreparedJob]:
+    """Every part's values checked against the database, when it is ready to answer.
+
+    When it is not, each run records that failure itself (and calls ``on_failure``), as a
+    scheduled run would; the values are then checked by the run, should the database recover.
+    """
+    try:
+        check_database()
+    except (DatabaseUnavailable, DatabaseNotReady):
+        return prepared
+    return check_values(prepared)

@@ -18,6 +18,7 @@ so a typo in a rarely-run report is found by ``iwm-lab report list``, not at 3 a
     on_failure = "mail -s 'report failed' team@example.org < /dev/null"
     statement_timeout_ms = 120000
     keep_code = false
+    self_contained = false             # true: plotly.js inside each page (one file, for mail)
 
 Cron expressions are evaluated by cronsim (the evaluator behind Healthchecks.io), which follows
 Debian's cron, including its handling of daylight-saving transitions.
@@ -54,9 +55,17 @@ _REPORT_KEYS = {
     "on_failure",
     "statement_timeout_ms",
     "keep_code",
+    "self_contained",
     "description",
 }
-_DEFAULT_KEYS = {"timezone", "formats", "on_failure", "statement_timeout_ms", "keep_code"}
+_DEFAULT_KEYS = {
+    "timezone",
+    "formats",
+    "on_failure",
+    "statement_timeout_ms",
+    "keep_code",
+    "self_contained",
+}
 _TOP_KEYS = {"output", "defaults", "reports"}
 # TOML scalars a parameter may hold; tables (dicts) are refused to keep parameters flat.
 _SCALARS = (str, int, float, bool, date)
@@ -80,6 +89,7 @@ class ReportSpec:
     on_failure: str | None = None
     statement_timeout_ms: int | None = None
     keep_code: bool = False
+    self_contained: bool = False
     description: str = ""
 
     @property
@@ -294,9 +304,10 @@ def _report(name: str, table: Mapping[str, Any], base: Path, path: Path) -> Repo
         not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 0
     ):
         raise fail("statement_timeout_ms", f"{timeout!r}: milliseconds, a whole number >= 0")
-    keep_code = table.get("keep_code", False)
-    if not isinstance(keep_code, bool):
-        raise fail("keep_code", f"{keep_code!r}: true or false")
+    flags = {key: table.get(key, False) for key in ("keep_code", "self_contained")}
+    for key, flag in flags.items():
+        if not isinstance(flag, bool):
+            raise fail(key, f"{flag!r}: true or false")
     description = table.get("description", "")
     if not isinstance(description, str):
         raise fail("description", "must be a string")
@@ -311,7 +322,8 @@ def _report(name: str, table: Mapping[str, Any], base: Path, path: Path) -> Repo
         for_each=fan,
         on_failure=on_failure,
         statement_timeout_ms=timeout,
-        keep_code=keep_code,
+        keep_code=flags["keep_code"],
+        self_contained=flags["self_contained"],
         description=description,
     )
 

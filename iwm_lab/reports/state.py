@@ -55,7 +55,9 @@ class RunRecord:
     files: list[str] = field(default_factory=list)  # in the run folder named run_id
     slot: str | None = None  # the scheduled time this run covered, for run-due
     revision: str | None = None
-    as_of: str | None = None
+    as_of: str | None = None  # the data's as-of: ISO text, naive times in UTC
+    ad_hoc: bool = False  # parameters the schedule does not run with (see reports.prepare)
+    ad_hoc_reason: str | None = None
     records: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 

@@ -14,7 +14,8 @@ from datetime import datetime
 from pathlib import Path
 
 from iwm_lab.exceptions import IwmLabError, ReportBusy
-from iwm_lab.reports.runner import prepare_job, run_job
+from iwm_lab.reports.prepare import prepare_job
+from iwm_lab.reports.runner import run_job
 from iwm_lab.reports.schedule import load_schedule
 from iwm_lab.reports.signals import Terminated
 
