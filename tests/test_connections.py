@@ -42,7 +42,7 @@ def test_sessions_are_in_utc_whatever_the_server_zone(
     url = make_database("zone")
     admin = get_engine(url, writable=True, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'alter database "{url.database}" set timezone = \'Asia/Kolkata\''))
+        conn.execute(text(f"alter database \"{url.database}\" set timezone = 'Asia/Kolkata'"))
     admin.dispose()
     engine = get_engine(url, writable=writable)
     with engine.connect() as conn:

@@ -452,6 +452,29 @@ def test_a_run_writes_notebook_and_offline_html_with_header(
     assert "Since the previous run" not in header  # there is none
 
 
+def test_a_run_weeks_after_the_data_ends_says_the_data_is_stale(
+    tmp_path: Path, tiny_url: URL
+) -> None:
+    """The shipped overview, run now on the tiny dataset (which ends on 2026-11-01): it is as
+    of the run, not of a date in the notebook, so it finds the data stale."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IWM_")}
+    env["IWM_DATABASE_URL"] = tiny_url.render_as_string(hide_password=False)
+    argv = [str(IWM_LAB), "report", "--output", str(tmp_path), "run", "overview"]
+    started = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    run_dir = tmp_path / "overview" / "latest"
+    record = json.loads((run_dir / "run.json").read_text())
+    assert (
+        started <= datetime.fromisoformat(record["as_of"]) <= datetime.now(UTC).replace(tzinfo=None)
+    )
+    assert record["records"]["stale"] == ["reviews", "pulses"]
+    assert record["records"]["reviews_age_days"] > 7
+    page = unescape((run_dir / "overview.html").read_text())
+    assert "Reviews and pulses are stale" in page
+    assert f"Data as of {started:%Y-%m-%d}" in re.sub(r"<[^>]+>", "", page)
+
+
 def test_keep_code_shows_the_code(ws: Workspace, good_run: dict[str, Any]) -> None:
     # The HTML export alone, from the good run's notebook: no second kernel needed.
     from iwm_lab.reports.html import ReportHeader, export_html
