@@ -208,7 +208,9 @@ def test_hostile_tags_are_counted_literally(conn: Connection, pulses: Pulses) ->
         pulses.add([tag])
     df = hashtag_counts(conn)
     assert sorted(df["tag"]) == sorted(hostile)
-    series = hashtag_timeseries(conn, tags=hostile, start=pulses.now, end=pulses.now)
+    # The day the pulses were posted (an hour ago), which is not today just after midnight.
+    posted = pulses.now - timedelta(hours=1)
+    series = hashtag_timeseries(conn, tags=hostile, start=posted, end=posted)
     assert series["count"].tolist() == [1] * len(hostile)
     assert conn.execute(text("select count(*) from pulses")).scalar_one() == len(hostile)
 
