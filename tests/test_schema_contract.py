@@ -2,8 +2,10 @@
 
 Expectations come from parsing the seed (``tests/seed_contract.py``), never from a copy of its
 tables: change the seed and these tests change with it. The seed lives beside the repository
-(``../shared/seed/iwm_schema.md``) or wherever ``$IWM_SEED_SCHEMA`` points; when it cannot be
-read every test here FAILS with the reason; none is skipped.
+(``../shared/seed/iwm_schema.md``) or wherever ``$IWM_SEED_SCHEMA`` points. A user's clone has
+no ``shared/`` folder: there the tests here are skipped, each with the reason. Under CI
+(``CI=true``, where ``.ci/run`` insists on the document) a missing document fails every test
+instead, and an unreadable or malformed one fails them anywhere.
 
 The live side is read from ``information_schema`` and ``pg_catalog`` of a database migrated to
 Alembic head (the ``engine`` fixture).
@@ -11,6 +13,7 @@ Alembic head (the ``engine`` fixture).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -56,8 +59,10 @@ BIG_GROSS = 2_923_706_026
 try:
     SEED: Seed | None = load_seed()
     SEED_ERROR: str | None = None
-except (OSError, SeedFormatError) as exc:  # absent or unreadable: every test fails, none skips
+    SEED_ABSENT = False
+except (OSError, SeedFormatError) as exc:
     SEED, SEED_ERROR = None, f"{type(exc).__name__}: {exc}"
+    SEED_ABSENT = isinstance(exc, FileNotFoundError)
 
 _UNAVAILABLE = [pytest.param(None, id="seed-unavailable")]
 
@@ -70,6 +75,8 @@ def _params(items: list[Any], ident: Any) -> list[Any]:
 
 def _seed() -> Seed:
     if SEED is None:
+        if SEED_ABSENT and os.environ.get("CI", "").lower() not in ("true", "1"):
+            pytest.skip(f"no seed schema document in this clone: {SEED_ERROR}")
         pytest.fail(f"cannot read the seed schema document: {SEED_ERROR}", pytrace=False)
     return SEED
 
