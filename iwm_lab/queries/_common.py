@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
+from itertools import islice
 from typing import Any
 
 import pandas as pd
@@ -13,30 +15,92 @@ from sqlalchemy.sql.selectable import TableValuedAlias
 from iwm_lab.models import Genre
 
 MAX_LIMIT = 10_000
+# Years a date or moment may fall in: the first films to the end of the century. Outside them a
+# value is a mistake, and near the ends of Python's calendar (years 1 and 9999) adding a day or
+# a window overflows.
+YEAR_RANGE: tuple[int, int] = (1870, 2100)
+# The rows of a time series: ten thousand days is 27 years; weeks and months cover the year
+# range whole.
+MAX_PERIODS = 10_000
+# How much of a refused value an error message repeats: messages end up in logs and in report
+# failure pages, which must not carry a 100 KB parameter.
+_SHOWN = 60
 # The periods of the time series (review_volume, hashtag_timeseries); weeks start on Monday.
 FREQUENCIES: tuple[str, ...] = ("day", "week", "month")
 _STEPS = {"day": "1 day", "week": "1 week", "month": "1 month"}
 
 
-def check_limit(value: int, name: str = "limit") -> int:
-    """Reject limits outside 1..10,000 (and booleans, which Python counts as ints)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIMIT:
-        raise ValueError(f"{name} must be a whole number from 1 to {MAX_LIMIT:,}, got {value!r}")
+def shown(value: object) -> str:
+    """``repr(value)``, cut short: what an error message may repeat of a refused value."""
+    if isinstance(value, list | tuple | set | frozenset | dict):
+        # A large container's repr alone could take seconds; its size says enough.
+        return f"a {type(value).__name__} of {len(value):,} items"
+    text = repr(value)
+    return text if len(text) <= _SHOWN else f"{text[: _SHOWN - 3]}..."
+
+
+def check_int(value: int, name: str, low: int, high: int) -> int:
+    """A whole number from ``low`` to ``high``: not a bool (Python counts them as ints), not a
+    float, even a whole one, whose bound value PostgreSQL would read as a different type."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(
+            f"{name} must be a whole number from {low:,} to {high:,}, got {shown(value)}"
+        )
     return value
 
 
-def check_positive(value: int | float, name: str) -> int | float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
+def check_limit(value: int, name: str = "limit") -> int:
+    """Reject limits outside 1..10,000 (and booleans, which Python counts as ints)."""
+    return check_int(value, name, 1, MAX_LIMIT)
+
+
+def check_number(value: float, name: str, low: float, high: float) -> float:
+    """A finite number (int or float, not bool) from ``low`` to ``high``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        raise ValueError(f"{name} must be a number from {low:,} to {high:,}, got {shown(value)}")
+    return value
+
+
+def check_positive(value: int | float, name: str, high: float = math.inf) -> int | float:
+    """A number above 0 and at most ``high``; NaN and infinity are refused."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 < value <= high
+    ):
+        bound = "a positive number" if high == math.inf else f"a number above 0, at most {high:,}"
+        raise ValueError(f"{name} must be {bound}, got {shown(value)}")
     return value
 
 
 def check_choice(value: str, valid: Iterable[str], name: str) -> str:
     """``value`` must be one of ``valid``; the error lists them."""
     options = sorted(valid)
-    if value not in options:
-        raise ValueError(f"unknown {name} {value!r}; valid values: {', '.join(options)}")
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"unknown {name} {shown(value)}; valid values: {', '.join(options)}")
     return value
+
+
+def check_list(values: object, name: str, max_items: int, *, min_items: int = 1) -> list[Any]:
+    """``values`` (any iterable but a string or a mapping) as a list of ``min_items`` to
+    ``max_items`` items.
+
+    Reads at most ``max_items + 1`` items, so a huge (or endless) iterable is refused without
+    being read whole; callers check the items in one pass each (sets, not list lookups).
+    """
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        raise ValueError(f"{name} must be a list, got {shown(values)}")
+    items = list(islice(values, max_items + 1))
+    if not min_items <= len(items) <= max_items:
+        count = f"{len(items):,}" if len(items) <= max_items else f"more than {max_items:,}"
+        raise ValueError(f"{name} must hold {min_items:,} to {max_items:,} items, got {count}")
+    return items
 
 
 def check_date_range(
@@ -46,19 +110,27 @@ def check_date_range(
         raise ValueError(f"{names[0]} ({start}) must not be after {names[1]} ({end})")
 
 
+def _check_year_of(value: date, name: str) -> None:
+    low, high = YEAR_RANGE
+    if not low <= value.year <= high:
+        raise ValueError(f"{name} must fall in the years {low} to {high}, got {value.isoformat()}")
+
+
 def check_day(value: date | datetime | str, name: str) -> date:
-    """A day, given as a ``date``, a ``datetime`` (the day it falls on) or an ISO string."""
+    """A day of the years :data:`YEAR_RANGE`, given as a ``date``, a ``datetime`` (the day it
+    falls on) or an ISO string."""
     if isinstance(value, str):
         value = _parse_iso(value, name)
     if isinstance(value, datetime):
-        return value.date()
+        value = value.date()
     if not isinstance(value, date):
-        raise ValueError(f"{name} must be a date (or an ISO date string), got {value!r}")
+        raise ValueError(f"{name} must be a date (or an ISO date string), got {shown(value)}")
+    _check_year_of(value, name)
     return value
 
 
 def check_moment(value: datetime | date | str, name: str) -> datetime:
-    """A moment as the database's naive timestamps hold it.
+    """A moment of the years :data:`YEAR_RANGE` as the database's naive timestamps hold it.
 
     A ``date`` (or a date-only ISO string) stands for its midnight, the start of that day, so
     "as of 2026-11-01" covers what happened before that day began. An aware ``datetime`` is
@@ -67,25 +139,52 @@ def check_moment(value: datetime | date | str, name: str) -> datetime:
     if isinstance(value, str):
         value = _parse_iso(value, name)
     if isinstance(value, datetime):
+        # Checked before the conversion, which itself overflows near years 1 and 9999.
+        _check_year_of(value, name)
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
         return value
     if isinstance(value, date):
+        _check_year_of(value, name)
         return datetime.combine(value, time())
-    raise ValueError(f"{name} must be a datetime, a date or an ISO string, got {value!r}")
+    raise ValueError(f"{name} must be a datetime, a date or an ISO string, got {shown(value)}")
 
 
 def _parse_iso(text: str, name: str) -> date | datetime:
     stripped = text.strip()
     try:
+        # No ISO date or time is this long; longer text is not parsed at all.
+        if len(stripped) > 40:
+            raise ValueError
         if len(stripped) == 10:
             return date.fromisoformat(stripped)
         return datetime.fromisoformat(stripped)
     except ValueError:
         raise ValueError(
             f"{name} must be an ISO date or date and time (2026-11-01, 2026-11-01T06:00), "
-            f"got {text!r}"
+            f"got {shown(text)}"
         ) from None
+
+
+def count_periods(freq: str, first_day: date, last_day: date) -> int:
+    """How many ``freq`` periods (:data:`FREQUENCIES`) overlap ``first_day``..``last_day``."""
+    if freq == "day":
+        return (last_day - first_day).days + 1
+    if freq == "week":
+        # Weeks start on Monday, as date_trunc('week') has them.
+        return (last_day - first_day).days // 7 + (last_day.weekday() < first_day.weekday()) + 1
+    return (last_day.year - first_day.year) * 12 + last_day.month - first_day.month + 1
+
+
+def check_periods(freq: str, first_day: date, last_day: date) -> int:
+    """Refuse a series of more than :data:`MAX_PERIODS` periods, naming coarser ones."""
+    periods = count_periods(freq, first_day, last_day)
+    if periods > MAX_PERIODS:
+        raise ValueError(
+            f"{first_day} to {last_day} holds {periods:,} periods of a {freq}; a series holds "
+            f"at most {MAX_PERIODS:,}: shorten the range or use a longer freq"
+        )
+    return periods
 
 
 def period_starts(freq: str, first_day: date, last_day: date) -> TableValuedAlias:
@@ -103,9 +202,13 @@ def period_starts(freq: str, first_day: date, last_day: date) -> TableValuedAlia
 
 
 def check_year_range(year_from: int | None, year_to: int | None) -> None:
+    """Release years from :data:`YEAR_RANGE`, ``year_from`` not after ``year_to``."""
+    low, high = YEAR_RANGE
     for name, year in (("year_from", year_from), ("year_to", year_to)):
-        if year is not None and (isinstance(year, bool) or not 1870 <= year <= 2100):
-            raise ValueError(f"{name} must be a year from 1870 to 2100, got {year!r}")
+        if year is not None and (
+            isinstance(year, bool) or not isinstance(year, int) or not low <= year <= high
+        ):
+            raise ValueError(f"{name} must be a year from {low} to {high}, got {shown(year)}")
     check_date_range(year_from, year_to, ("year_from", "year_to"))  # type: ignore[arg-type]
 
 
@@ -117,7 +220,18 @@ def genre_slugs(conn: Connection) -> list[str]:
 def check_genre(conn: Connection, genre: str | None) -> str | None:
     """A genre is named by its slug (``sci-fi``); unknown slugs list the valid ones."""
     if genre is not None:
+        check_genre_text(genre)
         check_choice(genre, genre_slugs(conn), "genre")
+    return genre
+
+
+MAX_GENRE_LENGTH = 50  # genres.slug is VARCHAR(50): a longer slug cannot exist
+
+
+def check_genre_text(genre: str | None) -> str | None:
+    """What can be checked of a genre before the database is asked for the known slugs."""
+    if genre is not None:
+        check_text(genre, "genre", MAX_GENRE_LENGTH)
     return genre
 
 
@@ -141,11 +255,19 @@ def regions(conn: Connection) -> list[str]:
     return sorted(conn.execute(_REGIONS_SQL).scalars())
 
 
+# Regions are ISO 3166 codes: there are fewer than 300.
+MAX_REGIONS = 300
+
+
 def check_regions(conn: Connection, values: Sequence[str]) -> list[str]:
-    known = regions(conn)
-    for value in values:
-        check_choice(value, known, "region")
-    return list(values)
+    items = check_list(values, "regions", MAX_REGIONS)
+    for value in items:
+        check_text(value, "region", 10)
+    known = set(regions(conn))
+    for value in items:
+        if value not in known:
+            check_choice(value, known, "region")
+    return items
 
 
 def frame(
@@ -173,7 +295,7 @@ def check_text(value: str, name: str, max_length: int) -> str:
     with a less clear error.
     """
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be non-blank text, got {value!r}")
+        raise ValueError(f"{name} must be non-blank text, got {shown(value)}")
     if len(value) > max_length:
         raise ValueError(f"{name} must be at most {max_length:,} characters, got {len(value):,}")
     if "\x00" in value:

@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from iwm_lab.models import Base, Movie, MovieStreamingOption, Pulse, Review, TrendingTopic, User
-from iwm_lab.queries._common import check_moment, check_positive, frame
+from iwm_lab.queries._common import check_int, check_moment, check_positive, frame
 
 # The columns whose gaps matter to the analyses: scores and what the filters and windows rely
 # on. Model attributes rather than names, so a renamed column fails here, not in a notebook.
@@ -143,6 +143,8 @@ def freshness(conn: Connection, *, as_of: datetime | date | str | None = None) -
 # The sources that should keep arriving: the app writes reviews and pulses as they happen, so
 # a long silence means it, or an import, stopped.
 ACTIVITY_TABLES: tuple[str, ...] = ("reviews", "pulses")
+# A century: any longer threshold would call every source fresh.
+MAX_STALE_DAYS = 36_525
 
 
 def _ages(fresh: pd.DataFrame) -> dict[str, float]:
@@ -157,6 +159,7 @@ def age_figures(fresh: pd.DataFrame, *, digits: int = 2) -> dict[str, float | No
     the age in days rounded to ``digits`` decimals (a plain ``float``), ``None`` when the
     table has no timestamp.
     """
+    check_int(digits, "digits", 0, 15)  # a float64 holds no more
     return {
         f"{table}_age_days": None if math.isnan(age) else round(age, digits)
         for table, age in _ages(fresh).items()
@@ -173,7 +176,7 @@ def stale_sources(
     ``as_of``): those whose latest row is more than ``stale_after_days`` days old, and those
     with no row at all. In the order of ``tables``; an empty list when all are current.
     """
-    check_positive(stale_after_days, "stale_after_days")
+    check_positive(stale_after_days, "stale_after_days", MAX_STALE_DAYS)
     ages = _ages(fresh)
     missing = [t for t in tables if t not in ages]
     if missing:

@@ -17,6 +17,9 @@ the movies that have that score, different movies for each source, and their col
 so.
 
 Every function validates its parameters before it runs its query, and aggregates in SQL.
+Ranges: ``min_reviews`` 1 to 1,000,000; ``limit`` and ``bins`` 1 to 10,000; years and dates
+in 1870-2100; a :func:`review_volume` series at most 10,000 periods; a ``ValueError`` naming
+the range otherwise.
 User ratings, the score counts of :func:`score_distribution` and the pairs of platform scores
 of :func:`platform_agreement` are read from the rollups of migration 0002
 (:mod:`iwm_lab.rollups`): they reflect the data as of the last refresh (the seeder,
@@ -62,7 +65,9 @@ from iwm_lab.queries._common import (
     check_date_range,
     check_day,
     check_genre,
+    check_int,
     check_limit,
+    check_periods,
     check_text,
     check_year_range,
     frame,
@@ -91,6 +96,9 @@ _SCALES: dict[str, tuple[int, int]] = {
     "users": SCORE_RANGE,
 }
 _YEAR_PATTERN = "^[0-9]{4}$"
+# A threshold above any movie's review count is a mistake; unbounded, a huge one overflows the
+# bigint it is bound as.
+MAX_MIN_REVIEWS = 1_000_000
 _LANGUAGE_LENGTH = 50  # movies.language is VARCHAR(50): a longer value cannot match
 # Sort keys are rounded: summing the same ratings in another order changes the last bits of a
 # mean, and that noise must not decide between movies that are equal.
@@ -127,9 +135,7 @@ _MOVIE_COLUMNS = {
 
 
 def _check_min_reviews(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"min_reviews must be a whole number of at least 1, got {value!r}")
-    return value
+    return check_int(value, "min_reviews", 1, MAX_MIN_REVIEWS)
 
 
 def _year() -> ColumnElement[int]:
@@ -804,8 +810,9 @@ def review_volume(
     """How many reviews were written per day, week or month, and how they rated.
 
     Counts every review dated from ``start`` through ``end`` (both whole days, inclusive,
-    each a ``date``, a ``datetime`` standing for its day, or an ISO string; reviews without a
-    movie included). Weeks start on Monday. Read from the daily rollup
+    each a ``date``, a ``datetime`` standing for its day, or an ISO string, in the years
+    1870-2100; reviews without a movie included). Weeks start on Monday; a range of more than
+    10,000 periods is refused (about 27 years by day). Read from the daily rollup
     ``review_daily_stats``: whole days are all the range needs.
 
     One row per period that overlaps the range, every period present, sorted by ``period``;
@@ -821,6 +828,7 @@ def review_volume(
     check_choice(freq, FREQUENCIES, "freq")
     first_day, last_day = check_day(start, "start"), check_day(end, "end")
     check_date_range(first_day, last_day, ("start", "end"))
+    check_periods(freq, first_day, last_day)
 
     days = REVIEW_DAILY_STATS
     since = datetime.combine(first_day, time())

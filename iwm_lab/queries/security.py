@@ -11,7 +11,7 @@ import pandas as pd
 from argon2 import PasswordHasher, extract_parameters
 from sqlalchemy import Connection, text
 
-from iwm_lab.queries._common import typed
+from iwm_lab.queries._common import shown, typed
 
 # The parameter part of an encoded hash, after its leading "$": type, version, memory (KiB),
 # time cost, parallelism. Digit runs are bounded so the casts below cannot overflow a bigint.
@@ -99,6 +99,8 @@ def password_hash_audit(conn: Connection, *, hasher: PasswordHasher | None = Non
     - ``share`` (float64): ``users`` over all users.
     - ``needs_rehash`` (bool): ``hasher.check_needs_rehash`` flags the set.
     """
+    if hasher is not None and not isinstance(hasher, PasswordHasher):
+        raise ValueError(f"hasher must be an argon2 PasswordHasher, got {shown(hasher)}")
     hasher = hasher or PasswordHasher()
     # Plain rows, not a frame: a frame would turn the integers of a column with NULLs to floats.
     sets = conn.execute(_PARAMETER_SETS_SQL, {"pattern": _PARAMETERS}).all()

@@ -16,6 +16,10 @@ cost a pass over every review on each call and rank unreviewed films nowhere.
 Regions are validated against the regions that have at least one option
 (:func:`iwm_lab.queries._common.regions`), in any case (``de`` is ``DE``: see
 :func:`check_region`); types against :data:`iwm_lab.models.values.STREAMING_OPTION_TYPES`.
+Ranges, checked before any query (a ``ValueError`` naming the range otherwise): ``limit`` and
+``top_n`` 1 to 10,000; ``min_score`` 0 to 10; at most 300 regions (each at most 10
+characters), 16 types, 10,000 ``movie_ids`` (each 1 to 2,147,483,647); a title at most 200
+characters.
 """
 
 from __future__ import annotations
@@ -28,7 +32,17 @@ from sqlalchemy import Connection, Float, Integer, Select, String, TextClause, c
 from iwm_lab.models import MovieStreamingOption, StreamingPlatform
 from iwm_lab.models.values import SCORE_RANGE, STREAMING_OPTION_TYPES, STREAMING_QUALITIES
 from iwm_lab.queries import _common
-from iwm_lab.queries._common import check_choice, check_limit, check_text, frame
+from iwm_lab.queries._common import (
+    MAX_LIMIT,
+    check_choice,
+    check_int,
+    check_limit,
+    check_list,
+    check_number,
+    check_text,
+    frame,
+    shown,
+)
 
 # One column per offer type in coverage_by_region; the SQL below names the same four.
 TYPE_COLUMNS: dict[str, str] = {t: f"movies_{t}" for t in STREAMING_OPTION_TYPES}
@@ -50,35 +64,54 @@ CURRENCY_MARKERS: dict[str, str] = {m: code for code, ms in _CURRENCIES.items() 
 MAX_TITLE_LENGTH = 200  # movies.title
 
 
-def _as_list(values: str | Sequence[str], name: str) -> list[str]:
-    """A single value or a sequence of them, as a non-empty, duplicate-free list."""
-    items = [values] if isinstance(values, str) else list(values)
+# Regions are ISO 3166 codes (fewer than 300); a longer list is a mistake.
+MAX_REGIONS = 300
+MAX_REGION_LENGTH = 10  # a code with room for surrounding spaces
+MAX_TYPES = len(STREAMING_OPTION_TYPES) * 4
+# movies.id is an integer column: a larger id would fail the cast of the whole list.
+MAX_MOVIE_ID = 2**31 - 1
+
+
+def _as_list(values: str | Sequence[str], name: str, max_items: int) -> list[str]:
+    """A single value or a sequence of at most ``max_items``, as a duplicate-free list in the
+    order given (one pass: a dict keeps the first of each)."""
+    items = [values] if isinstance(values, str) else check_list(values, name, max_items)
     if not items:
         raise ValueError(f"{name} must name at least one value")
-    return sorted(set(items), key=items.index)
+    return list(dict.fromkeys(items))
+
+
+def _check_region_texts(values: Sequence[str]) -> list[str]:
+    """Region codes as the database spells them, before the database is asked: stored codes
+    are two upper-case letters (a CHECK constraint), so "de" can only mean DE."""
+    for value in values:
+        if not isinstance(value, str) or len(value) > MAX_REGION_LENGTH:
+            raise ValueError(
+                f"region must be a region code (text of at most {MAX_REGION_LENGTH} characters), "
+                f"got {shown(value)}"
+            )
+    # Anything else unknown is refused by the lookup, which lists the valid codes.
+    return [value.strip().upper() for value in values]
 
 
 def _check_regions(conn: Connection, values: Sequence[str]) -> list[str]:
-    known = _common.regions(conn)
-    # Stored codes are two upper-case letters (a CHECK constraint), so "de" can only mean DE.
-    return [
-        check_choice(value.strip().upper() if isinstance(value, str) else value, known, "region")
-        for value in values
-    ]
+    known = set(_common.regions(conn))
+    for value in values:
+        if value not in known:
+            check_choice(value, known, "region")
+    return list(values)
 
 
 def check_region(conn: Connection, region: str) -> str:
     """``region`` as the database spells it: a region with at least one option, matched
     regardless of case and surrounding spaces (``de`` -> ``DE``). ``ValueError`` listing the
     valid regions otherwise."""
-    return _check_regions(conn, [region])[0]
+    return _check_regions(conn, _check_region_texts([region]))[0]
 
 
 def _check_score(value: float, name: str) -> float:
     low, high = SCORE_RANGE
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ValueError(f"{name} must be a number from {low} to {high}, got {value!r}")
-    return float(value)
+    return float(check_number(value, name, low, high))
 
 
 # Counts from streaming_region_type_counts (a few rows per region: one per combination of
@@ -177,14 +210,15 @@ def coverage_by_region(
     - ``top_n_share``: ``top_n_available / top_n`` (NaN when no movie is scored).
     """
     check_limit(top_n, "top_n")
-    wanted_types = _as_list(STREAMING_OPTION_TYPES if types is None else types, "types")
+    wanted_types = _as_list(STREAMING_OPTION_TYPES if types is None else types, "types", MAX_TYPES)
     for value in wanted_types:
         check_choice(value, STREAMING_OPTION_TYPES, "type")
     if regions is None:
         wanted_regions = _common.regions(conn)
     else:
         # Deduplicated again once normalised: "de" and "DE" are one region.
-        wanted_regions = _as_list(_check_regions(conn, _as_list(regions, "regions")), "regions")
+        asked = _check_region_texts(_as_list(regions, "regions", MAX_REGIONS))
+        wanted_regions = _check_regions(conn, list(dict.fromkeys(asked)))
     params: dict[str, object] = {"regions": wanted_regions, "top_n": top_n}
     params.update({t: t in wanted_types for t in STREAMING_OPTION_TYPES})
     return frame(conn, _COVERAGE_SQL, COVERAGE_COLUMNS, params)
@@ -460,10 +494,9 @@ def availability(
         check_text(title, "title", MAX_TITLE_LENGTH)
         params: dict[str, object] = {"title": title, "limit": limit}
         return frame(conn, _AVAILABILITY_BY_TITLE, AVAILABILITY_COLUMNS, params)
-    ids = list(movie_ids or [])
-    check_limit(len(ids), "number of movie_ids")
-    if any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
-        raise ValueError(f"movie_ids must be whole numbers, got {ids[:5]!r}...")
+    ids = check_list(movie_ids, "movie_ids", MAX_LIMIT)
+    for movie_id in ids:
+        check_int(movie_id, "each of movie_ids", 1, MAX_MOVIE_ID)
     params = {"movie_ids": ids, "limit": limit}
     return frame(conn, _AVAILABILITY_BY_ID, AVAILABILITY_COLUMNS, params)
 

@@ -33,6 +33,11 @@ deleted after the refresh counts as it was until the next one (``iwm-lab db refr
 Rising tags are established ones, used in the baseline before the window and more per day
 since (:func:`rising_tags`); tags the baseline lacks are new (:func:`new_tags`), listed apart
 so that a crowd of small newcomers never hides a tag that grew fifty times over.
+
+Ranges, checked before any query (a ``ValueError`` naming the range otherwise):
+``window_days`` and ``baseline_days`` 1 to 3,650; ``limit`` and ``min_count`` 1 to 10,000;
+``as_of``, ``start`` and ``end`` in the years 1870-2100; 1 to 100 tags of at most 240
+characters; a series of at most 10,000 periods.
 """
 
 from __future__ import annotations
@@ -76,8 +81,11 @@ from iwm_lab.queries._common import (
     check_choice,
     check_date_range,
     check_day,
+    check_int,
     check_limit,
+    check_list,
     check_moment,
+    check_periods,
     check_text,
     frame,
     period_starts,
@@ -197,11 +205,7 @@ def _tag_counts(
 
 
 def _check_days(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DAYS:
-        raise ValueError(
-            f"{name} must be a whole number of days from 1 to {MAX_DAYS}, got {value!r}"
-        )
-    return value
+    return check_int(value, name, 1, MAX_DAYS)
 
 
 def _check_as_of(value: Moment | None) -> datetime | None:
@@ -450,9 +454,7 @@ SERIES_COLUMNS: dict[str, str] = {"period": "datetime64[us]", "tag": "str", "cou
 
 
 def _check_tags(tags: Sequence[str]) -> list[str]:
-    items = [tags] if isinstance(tags, str) else list(tags)
-    if not 1 <= len(items) <= MAX_TAGS:
-        raise ValueError(f"tags must name 1 to {MAX_TAGS} tags, got {len(items)}")
+    items = [tags] if isinstance(tags, str) else check_list(tags, "tags", MAX_TAGS)
     for tag in items:
         check_text(tag, "tag", 2 * MAX_TAG_LENGTH)
         # The same trimming as SQL's trim() (spaces only) and ltrim(..., '#').
@@ -474,9 +476,9 @@ def hashtag_timeseries(
     ``tags`` (1 to 100) are normalised like stored tags (``#Dune`` asks for ``dune``;
     spellings that normalise alike are one tag). Counts every pulse created from ``start``
     through ``end`` (whole days, inclusive; a date, a datetime standing for its day, or an
-    ISO string); weeks start on Monday. One row per period overlapping the range and per
-    tag, zero-filled, sorted by period, then tag; the first and last periods count only the
-    days inside the range.
+    ISO string, in the years 1870-2100; at most 10,000 periods); weeks start on Monday. One
+    row per period overlapping the range and per tag, zero-filled, sorted by period, then tag;
+    the first and last periods count only the days inside the range.
 
     - ``period`` (datetime64[us]): the period's first moment (midnight; a Monday; the 1st).
     - ``tag``: the normalised tag.
@@ -486,6 +488,7 @@ def hashtag_timeseries(
     first_day, last_day = check_day(start, "start"), check_day(end, "end")
     check_date_range(first_day, last_day, ("start", "end"))
     check_choice(freq, FREQUENCIES, "freq")
+    check_periods(freq, first_day, last_day)
 
     since = datetime.combine(first_day, time())
     until = datetime.combine(last_day + timedelta(days=1), time())
