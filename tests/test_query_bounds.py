@@ -321,7 +321,8 @@ def test_hostile_values_are_refused_before_any_query(
     started = time.perf_counter()
     with pytest.raises(ValueError, match=message) as refused:
         function(conn, **kwargs)
-    assert time.perf_counter() - started < 5.0  # a loose bound: refusing must not read a huge input whole
+    # Loose: refusing must not read a huge input whole, however busy the machine.
+    assert time.perf_counter() - started < 5.0
     assert statements == []
     # Short, one line: a message may land in a report's failure page or a log.
     text = str(refused.value)
