@@ -16,14 +16,87 @@ from iwm_lab.database import database_url, get_engine
 from iwm_lab.exceptions import IwmLabError
 from iwm_lab.settings import get_settings
 
+# A message from outside iwm-lab (a driver, the OS) may repeat a value as long as the input
+# that caused it: a 100 KB file name must not become a 100 KB error line.
+_MAX_MESSAGE = 500
+
+
+def _one_line(message: str) -> str:
+    from iwm_lab.database import scrub
+
+    first = next((line.strip() for line in message.splitlines() if line.strip()), "")
+    try:
+        url = get_settings().database_url
+    except Exception:  # a broken setting must not hide the error being reported
+        url = None
+    first = scrub(first, url)
+    return first if len(first) <= _MAX_MESSAGE else f"{first[: _MAX_MESSAGE - 3]}..."
+
+
+def _describe(exc: BaseException) -> str:
+    """The one line a user sees for an exception that is not an :class:`IwmLabError`."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    if isinstance(exc, DBAPIError):
+        # The driver's own message, not SQLAlchemy's: that one goes on with the SQL text and
+        # its bound values, which may hold a user's data.
+        return f"database: {_one_line(str(exc.orig) or type(exc.orig).__name__)}"
+    if isinstance(exc, SQLAlchemyError):
+        return f"database: {_one_line(str(exc).split('[SQL:')[0])}"
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        where = exc.filename if exc.filename is not None else ""
+        return _one_line(f"{reason}: {where}" if where != "" else reason)
+    if isinstance(exc, RecursionError):
+        return "the input is nested too deeply to process"
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    if isinstance(exc, ValueError):
+        return _one_line(str(exc) or type(exc).__name__)
+    return _one_line(
+        f"unexpected {type(exc).__name__}: {exc} (a bug in iwm-lab; `iwm-lab -v ...` shows "
+        "where it happened)"
+    )
+
 
 class _Group(click.Group):
+    """The single place where an error becomes one ``error:`` line and an exit status.
+
+    Every exception but click's own (usage errors, ``--help``, aborts) and ``SystemExit``
+    ends here: an :class:`IwmLabError` with its message, anything else with one line saying
+    what failed, never a traceback unless ``-v`` asked for it. Ctrl-C exits 130, SIGTERM 143.
+    """
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt as exc:
+            from iwm_lab.reports.signals import Terminated
+
+            self._traceback(ctx)
+            click.echo("interrupted", err=True)
+            sys.exit(143 if isinstance(exc, Terminated) else 130)
         except IwmLabError as exc:
+            self._traceback(ctx)
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except Exception as exc:
+            import errno
+
+            if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+                raise  # click closes the streams quietly: the reader (| head) went away
+            self._traceback(ctx)
+            click.echo(f"error: {_describe(exc)}", err=True)
+            sys.exit(1)
+
+    @staticmethod
+    def _traceback(ctx: click.Context) -> None:
+        if ctx.params.get("verbose"):
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
 
 
 def _writable_engine() -> Engine:
@@ -43,7 +116,12 @@ def _server() -> Any:
 
 
 @click.group(cls=_Group)
-@click.option("-v", "--verbose", is_flag=True, help="Show progress messages of migrations.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show progress messages of migrations, and the traceback of an error.",
+)
 def cli(verbose: bool) -> None:
     """iwm-lab: the analysts' workbench for the iwm database."""
     logging.basicConfig(
@@ -77,11 +155,49 @@ def status() -> None:
 
 
 @db.command()
-def url() -> None:
+@click.option(
+    "--role",
+    type=click.Choice(["owner", "writer", "analyst"]),
+    default="owner",
+    show_default=True,
+    help="Embedded server: the role the URL logs in as (read-only engines use analyst).",
+)
+def url(role: str) -> None:
     """Print the database URL (never with a password)."""
+    from iwm_lab import roles
+
     settings = get_settings()
-    target = settings.database_url or _server().url()
+    names = {"owner": "iwm", "writer": roles.WRITER_ROLE, "analyst": roles.ANALYST_ROLE}
+    target = settings.database_url or _server().url(role=names[role])
     click.echo(target.render_as_string(hide_password=True))
+
+
+@db.command("roles")
+@click.option("--apply", "apply_", is_flag=True, help="Run the statements on the database.")
+def roles_command(apply_: bool) -> None:
+    """Print the GRANTs of the least-privilege roles (analyst, writer) for a DBA.
+
+    With --apply, run them on the current database as the URL's role (which needs CREATEROLE
+    and the right to grant on the schema). The embedded server gets them at every start.
+    """
+    from sqlalchemy.engine import URL
+
+    from iwm_lab import roles
+
+    settings = get_settings()
+    timeout = settings.statement_timeout_ms
+    if not apply_:
+        # Printing needs no server: the embedded one's database and owner are both iwm.
+        target = settings.database_url or URL.create("postgresql", "iwm", database="iwm")
+        database, owner = target.database or "iwm", target.username or "iwm"
+        click.echo(roles.script(database, owner, statement_timeout_ms=timeout))
+        return
+    engine = get_engine(database_url(), writable=True)
+    try:
+        done = roles.apply(engine, statement_timeout_ms=timeout)
+    finally:
+        engine.dispose()
+    click.echo(f"applied {len(done)} statements: roles {roles.ANALYST_ROLE}, {roles.WRITER_ROLE}")
 
 
 @db.command()
@@ -102,9 +218,16 @@ def upgrade(revision: str) -> None:
 
 @db.command()
 @click.argument("revision")
-def downgrade(revision: str) -> None:
-    """Downgrade the database to REVISION (``base`` removes everything)."""
-    at = migrate.downgrade(_writable_engine(), revision)
+@click.option("--yes", is_flag=True, help="Drop tables that hold rows without asking.")
+def downgrade(revision: str, yes: bool) -> None:
+    """Downgrade the database to REVISION (``base`` removes everything).
+
+    When tables that hold rows would be dropped, lists them with their row counts and
+    proceeds only with --yes or a "y" on a terminal.
+    """
+    from iwm_lab.destructive import confirm_loss
+
+    at = migrate.downgrade(_writable_engine(), revision, confirm=confirm_loss(yes))
     click.echo(f"database at revision {at or 'base'}")
 
 
@@ -118,9 +241,13 @@ def current() -> None:
 
 @db.command()
 def check() -> None:
-    """Compare models and live database; exit non-zero listing every difference."""
+    """Compare the live database with the models and the migrations' head (CHECK constraints,
+    rollups and their indexes, functions, extensions); exit non-zero listing every difference."""
     migrate.check(get_engine(database_url()))
-    click.echo("database matches the models and is at the head revision")
+    click.echo(
+        "database matches the models and the head revision's constraints, rollups, "
+        "functions and extensions"
+    )
 
 
 @db.command()
@@ -135,17 +262,27 @@ def refresh(names: tuple[str, ...], blocking: bool) -> None:
 
     With ROLLUP names, only those rollups are refreshed (and not the trending topics).
     """
+    from sqlalchemy.exc import DBAPIError
+
     from iwm_lab.models.values import TRENDING_WINDOWS
     from iwm_lab.queries import trending
 
     engine = _writable_engine()
-    for done in rollups.refresh_rollups(engine, names or None, concurrently=not blocking):
-        click.echo(f"{done.name:<30} {done.rows:>11,} rows  {done.seconds:7.2f}s")
-    if not names:
-        with engine.connect() as conn:
-            for window in TRENDING_WINDOWS:
-                topics = trending.refresh_trending_topics(conn, window=window)
-                click.echo(f"{'trending_topics ' + window:<30} {len(topics):>11,} rows")
+    try:
+        for done in rollups.refresh_rollups(engine, names or None, concurrently=not blocking):
+            click.echo(f"{done.name:<30} {done.rows:>11,} rows  {done.seconds:7.2f}s")
+        if not names:
+            with engine.connect() as conn:
+                for window in TRENDING_WINDOWS:
+                    topics = trending.refresh_trending_topics(conn, window=window)
+                    click.echo(f"{'trending_topics ' + window:<30} {len(topics):>11,} rows")
+    except DBAPIError as exc:
+        # A function or table the migrations create is gone or changed: schema drift.
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise IwmLabError(
+            f"refresh failed: {reason}; run `iwm-lab db check` to see what differs from the "
+            "migrations"
+        ) from None
 
 
 def _month(_ctx: click.Context, _param: click.Parameter, value: str) -> date:
@@ -259,6 +396,7 @@ def demo(scale: str, as_of: str | None, no_reports: bool, jobs: int, output: Pat
     show_default=True,
     help="Encoding of a CSV or JSON file (a UTF-8 byte order mark is always accepted).",
 )
+@click.option("--force", is_flag=True, help="Replace an existing reject file.")
 def import_command(
     table: str,
     file: Path,
@@ -267,6 +405,7 @@ def import_command(
     reject_file: Path | None,
     upsert: bool,
     encoding: str,
+    force: bool,
 ) -> None:
     """Import FILE into TABLE: every row, or none unless --skip-bad."""
     # Imported here: the importer loads models and psycopg, which other commands do not need.
@@ -281,6 +420,7 @@ def import_command(
         reject_path=reject_file,
         upsert=upsert,
         encoding=encoding,
+        force=force,
     )
     if report.unknown_columns:
         unknown = ", ".join(report.unknown_columns)
@@ -338,7 +478,13 @@ def report_list() -> None:
                 f"{spec.cron} ({spec.timezone})",
                 f"{item.next_due:%Y-%m-%d %H:%M %Z}",
                 last.started.replace("T", " ").replace("+00:00", " UTC") if last else "never",
-                (last.status if last else "-") + (" (due now)" if item.due else ""),
+                (last.status if last else "-")
+                + (
+                    " (database unreachable, will retry)"
+                    if last and last.unreachable and last.slot
+                    else ""
+                )
+                + (" (due now)" if item.due else ""),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -475,7 +621,13 @@ def lab(
     help="tiny ~200 movies; small ~5,000 movies, 100k reviews; large ~100k movies, 5M reviews.",
 )
 @click.option("--seed", "seed_", type=int, default=42, show_default=True, help="Random seed.")
-@click.option("--reset", is_flag=True, help="Replace the data the database holds.")
+@click.option(
+    "--reset",
+    is_flag=True,
+    help="Replace the data the database holds (only the embedded demo database, unless "
+    "--allow-external); lists what would be deleted and asks.",
+)
+@click.option("--yes", is_flag=True, help="With --reset: delete without asking.")
 @click.option(
     "--allow-external",
     is_flag=True,
@@ -489,10 +641,17 @@ def lab(
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def seed(
-    scale: str, seed_: int, reset: bool, allow_external: bool, as_of: str | None, quiet: bool
+    scale: str,
+    seed_: int,
+    reset: bool,
+    yes: bool,
+    allow_external: bool,
+    as_of: str | None,
+    quiet: bool,
 ) -> None:
     """Fill the database with reproducible demo data (COPY; every table)."""
     from iwm_lab.demodata import seed_database
+    from iwm_lab.destructive import confirm_loss
 
     moment = _as_of(as_of)  # before the engine: a bad date should not start a server
     report = seed_database(
@@ -503,6 +662,7 @@ def seed(
         allow_external=allow_external,
         progress=not quiet,
         as_of=moment,
+        confirm=confirm_loss(yes),
     )
     click.echo(report.describe())
 

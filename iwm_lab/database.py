@@ -4,6 +4,12 @@ Analysts' notebooks call :func:`connect` (or :func:`get_engine`). Every session 
 ``default_transaction_read_only`` on and a statement timeout, so an exploratory query can
 neither change data nor hold the server for long. Migrations, demo data and the trending
 refresh ask for ``writable=True`` explicitly.
+
+On the embedded server a read-only engine logs in as the analyst role
+(:data:`iwm_lab.roles.ANALYST_ROLE`), which has SELECT and nothing else: the session settings
+are a convenience, the missing privileges the barrier. With ``IWM_DATABASE_URL`` the role is the
+URL's. Connections returned to the pool are rolled back and ``DISCARD ALL``-ed, so no SET
+outlives its user.
 """
 
 from __future__ import annotations
@@ -11,13 +17,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, text
-from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolResetState
 
 from iwm_lab.exceptions import DatabaseUnavailable, ReadOnlySessionError
-from iwm_lab.settings import Settings, get_settings
+from iwm_lab.settings import EMBEDDED_ROLE, Settings, get_settings
+
+# The embedded server's socket folders (see iwm_lab.server), and nothing else.
+_EMBEDDED_SOCKET = re.compile(r"/tmp/iwm-lab-[0-9a-f]{8}")
 
 
 def database_url(settings: Settings | None = None, *, start_server: bool = True) -> URL:
@@ -64,7 +74,48 @@ def _resolve(
     if not writable:
         options.append("-c default_transaction_read_only=on")
     resolved = database_url(settings) if url is None else url
-    return resolved, {"options": " ".join(options)}
+    if not writable:
+        resolved = _as_analyst(resolved)
+    # No server-side prepared statements: the pool's DISCARD ALL deallocates them behind
+    # psycopg's back, and the analyses are one-off aggregates that gain nothing from them.
+    return resolved, {"options": " ".join(options), "prepare_threshold": None}
+
+
+def _as_analyst(url: URL | str) -> URL | str:
+    """On the embedded server, the owner's socket URL becomes the analyst's: read-only means
+    no privilege to write, not just a setting the session can turn off."""
+    from iwm_lab.roles import ANALYST_ROLE
+
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except (ArgumentError, ValueError):
+        return url  # create_engine says what is wrong with it
+    host = parsed.query.get("host")
+    embedded = (
+        parsed.username == EMBEDDED_ROLE
+        and parsed.password is None
+        and parsed.host is None
+        and isinstance(host, str)
+        and _EMBEDDED_SOCKET.fullmatch(host) is not None
+    )
+    return parsed.set(username=ANALYST_ROLE) if embedded else url
+
+
+def _discard_on_return(dbapi_connection: Any, _record: Any, reset_state: PoolResetState) -> None:
+    """Pool "reset" hook: end the transaction, then DISCARD ALL (SETs, temp tables, prepared
+    statements, advisory locks), so the next user of the connection starts from the role's
+    and the connection's own defaults. DISCARD ALL cannot run inside a transaction block."""
+    if reset_state.terminate_only or not reset_state.asyncio_safe:
+        return
+    dbapi_connection.rollback()
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("DISCARD ALL")
+        cursor.close()
+    finally:
+        dbapi_connection.autocommit = autocommit
 
 
 def get_engine(
@@ -80,12 +131,14 @@ def get_engine(
     get no timeout unless one is given.
     """
     url, connect_args = _resolve(url, writable=writable, statement_timeout_ms=statement_timeout_ms)
-    return create_engine(
+    engine = create_engine(
         url,
         connect_args=connect_args,
         pool_pre_ping=True,
         **engine_kwargs,
     )
+    event.listen(engine, "reset", _discard_on_return)
+    return engine
 
 
 def get_async_engine(
@@ -97,11 +150,13 @@ def get_async_engine(
 ) -> AsyncEngine:
     """The asyncio counterpart of :func:`get_engine` (psycopg 3's async driver)."""
     url, connect_args = _resolve(url, writable=writable, statement_timeout_ms=statement_timeout_ms)
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         connect_args=connect_args,
         **engine_kwargs,
     )
+    event.listen(engine.sync_engine, "reset", _discard_on_return)
+    return engine
 
 
 def check_connection(engine: Engine) -> None:

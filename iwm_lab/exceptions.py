@@ -79,3 +79,21 @@ class ReportFailed(ReportError):
 class ReportValueError(ReportParameterError):
     """A parameter's value is not one it takes (a region, genre, window...); the message lists
     the valid ones. Nothing ran and nothing was recorded."""
+
+
+class RoleError(IwmLabError):
+    """The least-privilege roles cannot be created or granted on this database."""
+
+
+class DataLossRefused(IwmLabError):
+    """A command that deletes data was not confirmed (no ``--yes``, or "no" on a terminal);
+    nothing was deleted."""
+
+
+class RollupMissing(IwmLabError):
+    """A rollup (materialized view) the query functions read is missing from the database."""
+
+
+class ImportFailed(IwmLabError):
+    """An import stopped for a reason outside the file: the database connection was lost or
+    the server failed a statement. The message says whether anything was written."""

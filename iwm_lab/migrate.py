@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date
 from pathlib import Path
@@ -13,18 +14,22 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
 from iwm_lab.database import check_connection, describe_url
+from iwm_lab.destructive import Confirm, Loss, count_rows, user_tables
 from iwm_lab.exceptions import MigrationError, SchemaDriftError
 from iwm_lab.models.values import TRENDING_WINDOWS
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# Filled by the migrations themselves (one row per rollup) and rebuilt by an upgrade: dropping
+# it loses nothing anybody put in, so a downgrade does not ask about it.
+_BOOKKEEPING = frozenset({"rollup_refreshes"})
 
 
 def comparison_options() -> dict[str, Any]:
@@ -93,10 +98,30 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
     return current_revision(engine)
 
 
-def downgrade(engine: Engine, revision: str) -> str | None:
-    """Downgrade to ``revision`` (``base`` drops everything); return the revision afterwards."""
+def downgrade(engine: Engine, revision: str, *, confirm: Confirm | None = None) -> str | None:
+    """Downgrade to ``revision`` (``base`` drops everything); return the revision afterwards.
+
+    When the downgrade drops tables that hold rows, ``confirm`` (if given) is called with the
+    :class:`~iwm_lab.destructive.Loss` (those tables and their exact row counts) after the
+    downgrade ran and before it commits, so what it lists is exactly what goes; raising
+    from it rolls everything back. ``iwm-lab db downgrade`` asks through it.
+    """
     check_connection(engine)
-    _run(engine, command.downgrade, revision)
+    config = alembic_config()
+    try:
+        with engine.connect() as conn, conn.begin():
+            before = count_rows(conn, [t for t in user_tables(conn) if t not in _BOOKKEEPING])
+            config.attributes["connection"] = conn
+            command.downgrade(config, revision)
+            remaining = set(user_tables(conn))
+            dropped = tuple(t for t in before if t.table not in remaining)
+            if dropped and confirm is not None:
+                confirm(Loss(f"downgrade to {revision}", describe_url(engine.url), dropped))
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise MigrationError(f"migration to {revision} failed: {reason}") from None
+    except CommandError as exc:
+        raise MigrationError(str(exc)) from None
     return current_revision(engine)
 
 
@@ -133,7 +158,9 @@ def _describe_diff(diff: Any) -> str:
 
 
 def differences(engine: Engine) -> list[str]:
-    """Every difference between the models and the live database, and revision vs head."""
+    """Every difference between the models and the live database, and revision vs head; for a
+    migrated database also the CHECK constraints, rollups and their indexes, functions and
+    extensions the migrations create (:data:`HEAD_OBJECTS`), which Alembic does not compare."""
     from iwm_lab.models import Base
 
     check_connection(engine)
@@ -145,6 +172,95 @@ def differences(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts=comparison_options())
         found.extend(_describe_diff(d) for d in compare_metadata(ctx, Base.metadata))
+        if current is not None:
+            found.extend(_owned_differences(conn))
+    return found
+
+
+# What the migrations create at head that Alembic's compare_metadata does not look at: CHECK
+# constraints, the rollups (materialized views) and their indexes, functions, extensions.
+# Recorded from a database at head by write_head_objects(); tests/test_migrations.py fails
+# when a migration changes any of them and this file was not rewritten.
+HEAD_OBJECTS = MIGRATIONS_DIR / "head_objects.json"
+
+_OWNED_QUERIES: dict[str, str] = {
+    # Partitions inherit their parent's checks and come and go with iwm_ensure_partitions.
+    "check constraint": """
+        select con.conname || ' on ' || rel.relname, pg_get_constraintdef(con.oid)
+        from pg_constraint con join pg_class rel on rel.oid = con.conrelid
+        where con.contype = 'c' and rel.relnamespace = current_schema()::regnamespace
+          and not rel.relispartition
+    """,
+    "materialized view": """
+        select c.relname, string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod),
+                                     ', ' order by a.attnum)
+        from pg_class c join pg_attribute a on a.attrelid = c.oid
+        where c.relkind = 'm' and c.relnamespace = current_schema()::regnamespace
+          and a.attnum > 0 and not a.attisdropped
+        group by c.relname
+    """,
+    "index": """
+        select i.relname || ' on ' || t.relname, pg_get_indexdef(i.oid)
+        from pg_index x join pg_class i on i.oid = x.indexrelid
+        join pg_class t on t.oid = x.indrelid
+        where t.relkind = 'm' and t.relnamespace = current_schema()::regnamespace
+    """,
+    # Extension members (pg_trgm's functions) belong to the extension, not the migrations.
+    "function": """
+        select p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+               'returns ' || pg_get_function_result(p.oid) || ', body md5 ' || md5(p.prosrc)
+        from pg_proc p
+        where p.pronamespace = current_schema()::regnamespace
+          and not exists (select from pg_depend d where d.classid = 'pg_proc'::regclass
+                          and d.objid = p.oid and d.deptype = 'e')
+    """,
+    "extension": "select extname, extversion from pg_extension where extname <> 'plpgsql'",
+}
+# Extra objects of these kinds are drift too: an extra CHECK can refuse rows the app writes.
+# Extra functions, views or extensions break nothing and may be a DBA's own.
+_EXTRA_IS_DRIFT = frozenset({"check constraint", "index"})
+
+
+def owned_objects(conn: Connection) -> dict[str, dict[str, str]]:
+    """The objects :data:`HEAD_OBJECTS` records, as ``conn``'s database has them: by kind,
+    name to definition (for functions, the signature to the result type and a digest of the
+    body; for extensions, the version is informative only)."""
+    return {
+        kind: dict(sorted((str(k), str(v)) for k, v in conn.execute(text(sql))))
+        for kind, sql in _OWNED_QUERIES.items()
+    }
+
+
+def write_head_objects(engine: Engine) -> Path:
+    """Record :func:`owned_objects` of ``engine``'s database, which must be at head."""
+    if current_revision(engine) != head_revision():
+        raise MigrationError("record the head's objects from a database at the head revision")
+    with engine.connect() as conn:
+        found = owned_objects(conn)
+    HEAD_OBJECTS.write_text(json.dumps(found, indent=2, sort_keys=True) + "\n")
+    return HEAD_OBJECTS
+
+
+def _owned_differences(conn: Connection) -> list[str]:
+    try:
+        expected: dict[str, dict[str, str]] = json.loads(HEAD_OBJECTS.read_text())
+    except (OSError, ValueError) as exc:
+        raise MigrationError(f"cannot read {HEAD_OBJECTS}: {exc}") from None
+    live = owned_objects(conn)
+    found = []
+    for kind, wanted in expected.items():
+        have = live.get(kind, {})
+        for name, definition in wanted.items():
+            if name not in have:
+                found.append(f"{kind} {name} missing from the database (the migrations create it)")
+            elif kind != "extension" and have[name] != definition:
+                found.append(
+                    f"{kind} {name} differs: {have[name]!r} in the database, {definition!r} at head"
+                )
+        if kind in _EXTRA_IS_DRIFT:
+            found.extend(
+                f"{kind} {name} only in the database" for name in sorted(set(have) - set(wanted))
+            )
     return found
 
 

@@ -46,7 +46,8 @@ from sqlalchemy import (
     text,
 )
 
-from iwm_lab.database import require_writable
+from iwm_lab.database import describe_url, require_writable
+from iwm_lab.exceptions import RollupMissing
 
 ROLLUPS: tuple[str, ...] = (
     "movie_review_stats",
@@ -175,6 +176,27 @@ def check_names(names: Sequence[str] | None) -> list[str]:
     return sorted(set(names), key=list(names).index)
 
 
+def _require_present(conn: Connection, names: Sequence[str]) -> None:
+    present = set(
+        conn.execute(
+            text(
+                "select matviewname from pg_matviews "
+                "where schemaname = current_schema() and matviewname = any(:names)"
+            ),
+            {"names": list(names)},
+        ).scalars()
+    )
+    missing = [name for name in names if name not in present]
+    if missing:
+        # Caught here, not from the refresh's UndefinedTable: the view was dropped by hand or
+        # the database is behind the migration that creates it.
+        raise RollupMissing(
+            f"rollup(s) {', '.join(missing)} missing from {describe_url(conn.engine.url)}: "
+            "run `iwm-lab db check` to see what differs from the migrations, and "
+            "`iwm-lab db upgrade` for a database behind the head revision"
+        )
+
+
 def refresh_in(
     conn: Connection, names: Sequence[str] | None = None, *, concurrently: bool = True
 ) -> list[RollupRefresh]:
@@ -185,6 +207,7 @@ def refresh_in(
     """
     wanted = check_names(names)
     require_writable(conn, "refreshing rollups")
+    _require_present(conn, wanted)
     done = []
     for name in wanted:
         seconds = conn.execute(
@@ -204,8 +227,11 @@ def refresh_rollups(
     One transaction per rollup, so a failure keeps the rollups already refreshed and readers
     see each new summary as soon as it is ready. ``engine`` must be writable.
     """
+    wanted = check_names(names)
+    with engine.connect() as conn:
+        _require_present(conn, wanted)  # before any is refreshed: all or a clear refusal
     done = []
-    for name in check_names(names):
+    for name in wanted:
         with engine.begin() as conn:
             done.extend(refresh_in(conn, [name], concurrently=concurrently))
     return done

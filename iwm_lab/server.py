@@ -42,6 +42,8 @@ from iwm_lab.settings import EMBEDDED_DATABASE, EMBEDDED_ROLE, Settings, get_set
 SOCKET_ONLY_PORT = 5432
 # When this process is root, the unprivileged account that runs PostgreSQL.
 _Account = pwd.struct_passwd
+# Data dirs whose running server this process has seen with the iwm-lab roles.
+_CHECKED_ROLES: set[Path] = set()
 
 
 @dataclass(frozen=True)
@@ -99,17 +101,21 @@ class EmbeddedServer:
                         f"the embedded server is already running (pid {running.pid}) on {where}; "
                         f"stop it first to serve TCP port {port}"
                     )
+                # A server started before the roles existed gets them now; one that has them is
+                # left alone: GRANTs on a busy server can collide with a migration's DDL.
+                self._set_up(Path(running.socket_dir), running.port, None, only_if_missing=True)
                 return self.status()
             bin_dir = self._runnable_tree(installed, account) / "bin"
             socket_dir = self._socket_dir(account)
             self._clear_leftovers(socket_dir)
             if not (self.pgdata / "PG_VERSION").exists():
+                self._refuse_foreign_pgdata()
                 self._initdb(bin_dir, account, timeout)
             if port is not None:
                 _check_port_free(port)
             password = self._password() if port is not None else None
             self._pg_ctl_start(bin_dir, account, socket_dir, port, timeout)
-            self._after_start(socket_dir, port, password)
+            self._set_up(socket_dir, port, password)
             return self.status()
 
     def stop(self, *, timeout: float = 60) -> bool:
@@ -142,16 +148,23 @@ class EmbeddedServer:
             url=self._url_from(running, EMBEDDED_DATABASE) if running else None,
         )
 
-    def url(self, database: str = EMBEDDED_DATABASE) -> URL:
-        """URL of ``database`` over the Unix socket, as role iwm (trusted: no password)."""
+    def url(self, database: str = EMBEDDED_DATABASE, *, role: str = EMBEDDED_ROLE) -> URL:
+        """URL of ``database`` over the Unix socket (trusted: no password).
+
+        ``role`` is the owner ``iwm`` unless asked: ``iwm_lab.roles.ANALYST_ROLE`` reads only,
+        ``iwm_lab.roles.WRITER_ROLE`` changes rows but not the schema.
+        """
         running = self._running()
         if running is None:
             raise ServerError(f"the embedded PostgreSQL server in {self.data_dir} is not running")
-        return self._url_from(running, database)
+        return self._url_from(running, database).set(username=role)
 
     def ensure_running(self) -> URL:
-        if self._running() is None:
+        # Once per process and data dir, even when running: a server started by an iwm-lab
+        # from before the roles existed would otherwise refuse every analyst session.
+        if self._running() is None or self.data_dir not in _CHECKED_ROLES:
             self.start()
+            _CHECKED_ROLES.add(self.data_dir)
         return self.url()
 
     @property
@@ -291,6 +304,8 @@ class EmbeddedServer:
 
         PostgreSQL clears them itself unless their pid now belongs to another process. Any
         process of the old server must end first, or two servers would share one data dir.
+        A postmaster whose data folder was moved or deleted still serves the socket folder:
+        its socket lock file, not the data folder, says whether it lives.
         """
         deadline = time.monotonic() + 10
         while leftover := _server_processes(self.pgdata):
@@ -300,9 +315,32 @@ class EmbeddedServer:
                     "end them and start again"
                 )
             time.sleep(0.1)
-        (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
+        pid_file = self.pgdata / "postmaster.pid"
+        locks = sorted(socket_dir.glob(".s.PGSQL.*.lock"))
+        for lock in [pid_file, *locks]:
+            holder = _lock_holder(lock)
+            if holder is not None:
+                raise ServerError(
+                    f"a PostgreSQL server (pid {holder}) still holds {lock}, though "
+                    f"{self.pgdata} does not name it (its data folder was moved or deleted?); "
+                    f"stop it first (kill -INT {holder}), then start again"
+                )
+        pid_file.unlink(missing_ok=True)
         for path in socket_dir.glob(".s.PGSQL.*"):
             path.unlink(missing_ok=True)
+
+    def _refuse_foreign_pgdata(self) -> None:
+        """Refuse a ``pgdata`` that holds files but no cluster: initdb would fail on it, and
+        whatever it holds is not ours to remove."""
+        try:
+            entries = next(os.scandir(self.pgdata), None) if self.pgdata.is_dir() else None
+        except OSError as exc:
+            raise ServerError(f"cannot read {self.pgdata}: {exc.strerror}") from None
+        if entries is not None or (self.pgdata.exists() and not self.pgdata.is_dir()):
+            raise ServerError(
+                f"{self.pgdata} exists but is not a PostgreSQL cluster (no PG_VERSION); move "
+                "it away, or set IWM_DATA_DIR to another folder"
+            )
 
     def _initdb(self, bin_dir: Path, account: _Account | None, timeout: float) -> None:
         # Into a side folder first, so that an interrupted initdb never looks like a cluster.
@@ -347,17 +385,30 @@ class EmbeddedServer:
                 tail = "  | (no log)"
             raise ServerError(f"{summary}; last lines of {self.log_file}:\n{tail}")
 
-    def _after_start(self, socket_dir: Path, port: int | None, password: str | None) -> None:
-        """Create database iwm if missing (e.g. first start) and set the TCP password."""
-        try:
-            with psycopg.connect(
+    def _set_up(
+        self,
+        socket_dir: Path,
+        port: int | None,
+        password: str | None,
+        *,
+        only_if_missing: bool = False,
+    ) -> None:
+        """Create database iwm if missing, set the TCP password, create and grant the roles
+        (with ``only_if_missing``, only when a role is missing)."""
+        from iwm_lab import roles
+
+        def connect(dbname: str) -> psycopg.Connection[Any]:
+            return psycopg.connect(
                 host=str(socket_dir),
                 port=port or SOCKET_ONLY_PORT,
                 user=EMBEDDED_ROLE,
-                dbname="postgres",
+                dbname=dbname,
                 autocommit=True,
                 connect_timeout=30,
-            ) as conn:
+            )
+
+        try:
+            with connect("postgres") as conn:
                 query = "select 1 from pg_database where datname = %s"
                 if conn.execute(query, [EMBEDDED_DATABASE]).fetchone() is None:
                     create = sql.SQL("create database {}")
@@ -369,6 +420,24 @@ class EmbeddedServer:
                     ).decode()
                     alter = sql.SQL("alter role {} password {}")
                     conn.execute(alter.format(sql.Identifier(EMBEDDED_ROLE), sql.Literal(verifier)))
+                if only_if_missing:
+                    names = [roles.ANALYST_ROLE, roles.WRITER_ROLE]
+                    found = conn.execute(
+                        "select count(*) from pg_roles where rolname = any(%s)", [names]
+                    ).fetchone()
+                    if found == (len(names),):
+                        return
+                timeout = self.settings.statement_timeout_ms
+                with conn.transaction():
+                    for statement in roles.cluster_statements(statement_timeout_ms=timeout):
+                        conn.execute(statement.encode())
+                # template1 too: databases created later start with its default privileges.
+                listed = "select datname from pg_database where datallowconn order by datname"
+                databases = [row[0] for row in conn.execute(listed)]
+            for database in databases:
+                with connect(database) as conn, conn.transaction():
+                    for statement in roles.database_statements(database, EMBEDDED_ROLE):
+                        conn.execute(statement.encode())
         except psycopg.Error as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ServerError(f"cannot set up the embedded server: {reason}") from None
@@ -488,6 +557,41 @@ def _is_server_process(pid: int, pgdata: Path) -> bool:
     # The postmaster keeps its command line; its children retitle theirs "postgres: ...".
     program = argv0.split(" ")[0].removesuffix(":")
     return Path(program).name == "postgres" and cwd == os.path.realpath(pgdata)
+
+
+def _lock_holder(lock: Path) -> int | None:
+    """The pid of the live PostgreSQL process a lock file names, wherever its data folder is.
+
+    Both postmaster.pid and the socket's ``.s.PGSQL.<port>.lock`` start with the pid.
+    """
+    try:
+        first = _read(lock).split("\n", 1)[0].strip()
+    except OSError:
+        return None
+    # PostgreSQL writes a negative pid for a standalone backend; it holds the lock just as well.
+    pid = abs(int(first)) if first.lstrip("-").isdigit() else 0
+    if pid <= 1 or pid == os.getpid():
+        return None
+    return pid if _is_postgres(pid) else None
+
+
+def _is_postgres(pid: int) -> bool:
+    """Whether ``pid`` is alive and a PostgreSQL process; when that cannot be told, alive is
+    taken as yes: leaving a stale lock costs a clear error, removing a live one two servers."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        argv0 = Path("/proc", str(pid), "cmdline").read_bytes().split(b"\0")[0]
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()
+    except OSError:
+        return True
+    program = argv0.decode(errors="replace").split(" ")[0].removesuffix(":")
+    return Path(program).name == "postgres"
 
 
 def _server_processes(pgdata: Path) -> list[int]:

@@ -9,6 +9,7 @@ Environment variables:
     Folder of the embedded server (cluster, log, socket lock). Defaults to
     ``$XDG_DATA_HOME/iwm-lab`` (``~/.local/share/iwm-lab``) for a normal user and to
     ``/var/lib/iwm-lab`` for root, whose home the unprivileged server user cannot enter.
+    Set but empty is an error, not the default.
 ``IWM_SERVER_USER``
     When running as root, the unprivileged account that owns and runs the embedded server
     (created if missing). Default ``iwm-lab``.
@@ -52,7 +53,7 @@ def _default_data_dir() -> Path:
 def _parse_url(raw: str) -> URL:
     try:
         url = make_url(raw)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a bad port or IPv6 host, e.g. "[::1"
         raise ConfigurationError(
             "IWM_DATABASE_URL is not a valid SQLAlchemy URL "
             "(expected postgresql+psycopg://user@host:port/database)"
@@ -114,7 +115,14 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         raw_url = os.environ.get("IWM_DATABASE_URL") or None
-        data_dir = os.environ.get("IWM_DATA_DIR") or None
+        data_dir = os.environ.get("IWM_DATA_DIR")
+        if data_dir is not None and not data_dir.strip():
+            # An empty value is most likely a variable that failed to expand; falling back to
+            # the shared default would start, or seed, someone else's server.
+            raise ConfigurationError(
+                "IWM_DATA_DIR is set but empty; unset it to use the default folder "
+                f"{_default_data_dir()}, or give a folder"
+            )
         return cls(
             database_url=_parse_url(raw_url) if raw_url else None,
             data_dir=Path(data_dir).expanduser().absolute() if data_dir else _default_data_dir(),

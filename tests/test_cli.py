@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -95,3 +98,151 @@ def test_bad_database_url_is_a_clear_error(cli_env: dict[str, str]) -> None:
     assert done.returncode == 1
     assert "must point at PostgreSQL" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# --- the top-level handler: one `error:` line, never a traceback ---------------------------
+
+# A command added to the real CLI for these tests only, then the real entry point: each KIND
+# causes one class of error the way a user's input would.
+_FAILING_COMMAND = """
+import json, os, sys, time
+import click
+from sqlalchemy import text
+from iwm_lab.cli import cli, main
+from iwm_lab.database import get_engine
+from iwm_lab.exceptions import IwmLabError
+from iwm_lab.reports.signals import Terminated
+
+@cli.command("fail")
+@click.argument("kind")
+@click.argument("where", required=False)
+def fail(kind, where):
+    if kind == "iwm":
+        raise IwmLabError("the report 'x' is not in the schedule")
+    if kind == "value":
+        raise ValueError("limit must be a whole number from 1 to 10,000, got 0\\nsecond line")
+    if kind == "name-too-long":
+        open(os.path.join(where, "x" * 100_000), "w")
+    if kind == "read-only":
+        open(os.path.join(where, "report.html"), "w")
+    if kind == "not-a-folder":
+        os.makedirs(os.path.join(where, "sub"))
+    if kind == "nested-json":
+        json.loads("[" * 200_000 + "]" * 200_000)
+    if kind == "closed-port":
+        get_engine("postgresql+psycopg://analyst:hunter2@127.0.0.1:1/iwm").connect()
+    if kind == "bad-sql":
+        with get_engine().connect() as conn:
+            conn.execute(text("select * from no_such_table where code = :code"),
+                         {"code": "s3cr3t-value"})
+    if kind == "bug":
+        raise TypeError("unsupported operand")
+    if kind == "ctrl-c":
+        print("ready", flush=True)
+        time.sleep(60)
+    if kind == "sigterm":
+        raise Terminated()
+
+main()
+"""
+
+
+def fail(
+    env: dict[str, str], kind: str, where: str = "", *options: str
+) -> subprocess.CompletedProcess[str]:
+    args = [sys.executable, "-c", _FAILING_COMMAND, *options, "fail", kind]
+    return subprocess.run(
+        [*args, where] if where else args, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def _read_only_folder(tmp_path: Path) -> str:
+    if os.geteuid() == 0:
+        return "/sys"  # root writes anywhere it has permission bits for; sysfs refuses it
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    return str(folder)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("iwm", r"error: the report 'x' is not in the schedule"),
+        ("value", r"error: limit must be a whole number from 1 to 10,000, got 0"),
+        ("name-too-long", r"error: File name too long: .*x\.\.\."),
+        ("read-only", r"error: Permission denied: .*report\.html"),
+        ("not-a-folder", r"error: Not a directory: .*sub"),
+        ("nested-json", r"error: the input is nested too deeply to process"),
+        ("closed-port", r'error: database: connection failed: .*"127\.0\.0\.1", port 1 failed'),
+        ("bad-sql", r'error: database: relation "no_such_table" does not exist'),
+        ("bug", r"error: unexpected TypeError: unsupported operand \(a bug in iwm-lab; "),
+    ],
+)
+def test_every_error_is_one_line_and_exit_1(
+    pg_server: object, cli_env: dict[str, str], tmp_path: Path, kind: str, message: str
+) -> None:
+    where = {
+        "name-too-long": str(tmp_path),
+        "read-only": _read_only_folder(tmp_path),
+        "not-a-folder": "/etc/hostname",
+    }.get(kind, "")
+    done = fail(cli_env, kind, where)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert re.fullmatch(message + ".*", lines[0]), lines[0]
+    assert len(lines[0]) <= 520
+    # Never the SQL, its bound values or a password.
+    for secret in ("hunter2", "s3cr3t-value", "select *", "[SQL", "sqlalche.me"):
+        assert secret not in done.stderr
+
+
+@pytest.mark.parametrize("kind", ["iwm", "value", "closed-port", "bad-sql", "bug"])
+def test_verbose_shows_the_traceback_then_the_same_line(
+    pg_server: object, cli_env: dict[str, str], kind: str
+) -> None:
+    quiet = fail(cli_env, kind)
+    loud = fail(cli_env, kind, "", "-v")
+    assert loud.returncode == quiet.returncode == 1
+    assert loud.stderr.startswith("Traceback (most recent call last):")
+    assert loud.stderr.splitlines()[-1] == quiet.stderr.strip()
+
+
+def test_ctrl_c_is_a_short_line_and_exit_130(cli_env: dict[str, str]) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _FAILING_COMMAND, "fail", "ctrl-c"],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip() == "interrupted"
+
+
+def test_sigterm_during_a_run_exits_143(cli_env: dict[str, str]) -> None:
+    done = fail(cli_env, "sigterm")
+    assert done.returncode == 143
+    assert done.stderr.strip() == "interrupted"
+
+
+def test_usage_errors_stay_clicks(cli_env: dict[str, str]) -> None:
+    done = fail(cli_env, "iwm", "", "--no-such-option")
+    assert done.returncode == 2
+    assert "No such option" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_unreachable_database_in_a_real_command_is_one_line(cli_env: dict[str, str]) -> None:
+    """``db partitions`` let the driver's OperationalError through as a traceback."""
+    env = cli_env | {"IWM_DATABASE_URL": "postgresql+psycopg://analyst:hunter2@127.0.0.1:1/iwm"}
+    done = run(env, "db", "partitions", "--through", "2030-12")
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert "127.0.0.1" in lines[0] and "hunter2" not in done.stderr

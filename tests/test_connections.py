@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 from collections.abc import Callable
 
+import pandas as pd
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
@@ -141,3 +142,92 @@ def test_cli_reports_unreachable_database_without_password(
     assert done.stderr.startswith("error: cannot connect to database 'iwm_prod' on '127.0.0.1:1'")
     assert "Traceback" not in done.stderr
     assert SECRET not in done.stdout + done.stderr
+
+
+# Issue 10: each of these switched "read-only" off on a pooled connection, and the change
+# stayed there, so a later pandas.to_sql on get_engine() committed a table.
+POOL_POISON = {
+    "set transaction read write": ["COMMIT", "SET TRANSACTION READ WRITE"],
+    "begin read write": ["COMMIT", "BEGIN READ WRITE"],
+    "default_transaction_read_only off + commit": [
+        "SET default_transaction_read_only = off",
+        "COMMIT",
+    ],
+    "statement_timeout 0": ["SET statement_timeout = 0", "COMMIT"],
+    "session settings": ["SET work_mem = '1MB'", "SET search_path = pg_catalog", "COMMIT"],
+}
+
+
+@pytest.mark.parametrize("name", list(POOL_POISON))
+def test_a_pooled_connection_forgets_what_its_last_user_set(db_url: URL, name: str) -> None:
+    engine = get_engine(db_url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            first_pid = conn.execute(text("select pg_backend_pid()")).scalar_one()
+            for statement in POOL_POISON[name]:
+                conn.exec_driver_sql(statement)
+            conn.exec_driver_sql("PREPARE poisoned AS SELECT 1")
+        with engine.connect() as conn:
+            assert conn.execute(text("select pg_backend_pid()")).scalar_one() == first_pid
+            settings = conn.execute(
+                text(
+                    "select current_setting('default_transaction_read_only'), "
+                    "current_setting('transaction_read_only'), "
+                    "current_setting('statement_timeout')::interval, "
+                    "current_setting('work_mem'), current_setting('search_path'), "
+                    "(select count(*) from pg_prepared_statements where name = 'poisoned')"
+                )
+            ).one()
+        timeout_ms = get_settings().statement_timeout_ms
+        assert settings[0] == settings[1] == "on"
+        assert settings[2].total_seconds() * 1000 == timeout_ms
+        assert settings[3] == "64MB" and "public" in settings[4] and settings[5] == 0
+        frame = pd.DataFrame({"id": [1, 2]})
+        with pytest.raises(DBAPIError):
+            frame.to_sql(f"leak_{name.replace(' ', '_')[:20]}", engine, index=False)
+    finally:
+        engine.dispose()
+    writer = get_engine(db_url, writable=True)
+    with writer.connect() as conn:
+        leaked = conn.execute(text("select count(*) from pg_tables where tablename like 'leak%'"))
+        assert leaked.scalar_one() == 0
+    writer.dispose()
+
+
+def test_writable_pooled_connections_are_reset_too(db_url: URL) -> None:
+    engine = get_engine(db_url, writable=True, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SET default_transaction_read_only = on")
+            conn.exec_driver_sql("SET statement_timeout = 5")
+            conn.exec_driver_sql("SET ROLE iwm_analyst")
+            conn.commit()
+        with engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "select current_user, current_setting('transaction_read_only'), "
+                    "current_setting('statement_timeout')"
+                )
+            ).one()
+            assert tuple(row) == ("iwm", "off", "0")
+    finally:
+        engine.dispose()
+
+
+def test_async_pooled_connections_are_reset(db_url: URL) -> None:
+    async def probe() -> tuple[str, str]:
+        engine = get_async_engine(db_url, pool_size=1, max_overflow=0)
+        try:
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql("SET default_transaction_read_only = off")
+                await conn.exec_driver_sql("SET statement_timeout = 0")
+                await conn.commit()
+            async with engine.connect() as conn:
+                ro = await conn.execute(text("show default_transaction_read_only"))
+                timeout = await conn.execute(text("show statement_timeout"))
+                return ro.scalar_one(), timeout.scalar_one()
+        finally:
+            await engine.dispose()
+
+    read_only, timeout = asyncio.run(probe())
+    assert read_only == "on" and timeout != "0"

@@ -39,6 +39,7 @@ from iwm_lab.demodata import (
 from iwm_lab.exceptions import SeedError
 from iwm_lab.models import Base
 from iwm_lab.models.values import STREAMING_OPTION_TYPES, STREAMING_QUALITIES
+from iwm_lab.settings import Settings, get_settings
 
 # Neither midnight nor the notebooks' date, and long enough ago that a refresh counting back
 # from the clock would find no pulse.
@@ -406,6 +407,18 @@ def _strings(value: object) -> list[str]:
 # Refusals and reset
 
 
+@pytest.fixture
+def embedded_is_test_server(
+    server_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """This process's embedded server is the test server, as it is for the CLI (cli_env)."""
+    monkeypatch.setenv("IWM_DATA_DIR", str(server_settings.data_dir))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()  # read again once monkeypatch restored the environment
+
+
+@pytest.mark.usefixtures("embedded_is_test_server")
 def test_refuses_a_database_with_data_then_reset_replaces_it(fresh: Callable[[], URL]) -> None:
     url = fresh()
     seed(url, seed=42)
@@ -413,7 +426,12 @@ def test_refuses_a_database_with_data_then_reset_replaces_it(fresh: Callable[[],
     with pytest.raises(SeedError, match=r"already holds data.*reset"):
         seed(url, seed=7)
     assert checksums(url) == before
-    report = seed(url, seed=7, reset=True)
+    # Issue 10: only the embedded server's own demo database ('iwm') is reset unasked-for;
+    # this one, on the same server, was emptied before.
+    with pytest.raises(SeedError, match=r"not the embedded demo database 'iwm'. Pass allow_"):
+        seed(url, seed=7, reset=True)
+    assert checksums(url) == before
+    report = seed(url, seed=7, reset=True, allow_external=True)
     after = checksums(url)
     assert after["reviews"] != before["reviews"]
     assert report.tables["movies"].rows == SCALES["tiny"].movies
@@ -494,7 +512,8 @@ def test_cli_seeds_up_to_now_then_refuses_without_reset(
     [
         ("2026-13-01", "--as-of must be an ISO date or date and time"),
         ("yesterday", "--as-of must be an ISO date or date and time"),
-        ("2999-01-01", "--as-of must not lie in the future"),
+        ("2099-01-01", "--as-of must not lie in the future"),
+        ("2999-01-01", "--as-of must fall in the years 1870 to 2100"),
     ],
 )
 def test_cli_refuses_a_bad_as_of_in_one_line(
@@ -508,7 +527,7 @@ def test_cli_refuses_a_bad_as_of_in_one_line(
         assert done.returncode == 1, command
         assert len(done.stderr.splitlines()) == 1, done.stderr
         assert done.stderr.startswith(f"error: {message}"), done.stderr
-        assert repr(as_of) in done.stderr
+        assert as_of in done.stderr
     assert checksums(url)["movies"] is None
 
 

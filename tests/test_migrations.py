@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 from datetime import date
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import URL
 
-from iwm_lab import migrate
+from iwm_lab import migrate, rollups
 from iwm_lab.database import get_engine
 from iwm_lab.exceptions import MigrationError, SchemaDriftError
 from iwm_lab.models import Base
@@ -134,7 +135,7 @@ def test_rows_land_in_their_partition(engine: Engine) -> None:
                 "values (1, 'x', '2031-01-15 10:00'), (2, 'y', '1970-01-01')"
             )
         )
-        where = dict(
+        where: dict[int, str] = dict(
             conn.execute(text("select id, tableoid::regclass::text from pulses_partitioned")).all()
         )
         conn.execute(text("delete from pulses_partitioned"))
@@ -161,3 +162,131 @@ def test_pg_cron_absent_is_reported_and_skipped(engine: Engine) -> None:
         ).scalar_one()
     assert has_cron == 0, "the embedded server ships without pg_cron"
     assert migrate.schedule_refreshes(engine) is False
+
+
+# Drift Alembic does not see: CHECK constraints, rollups and their indexes, functions,
+# extensions. Issue 10: a dropped CHECK or rollup gave "database matches the models".
+
+
+def test_head_objects_record_matches_what_the_migrations_create(
+    make_database: Callable[..., URL], template_name: str
+) -> None:
+    engine = get_engine(make_database("head", template=template_name))
+    try:
+        with engine.connect() as conn:
+            live = migrate.owned_objects(conn)
+    finally:
+        engine.dispose()
+    recorded = json.loads(migrate.HEAD_OBJECTS.read_text())
+    assert live == recorded, (
+        f"{migrate.HEAD_OBJECTS} is out of date: on a database at head, run "
+        "migrate.write_head_objects(engine)"
+    )
+    assert "ck_reviews_rating_range on reviews" in recorded["check constraint"]
+    assert set(recorded["materialized view"]) == set(rollups.ROLLUPS)
+    assert {
+        "iwm_refresh_rollup(p_name text, p_concurrently boolean)",
+        "iwm_ensure_partitions(through date)",
+        "iwm_pulse_tags(hashtags text)",
+    } <= set(recorded["function"])
+    assert any(name.startswith("refresh_trending_topics(") for name in recorded["function"])
+    assert set(recorded["extension"]) == {"pg_trgm"}
+
+
+@pytest.mark.parametrize(
+    ("sabotage", "expected"),
+    [
+        (
+            "alter table reviews drop constraint ck_reviews_rating_range",
+            ["check constraint ck_reviews_rating_range on reviews missing from the database"],
+        ),
+        (
+            "alter table reviews drop constraint ck_reviews_rating_range;"
+            "alter table reviews add constraint ck_reviews_rating_range "
+            "check (rating between 0 and 100)",
+            ["check constraint ck_reviews_rating_range on reviews differs: "],
+        ),
+        (
+            "alter table movies add constraint ck_no_sequels check (title <> 'Sequel')",
+            ["check constraint ck_no_sequels on movies only in the database"],
+        ),
+        (
+            "drop materialized view movie_review_stats",
+            [
+                "materialized view movie_review_stats missing from the database",
+                "index uq_movie_review_stats on movie_review_stats missing from the database",
+            ],
+        ),
+        (
+            "drop index uq_score_counts",
+            ["index uq_score_counts on score_counts missing from the database"],
+        ),
+        (
+            "drop function iwm_refresh_rollup(text, boolean)",
+            [
+                "function iwm_refresh_rollup(p_name text, p_concurrently boolean) missing "
+                "from the database"
+            ],
+        ),
+        (
+            "create or replace function iwm_ensure_partitions(through date) returns integer "
+            "language sql as $$ select 0 $$",
+            ["function iwm_ensure_partitions(through date) differs: "],
+        ),
+        (
+            "drop extension pg_trgm cascade",
+            ["extension pg_trgm missing from the database"],
+        ),
+    ],
+    ids=[
+        "dropped-check",
+        "loosened-check",
+        "extra-check",
+        "dropped-rollup",
+        "dropped-rollup-index",
+        "dropped-function",
+        "replaced-function",
+        "dropped-extension",
+    ],
+)
+def test_check_reports_drift_alembic_does_not_see(
+    make_database: Callable[..., URL], template_name: str, sabotage: str, expected: list[str]
+) -> None:
+    engine = get_engine(make_database("drift", template=template_name), writable=True)
+    try:
+        migrate.check(engine)  # clean at head first
+        with engine.begin() as conn:
+            conn.exec_driver_sql(sabotage)
+        with pytest.raises(SchemaDriftError) as caught:
+            migrate.check(engine)
+    finally:
+        engine.dispose()
+    found = caught.value.differences
+    for line in expected:
+        assert any(d.startswith(line) for d in found), found
+
+
+def test_cli_check_lists_a_dropped_rollup_and_passes_a_clean_head(
+    make_database: Callable[..., URL], template_name: str, cli_env: dict[str, str]
+) -> None:
+    url = make_database("cli_drift", template=template_name)
+    env = cli_env | {"IWM_DATABASE_URL": url.render_as_string(hide_password=False)}
+    clean = subprocess.run(
+        ["iwm-lab", "db", "check"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert clean.returncode == 0, clean.stderr
+    assert clean.stdout.startswith("database matches the models and the head revision's")
+    engine = get_engine(url, writable=True)
+    with engine.begin() as conn:
+        conn.execute(text("drop materialized view score_counts"))
+        conn.execute(text("alter table watchlist drop constraint ck_watchlist_progress_range"))
+    engine.dispose()
+    done = subprocess.run(
+        ["iwm-lab", "db", "check"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: 3 difference(s)"), done.stderr
+    assert "materialized view score_counts missing from the database" in done.stderr
+    assert "index uq_score_counts on score_counts missing" in done.stderr
+    assert "check constraint ck_watchlist_progress_range on watchlist missing" in done.stderr
+    assert "Traceback" not in done.stderr

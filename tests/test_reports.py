@@ -193,7 +193,7 @@ def use_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], No
 @pytest.fixture(scope="module")
 def good_run(ws: Workspace) -> dict[str, Any]:
     before = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
-    done = ws.cli("run", "synthetic", "-p", "region", "IN")
+    done = ws.cli("run", "synthetic")  # the schedule's parameters: not ad hoc
     after = datetime.now(UTC).replace(tzinfo=None)
     assert done.returncode == 0, done.stderr
     job = ws.output / "synthetic"
@@ -393,7 +393,7 @@ def test_a_run_writes_notebook_and_offline_html_with_header(
     meta = nb.metadata["iwm_lab"]
     # A manual run passes its own time as as_of: naive ISO, UTC, to the second.
     as_of = meta["parameters"].pop("as_of")
-    assert meta["parameters"] == {"n": 3, "region": "IN"}
+    assert meta["parameters"] == {"n": 3}
     before, after = good_run["between"]
     assert before <= datetime.fromisoformat(as_of) <= after and len(as_of) == 19
     assert meta["records"]["answer"] == 42
@@ -407,8 +407,7 @@ def test_a_run_writes_notebook_and_offline_html_with_header(
     run = json.loads((run_dir / "run.json").read_text())
     assert run["status"] == "success" and run["timings"]["kernel_start_s"] > 0
     assert run["as_of"] == as_of and run["parameters"]["as_of"] == as_of
-    # region IN is not what the schedule runs this report with.
-    assert run["ad_hoc"] is True and "region = 'IN' set by hand" in run["ad_hoc_reason"]
+    assert run["ad_hoc"] is False and run["ad_hoc_reason"] is None
 
     page_path = run_dir / "synthetic.html"
     html = page_path.read_text()
@@ -437,10 +436,10 @@ def test_a_run_writes_notebook_and_offline_html_with_header(
     assert not re.search(r"<th[^>]*iwm-num[^>]*>Movie title</th>", table)
     start, end = html.index('<header class="iwm-report-header">'), html.index("</header>")
     header = unescape(html[start:end])
-    assert "<h1>Synthetic report" in header and ">ad hoc<" in header
+    assert "<h1>Synthetic report" in header and ">ad hoc<" not in header
     for expected in (
         "synthetic",
-        "region = 'IN'",
+        'region = "US"',  # a default, shown as the notebook writes it
         "n = 3",
         f"as_of = '{as_of}'",
         f"Data as of</dt><dd>{as_of[:10]} {as_of[11:16]} UTC",
@@ -505,6 +504,7 @@ def test_a_failing_cell_fails_the_run_and_keeps_the_latest_good_output(
     assert hook["IWM_REPORT_STATUS"] == "failed"
     assert hook["IWM_REPORT_RUN_DIR"] == str(job / failed.run_id)
     assert "boom" in hook["IWM_REPORT_ERROR"]
+    assert hook["IWM_REPORT_AD_HOC"] == "true"  # fail = true is not the schedule's value
     assert "IWM_DATABASE_URL" not in hook
 
 
@@ -530,6 +530,30 @@ def test_an_interrupted_run_leaves_latest_alone(ws: Workspace, good_run: dict[st
     assert not (job / ".staging").exists()
     last = read_state(job, "synthetic", "synthetic").last_run
     assert last is not None and last.status == "interrupted"
+
+
+def test_ad_hoc_runs_stay_in_the_history_but_never_change_the_jobs_status(
+    ws: Workspace, good_run: dict[str, Any]
+) -> None:
+    """Issue 10, item 6: a failing `report run -p …` turned the scheduled report's status to
+    failed. The failed and interrupted runs above were ad hoc (`-p fail true`,
+    `-p sleep_s 60`); a successful ad hoc run must not take over `latest` either."""
+    job = ws.output / "synthetic"
+    done = ws.cli("run", "synthetic", "-p", "region", "IN")
+    assert done.returncode == 0, done.stderr
+    assert "synthetic: success (ad hoc) in " in done.stdout
+    state = read_state(job, "synthetic", "synthetic")
+    ad_hoc = state.runs[0]
+    assert ad_hoc.ad_hoc and "region = 'IN' set by hand" in (ad_hoc.ad_hoc_reason or "")
+    assert (job / ad_hoc.run_id / "synthetic.html").is_file()  # kept, and printed
+    assert str(job / ad_hoc.run_id / "synthetic.html") in done.stdout
+    assert os.readlink(job / "latest") == good_run["run_id"]
+    assert [r.status for r in state.runs[:4]] == ["success", "interrupted", "failed", "success"]
+    assert state.last_scheduled_run is not None
+    assert state.last_scheduled_run.run_id == good_run["run_id"]
+    listed = ws.cli("list")
+    [line] = [ln for ln in listed.stdout.splitlines() if ln.startswith("synthetic ")]
+    assert line.endswith("  success (due now)"), line  # manual runs leave the slot due
 
 
 def test_concurrent_run_due_runs_each_job_once_with_fan_out(ws: Workspace) -> None:
@@ -624,10 +648,15 @@ def test_the_index_shows_every_report_latest_run_and_history(
     assert page.scripts == [] and external_references(page) == []
     state = read_state(ws.output / "synthetic", "synthetic", "synthetic")
     statuses = [r.status for r in state.runs]
-    assert statuses[:3] == ["interrupted", "failed", "success"]
+    assert statuses[:4] == ["success", "interrupted", "failed", "success"]
     for run in state.runs:
         assert run.run_id in html
-    assert "RuntimeError: boom: failed on purpose" in html
+    assert "RuntimeError: boom: failed on purpose" in html  # in the history, labelled
+    # The job's own row shows its scheduled run, not the ad hoc ones after it.
+    row = html[html.index('<tr id="job-synthetic">') :]
+    row = row[: row.index("</tr>")]
+    assert "status-success" in row and "ad hoc" not in row and "boom" not in row
+    assert good_run["run_id"] in row
     assert "fanout[region=US]" in html and "never run" in html
     hrefs = [a.get("href") or "" for t, a in page.tags if t == "a"]
     links = [href for href in hrefs if not href.startswith("#")]
@@ -640,7 +669,8 @@ def test_report_list_shows_schedule_next_due_and_last_status(ws: Workspace) -> N
     done = ws.cli("list")
     assert done.returncode == 0, done.stderr
     [line] = [ln for ln in done.stdout.splitlines() if ln.startswith("synthetic ")]
-    assert "0 0 1 1 * (UTC)" in line and "interrupted" in line
+    # The ad hoc runs after the good one (failed, interrupted, success) leave its status alone.
+    assert "0 0 1 1 * (UTC)" in line and line.endswith("  success (due now)")
     assert re.search(rf"{datetime.now(UTC).year + 1}-01-01 00:00 UTC", line)
     assert "fanout[region=IN]" in done.stdout and "never" in done.stdout
 

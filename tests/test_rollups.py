@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import pytest
@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL
 
 from iwm_lab import rollups
 from iwm_lab.database import get_engine
-from iwm_lab.exceptions import ReadOnlySessionError
+from iwm_lab.exceptions import ReadOnlySessionError, RollupMissing
 
 
 def views(engine: Engine) -> list[str]:
@@ -71,7 +71,7 @@ def test_refresh_brings_the_summaries_up_to_date_and_records_it(
         assert tuple(day) == (datetime(2024, 1, 2), 2, 12.0)
         stats = conn.execute(text("select reviews, rating_stddev from movie_review_stats")).one()
         assert stats[0] == 2 and stats[1] == pytest.approx(2**0.5 * 2)
-        record = dict(
+        record: dict[str, object] = dict(
             conn.execute(
                 text("select name, refreshed_at from rollup_refreshes where refreshed_at >= :t"),
                 {"t": before},
@@ -122,3 +122,53 @@ def test_cli_refresh_lists_every_rollup(db_url: URL, cli_env: dict[str, str]) ->
     )
     assert bad.returncode == 2
     assert "'reviews' is not one of" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("sabotage", "expected"),
+    [
+        (
+            "drop materialized view movie_review_stats",
+            "error: rollup(s) movie_review_stats missing from database ",
+        ),
+        (
+            "drop function iwm_refresh_rollup(text, boolean)",
+            "error: refresh failed: function iwm_refresh_rollup(",
+        ),
+    ],
+    ids=["dropped-rollup", "dropped-refresh-function"],
+)
+def test_cli_refresh_of_a_drifted_database_is_one_line(
+    make_database: Callable[..., URL],
+    template_name: str,
+    cli_env: dict[str, str],
+    sabotage: str,
+    expected: str,
+) -> None:
+    """Issue 10: with a rollup dropped, ``db refresh`` ended in a traceback."""
+    url = make_database("drifted", template=template_name)
+    engine = get_engine(url, writable=True)
+    with engine.begin() as conn:
+        conn.execute(text(sabotage))
+        before: dict[str, object] = dict(
+            conn.execute(text("select name, refreshed_at from rollup_refreshes")).all()
+        )
+    env = cli_env | {"IWM_DATABASE_URL": url.render_as_string(hide_password=False)}
+    done = subprocess.run(
+        ["iwm-lab", "db", "refresh"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(expected), done.stderr
+    assert "iwm-lab db check" in done.stderr
+    if "missing" in expected:
+        assert "iwm-lab db upgrade" in done.stderr
+        # Refused before any rollup was refreshed, not half-way through the list.
+        with engine.connect() as conn:
+            after: dict[str, object] = dict(
+                conn.execute(text("select name, refreshed_at from rollup_refreshes")).all()
+            )
+        assert after == before
+        with pytest.raises(RollupMissing, match="movie_review_stats"):
+            rollups.refresh_rollups(engine, ["score_counts", "movie_review_stats"])
+    engine.dispose()

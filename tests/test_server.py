@@ -8,6 +8,8 @@ import shutil
 import signal
 import socket
 import stat
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -268,3 +270,170 @@ def test_a_normal_user_runs_the_server_as_itself(workdir: Path) -> None:
         outcome = pipe.read()
     os.waitpid(child, 0)
     assert outcome == "ok ('iwm',) True"
+
+
+def _start_over_a_live_server(data_dir: Path, how: str) -> str:
+    """Issue 10's sequence: the data folder of a running server goes away, then ``db start``.
+
+    Returns "refused" when the second start is refused with one line naming the live
+    postmaster, which still serves its socket; otherwise what went wrong.
+    """
+    first = EmbeddedServer(Settings(data_dir=data_dir))
+    first.start()
+    socket_dir = Path(str(first.url().query["host"]))
+    pid = first.status().pid
+    assert pid is not None
+    moved = data_dir.with_name(data_dir.name + ".moved")
+    if how == "moved":
+        data_dir.rename(moved)
+    else:
+        shutil.rmtree(data_dir)
+    try:
+        try:
+            EmbeddedServer(Settings(data_dir=data_dir)).start()
+        except ServerError as exc:
+            message = str(exc)
+        else:
+            return "a second server started"
+        if f"pid {pid}" not in message or "\n" in message:
+            return f"unclear refusal: {message}"
+        lock = socket_dir / ".s.PGSQL.5432.lock"
+        if not lock.exists() or lock.read_text().split("\n", 1)[0] != str(pid):
+            return "the live server's socket lock was touched"
+        if not (socket_dir / ".s.PGSQL.5432").is_socket() or not server_module._is_postgres(pid):
+            return "the live server lost its socket or died"
+        if how == "moved":
+            # Its files moved with it: it still serves every session.
+            dsn = f"host={socket_dir} port=5432 user=iwm dbname=iwm connect_timeout=5"
+            with psycopg.connect(dsn) as conn:
+                if conn.execute("select 1").fetchone() != (1,):
+                    return "the live server no longer answers"
+        return "refused"
+    finally:
+        if how == "moved":
+            EmbeddedServer(Settings(data_dir=moved)).stop()
+        else:
+            os.kill(pid, signal.SIGINT)  # its pg_ctl has no data folder left to read
+            deadline = time.monotonic() + 30
+            while server_module._is_postgres(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+
+@pytest.mark.parametrize("how", ["moved", "deleted"])
+def test_a_server_whose_data_folder_went_away_is_not_disturbed(workdir: Path, how: str) -> None:
+    assert _start_over_a_live_server(workdir / f"live-{how}" / "data", how) == "refused"
+
+
+@root_only
+def test_a_normal_users_server_whose_data_folder_went_away_is_not_disturbed(
+    workdir: Path,
+) -> None:
+    nobody = pwd.getpwnam("nobody")
+    home = workdir / "nobody-live"
+    home.mkdir()
+    os.chown(home, nobody.pw_uid, nobody.pw_gid)
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - reports through the pipe
+        outcome = "failed"
+        try:
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            outcome = _start_over_a_live_server(home / "data", "moved")
+        except BaseException as exc:
+            outcome = f"{type(exc).__name__}: {exc}"
+        finally:
+            os.write(writer, outcome.encode())
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as pipe:
+        outcome = pipe.read()
+    os.waitpid(child, 0)
+    assert outcome == "refused"
+
+
+def test_a_stale_socket_lock_of_a_dead_server_is_cleared(stopped: EmbeddedServer) -> None:
+    status = stopped.start()
+    socket_dir = Path(str(stopped.url().query["host"]))
+    stopped.stop()
+    # What a kill -9 and a reboot leave: a lock naming a pid that is no server now.
+    socket_dir.mkdir(mode=0o700, exist_ok=True)
+    if AS_ROOT:
+        os.chown(socket_dir, *_ids(stopped))
+    (socket_dir / ".s.PGSQL.5432.lock").write_text(f"{os.getpid()}\n{stopped.pgdata}\n")
+    restarted = stopped.start()
+    assert restarted.running and restarted.pid != status.pid
+
+
+def _ids(server: EmbeddedServer) -> tuple[int, int]:
+    account = server._account()
+    return account.pw_uid, account.pw_gid
+
+
+def test_a_pgdata_that_is_not_a_cluster_is_refused_and_kept(workdir: Path) -> None:
+    data_dir = workdir / "foreign" / "data"
+    (data_dir / "pgdata").mkdir(parents=True)
+    if AS_ROOT:
+        srv_user = pwd.getpwnam(Settings().server_user)
+        for path in (data_dir, data_dir / "pgdata"):
+            os.chown(path, srv_user.pw_uid, srv_user.pw_gid)
+    notes = data_dir / "pgdata" / "notes.txt"
+    notes.write_text("someone's files\n")
+    with pytest.raises(ServerError, match="is not a PostgreSQL cluster") as caught:
+        EmbeddedServer(Settings(data_dir=data_dir)).start()
+    assert "\n" not in str(caught.value)
+    assert notes.read_text() == "someone's files\n"
+    assert sorted(p.name for p in (data_dir / "pgdata").iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize(
+    ("variables", "command", "expected"),
+    [
+        ({"IWM_DATA_DIR": ""}, ["db", "start"], "error: IWM_DATA_DIR is set but empty"),
+        ({"IWM_DATA_DIR": "  "}, ["db", "status"], "error: IWM_DATA_DIR is set but empty"),
+        (
+            {"IWM_DATABASE_URL": "postgresql+psycopg://[::1"},
+            ["db", "url"],
+            "error: IWM_DATABASE_URL is not a valid SQLAlchemy URL",
+        ),
+        (
+            {"IWM_DATABASE_URL": "postgresql+psycopg://u:pw@h:notaport/db"},
+            ["db", "roles"],
+            "error: IWM_DATABASE_URL is not a valid SQLAlchemy URL",
+        ),
+    ],
+)
+def test_configuration_mistakes_are_one_line(
+    variables: dict[str, str], command: list[str], expected: str, workdir: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IWM_")}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    # HOME elsewhere: were the empty value taken as unset, no real default folder is touched.
+    env["HOME"] = env["XDG_DATA_HOME"] = str(workdir / "home")
+    done = subprocess.run(
+        ["iwm-lab", *command], env=env | variables, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(expected) and len(done.stderr.strip().splitlines()) == 1
+    assert "pw" not in done.stderr.replace("psycopg", "")
+    assert not (workdir / "home").exists()
+
+
+def test_db_start_on_a_foreign_pgdata_is_one_line(workdir: Path) -> None:
+    data_dir = workdir / "foreign-cli" / "data"
+    (data_dir / "pgdata").mkdir(parents=True)
+    if AS_ROOT:
+        srv_user = pwd.getpwnam(Settings().server_user)
+        for path in (data_dir, data_dir / "pgdata"):
+            os.chown(path, srv_user.pw_uid, srv_user.pw_gid)
+    (data_dir / "pgdata" / "base").write_text("not a cluster\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IWM_")}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["IWM_DATA_DIR"] = str(data_dir)
+    done = subprocess.run(
+        ["iwm-lab", "db", "start"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: ") and "is not a PostgreSQL cluster" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

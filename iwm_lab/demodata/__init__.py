@@ -28,6 +28,7 @@ from iwm_lab.demodata import load
 from iwm_lab.demodata.generate import SOURCES, chunks
 from iwm_lab.demodata.scales import NOTEBOOK_AS_OF, SCALES, Scale, get_scale
 from iwm_lab.demodata.world import build_world
+from iwm_lab.destructive import Confirm, Loss, TableRows, embedded_mismatch
 from iwm_lab.exceptions import SeedError
 
 __all__ = [
@@ -108,8 +109,10 @@ class SeedReport:
 
 
 def is_embedded_url(url: URL | str) -> bool:
-    """Whether ``url`` points at iwm-lab's embedded server: over its Unix socket folder
-    (``/tmp/iwm-lab-xxxxxxxx``), with no TCP host. Anything else counts as external."""
+    """Whether ``url`` looks like iwm-lab's embedded server: over its Unix socket folder
+    (``/tmp/iwm-lab-xxxxxxxx``), with no TCP host. Enough to keep demo rows out of an empty
+    database elsewhere; deleting rows (``reset``) needs :func:`iwm_lab.destructive.
+    embedded_mismatch`, as any account can start a server with such a socket."""
     url = make_url(url) if isinstance(url, str) else url
     if url.get_backend_name() != "postgresql" or url.host:
         return False
@@ -150,6 +153,7 @@ def seed_database(
     allow_external: bool = False,
     progress: bool = True,
     as_of: datetime | date | str | None = None,
+    confirm: Confirm | None = None,
 ) -> SeedReport:
     """Fill every table of a migrated database with synthetic demo data, in one transaction.
 
@@ -159,9 +163,14 @@ def seed_database(
     UTC, the time zone timestamps are stored in; to the second): by default now
     (:func:`default_as_of`). Refuses (:class:`SeedError`) a database that is not at the head
     revision, one that holds rows unless ``reset`` (which replaces them), and any database but
-    the embedded server unless ``allow_external``. The partitioned twins are filled from
-    ``reviews`` and ``pulses``; trending topics are refreshed for 7d and 30d counting back
-    from ``as_of``; every table is analysed. ``progress`` shows per-table bars on stderr.
+    the embedded server unless ``allow_external``. ``reset`` without ``allow_external``
+    empties only the embedded server's demo database (``iwm``), the server recognised by its
+    cluster's system identifier and data directory (:func:`iwm_lab.destructive.
+    embedded_mismatch`); when it would delete rows, ``confirm`` (if given) is called with
+    the :class:`~iwm_lab.destructive.Loss`, tables locked, and may raise to keep them.
+    The partitioned twins are filled from ``reviews`` and ``pulses``; trending topics are
+    refreshed for 7d and 30d counting back from ``as_of``; every table is analysed.
+    ``progress`` shows per-table bars on stderr.
     """
     from iwm_lab import migrate  # imports Alembic; keep it off the package import path
 
@@ -173,6 +182,17 @@ def seed_database(
             f"{where} is not the embedded demo server; demo data would mix with real data. "
             "Pass allow_external=True (--allow-external) if this database is meant for it."
         )
+    if reset and not allow_external:
+        from iwm_lab.settings import get_settings
+
+        data_dir = get_settings().data_dir
+        mismatch = embedded_mismatch(engine, data_dir)
+        if mismatch is not None:
+            raise SeedError(
+                f"--reset empties only the embedded demo database ('iwm' on the embedded "
+                f"server in {data_dir}), and {where} is not it: {mismatch}. Pass "
+                "allow_external=True (--allow-external) if its data may be deleted."
+            )
     head, current = migrate.head_revision(), migrate.current_revision(engine)
     if current != head:
         raise SeedError(
@@ -181,7 +201,7 @@ def seed_database(
         )
     started = time.perf_counter()
     report = SeedReport(scale=spec.name, seed=seed, as_of=as_of)
-    _run(engine, spec, seed, as_of, reset, progress, report, where)
+    _run(engine, spec, seed, as_of, reset, progress, report, where, confirm)
     report.total_seconds = time.perf_counter() - started
     return report
 
@@ -195,6 +215,7 @@ def _run(
     progress: bool,
     report: SeedReport,
     where: str,
+    confirm: Confirm | None,
 ) -> None:
     import psycopg
 
@@ -235,6 +256,16 @@ def _run(
                     f"{where} already holds data ({shown}); pass reset=True (--reset) "
                     "to replace it with demo data"
                 )
+            if filled and confirm is not None:
+                # Asked with the tables locked: what is listed is exactly what goes.
+                counts = []
+                for name in filled:
+                    query = psycopg.sql.SQL("select count(*) from {}").format(
+                        psycopg.sql.Identifier(name)
+                    )
+                    row = conn.execute(query).fetchone()
+                    counts.append(TableRows(name, int(row[0]) if row else 0))
+                confirm(Loss("seed --reset", where, tuple(c for c in counts if c.rows)))
             # Base tables always: COPY FREEZE needs them truncated in this transaction. The
             # twins have ~65 partitions, whose truncation alone takes a second or two.
             load.truncate(conn, [t for t in tables if t in base_tables or t in filled])

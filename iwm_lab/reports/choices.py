@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from iwm_lab.exceptions import ReportValueError
-from iwm_lab.reports.parameters import NotebookParameter
+from iwm_lab.reports.parameters import NotebookParameter, shown
 
 _ONE_OF = re.compile(r"\bone of:\s*(?P<values>.+)$", re.IGNORECASE)
 _WINDOW = re.compile(r"^(?P<days>\d+)d$")
@@ -121,7 +121,7 @@ def _items(value: Any, *, text_only: bool = False) -> list[str]:
 
 def _fail(where: str, name: str, value: str, allowed: Allowed) -> ReportValueError:
     return ReportValueError(
-        f"{where}: parameter {name!r} cannot be {value!r}; valid values: {allowed.describe()}"
+        f"{where}: parameter {name!r} cannot be {shown(value)}; valid values: {allowed.describe()}"
     )
 
 

@@ -9,7 +9,10 @@ slot its last scheduled run covered (``state.json``'s ``last_slot``):
 - A job that **never ran** counts as having missed its latest slot, so a new report renders
   at the next run-due.
 - A **failed** run uses up its slot (no retry storm every few minutes; ``on_failure`` has
-  said so); an **interrupted** run does not, so the next run-due tries again.
+  said so); an **interrupted** run does not, so the next run-due tries again. Nor does a run
+  that could not reach the database (refused, wrong password, connection lost mid-run): an
+  outage is not the report's fault, and the slot's report is still wanted once it is over.
+  The retry says so; ``on_failure`` is called for the first such attempt at a slot only.
 
 Each due job runs in a worker process (``python -m iwm_lab.reports.worker``), up to ``jobs``
 at once. Before starting one, run-due takes the job's lock (an fcntl lock, which the worker
@@ -38,6 +41,7 @@ from iwm_lab.reports.signals import interrupts_once
 from iwm_lab.reports.state import RunRecord, read_state, try_job_lock
 
 WORKER = "iwm_lab.reports.worker"
+RETRYING = "retrying: the last attempt could not reach the database"
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,17 @@ class DueJob:
     job: Job
     slot: datetime  # the latest scheduled time at or before now, in the report's time zone
     missed: int  # slots since the last scheduled run; 1 when it never ran
+    retry: bool = False  # the last attempt could not reach the database
+
+    @property
+    def reason(self) -> str:
+        """Why it is due, for people: ``due since 2026-11-30 06:00 CET, catching up 3 …``."""
+        text = f"due since {self.slot:%Y-%m-%d %H:%M %Z}"
+        if self.missed > 1:
+            text += f", catching up {self.missed} missed slots"
+        if self.retry:
+            text += f", {RETRYING}"
+        return text
 
 
 @dataclass(frozen=True)
@@ -73,12 +88,14 @@ def _due(schedule: Schedule, job: Job, now: datetime) -> DueJob | None:
     if slot is None:
         return None
     state = read_state(job_dir(schedule, job), job.key, job.label)
+    attempt = state.last_attempt
+    retry = attempt is not None and attempt.unreachable
     if state.last_slot is None:
-        return DueJob(job, slot, 1)
+        return DueJob(job, slot, 1, retry)
     last = datetime.fromisoformat(state.last_slot)
     if last >= slot:
         return None
-    return DueJob(job, slot, job.report.slots_between(last, now))
+    return DueJob(job, slot, job.report.slots_between(last, now), retry)
 
 
 def due_jobs(schedule: Schedule, now: datetime | None = None) -> list[DueJob]:
@@ -94,7 +111,7 @@ def summaries(schedule: Schedule, now: datetime | None = None) -> list[JobSummar
         JobSummary(
             job,
             job.report.next_slot(now),
-            read_state(job_dir(schedule, job), job.key, job.label).last_run,
+            read_state(job_dir(schedule, job), job.key, job.label).last_scheduled_run,
             _due(schedule, job, now),
         )
         for job in schedule.jobs()
@@ -182,8 +199,7 @@ def run_due(
     say = progress or (lambda _message: None)
     due = due_jobs(schedule, now)
     for item in due:
-        caught_up = f", catching up {item.missed} missed slots" if item.missed > 1 else ""
-        say(f"{item.job.label}: due since {item.slot:%Y-%m-%d %H:%M %Z}{caught_up}")
+        say(f"{item.job.label}: {item.reason}")
     if not due:
         return []
     workers = _Workers()

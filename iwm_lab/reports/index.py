@@ -160,7 +160,9 @@ def _links(key: str, run: RunRecord, folder: str | None = None) -> list[tuple[st
 
 def _row(key: str, state: JobState, job: Job | None, now: datetime) -> _Row:
     spec = job.report if job else None
-    good = state.last_success
+    # Outside the schedule (a fan-out value off its list) every run is ad hoc, and counts.
+    last = state.last_scheduled_run if job else state.last_run
+    good = state.last_scheduled_success if job else state.last_success
     shown = state.runs[:HISTORY_SHOWN]
     return _Row(
         label=job.label if job else state.label,
@@ -170,8 +172,8 @@ def _row(key: str, state: JobState, job: Job | None, now: datetime) -> _Row:
         timezone=spec.timezone if spec else "",
         explain=spec.explain() if spec else "",
         next_due=f"{spec.next_slot(now):%Y-%m-%d %H:%M %Z}" if spec else "",
-        last=state.last_run,
-        last_links=_links(key, state.last_run) if state.last_run else [],
+        last=last,
+        last_links=_links(key, last) if last else [],
         good=good,
         good_links=_links(key, good, LATEST) if good else [],
         runs=[(run, _links(key, run)) for run in shown],

@@ -8,12 +8,19 @@ converted to it. Unknown names and wrong types are :class:`ReportParameterError`
 
 Dates travel as ISO strings (``as_of: str = "2024-06-30"``): papermill writes parameters as
 Python literals, and a ``date`` is not one.
+
+**Bounds**, checked before anything else: a text value holds at most :data:`MAX_TEXT`
+characters, a list at most :data:`MAX_ITEMS` items, a whole number fits in 64 bits
+(PostgreSQL's ``bigint``), a decimal number is finite, and a command-line value is at most
+:data:`MAX_COMMAND_LINE` characters. A value past them is one error line, shown shortened:
+a 100 KB value once ran for a minute and ended in a file name too long for the disk.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +36,11 @@ _NULL = {"none", "null"}
 _KINDS = {"str", "int", "float", "bool", "list", "dict"}
 # A value that carries credentials: they belong in IWM_DATABASE_URL, never in a notebook.
 _CREDENTIALS = re.compile(r"\w+://[^/\s:@]+:[^@\s]+@")
+MAX_TEXT = 1_000
+MAX_ITEMS = 1_000
+MAX_COMMAND_LINE = 64_000
+_BIGINT = 2**63
+_SHOWN = 60
 
 
 @dataclass(frozen=True)
@@ -58,7 +70,12 @@ def notebook_parameters(notebook: Path) -> dict[str, NotebookParameter]:
 
     if not notebook.is_file():
         raise ReportParameterError(f"notebook not found: {notebook}")
-    found = inspect_notebook(str(notebook))
+    try:
+        found = inspect_notebook(str(notebook))
+    except Exception as exc:  # nbformat and papermill raise many kinds for a damaged file
+        raise ReportParameterError(
+            f"notebook {notebook} cannot be read: {type(exc).__name__}"
+        ) from None
     return {
         name: NotebookParameter(
             name,
@@ -137,15 +154,24 @@ def resolve_parameters(
                     else "the notebook has no cell tagged 'parameters'"
                 )
                 raise ReportParameterError(
-                    f"{where}: unknown parameter {name!r} (from {source}); {hint}"
+                    f"{where}: unknown parameter {shown(name)} (from {source}); {hint}"
                 )
             wanted = declared[name].type
             if wanted.kind == "any" and name in scheduled and source == "-p":
                 wanted = _type_of(scheduled[name])
             if source == "-p":
-                resolved[name] = _from_text(where, name, str(value), wanted)
+                text = str(value)
+                # Before converting: int() of 100,000 digits alone takes a while.
+                limit = None if wanted.kind in ("list", "dict") else MAX_TEXT
+                if len(text) > (limit or MAX_COMMAND_LINE):
+                    raise ReportParameterError(
+                        f"{where}: parameter {name!r} is {len(text):,} characters long on the "
+                        f"command line; at most {limit or MAX_COMMAND_LINE:,} are taken"
+                    )
+                resolved[name] = _from_text(where, name, text, wanted)
             else:
                 resolved[name] = _checked(where, name, value, wanted)
+            _check_bounds(where, name, resolved[name])
     for name, value in resolved.items():
         if any(isinstance(v, str) and _CREDENTIALS.search(v) for v in _flat(value)):
             raise ReportParameterError(
@@ -155,13 +181,44 @@ def resolve_parameters(
     return resolved
 
 
+def shown(value: Any, limit: int = _SHOWN) -> str:
+    """``repr(value)``, shortened for an error line: the value may be 100 KB."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 1]}… ({len(str(value)):,} characters)"
+
+
+def _check_bounds(where: str, name: str, value: Any, depth: int = 0) -> None:
+    def refuse(problem: str) -> ReportParameterError:
+        return ReportParameterError(f"{where}: parameter {name!r} {problem}")
+
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        raise refuse(f"is {len(value):,} characters long; at most {MAX_TEXT:,} are taken")
+    if isinstance(value, int) and not isinstance(value, bool) and not -_BIGINT <= value < _BIGINT:
+        raise refuse(f"must be between {-_BIGINT:,} and {_BIGINT - 1:,} (a 64-bit integer)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise refuse(f"must be a finite number, got {value!r}")
+    if isinstance(value, list | dict):
+        if len(value) > MAX_ITEMS:
+            raise refuse(f"has {len(value):,} items; at most {MAX_ITEMS:,} are taken")
+        if depth > 2:
+            raise refuse("is nested too deeply (at most a list or table of lists or tables)")
+        items = value.values() if isinstance(value, dict) else value
+        for item in items:
+            _check_bounds(where, name, item, depth + 1)
+        if isinstance(value, dict):
+            for key in value:
+                _check_bounds(where, name, key, depth + 1)
+
+
 def _flat(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
 def _wrong(where: str, name: str, value: Any, wanted: ParamType) -> ReportParameterError:
     return ReportParameterError(
-        f"{where}: parameter {name!r} must be {wanted.describe()}, got {value!r}"
+        f"{where}: parameter {name!r} must be {wanted.describe()}, got {shown(value)}"
     )
 
 
@@ -215,7 +272,7 @@ def _from_text(where: str, name: str, text: str, wanted: ParamType) -> Any:
             if not isinstance(value, dict):
                 raise ValueError(text)
             return value
-    except (ValueError, ReportParameterError):
+    except (ValueError, RecursionError, ReportParameterError):  # JSON nested thousands deep
         raise _wrong(where, name, text, wanted) from None
     return _any_from_text(text)
 

@@ -24,7 +24,12 @@ from typing import Any
 
 from iwm_lab.database import database_url, get_engine
 from iwm_lab.reports.choices import Allowed, check_declared, check_known, needs_database
-from iwm_lab.reports.parameters import NotebookParameter, notebook_parameters, resolve_parameters
+from iwm_lab.reports.parameters import (
+    NotebookParameter,
+    notebook_parameters,
+    resolve_parameters,
+    shown,
+)
 from iwm_lab.reports.schedule import Job, Schedule
 
 AS_OF = "as_of"
@@ -101,8 +106,8 @@ def _outside_schedule(job: Job) -> list[str]:
     for key, value in sorted(job.part.items()):
         listed = job.report.for_each.get(key, ())
         if value not in listed:
-            shown = ", ".join(str(v) for v in listed)
-            reasons.append(f"{key} = {value!r} is not among the schedule's values ({shown})")
+            values = ", ".join(str(v) for v in listed)
+            reasons.append(f"{key} = {shown(value)} is not among the schedule's values ({values})")
     return reasons
 
 
@@ -117,11 +122,13 @@ def _changed_by_hand(
     for name in sorted(overrides):
         value = parameters[name]
         if name == AS_OF:
-            reasons.append(f"{AS_OF} = {value!r} set by hand (scheduled runs use their own time)")
+            reasons.append(
+                f"{AS_OF} = {shown(value)} set by hand (scheduled runs use their own time)"
+            )
             continue
         scheduled = job.parameters.get(name, _default(declared[name]))
         if scheduled is _NO_DEFAULT or value != scheduled:
-            reasons.append(f"{name} = {value!r} set by hand")
+            reasons.append(f"{name} = {shown(value)} set by hand")
     return reasons
 
 

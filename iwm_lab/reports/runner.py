@@ -10,9 +10,11 @@ statement timeout (``IWM_STATEMENT_TIMEOUT``, and ``PGOPTIONS`` for any other li
 connection, which is read-only too) and ``PLOTLY_RENDERER=plotly_mimetype`` for offline HTML.
 
 papermill writes into ``<job>/.staging/<run-id>/``; when the run ends the folder is renamed to
-``<job>/<run-id>/`` and only a successful run moves ``latest``. A failed run keeps its
-executed notebook (papermill marks the failing cell) and an HTML page with the code shown,
-is recorded with its error, and calls the report's ``on_failure`` command. An interrupted
+``<job>/<run-id>/`` and only a successful run moves ``latest`` (an ad hoc one only in a
+folder the schedule does not run: a scheduled job's ``latest`` is a scheduled output). A
+failed run keeps its executed notebook (papermill marks the failing cell) and an HTML page
+with the code shown, is recorded with a one-line error (:mod:`.errors`: no SQL text, no bound
+values), and calls the report's ``on_failure`` command. An interrupted
 run (Ctrl-C, SIGTERM) is recorded as such and leaves ``latest`` alone.
 """
 
@@ -29,9 +31,12 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
+
 from iwm_lab import migrate
 from iwm_lab.database import database_url, describe_url, get_engine
 from iwm_lab.exceptions import DatabaseNotReady, DatabaseUnavailable, ReportError
+from iwm_lab.reports.errors import failure_message, lost_database, short_message
 from iwm_lab.reports.prepare import PreparedJob, check_values, prepare, run_parameters
 from iwm_lab.reports.redaction import Redactor
 from iwm_lab.reports.render import render
@@ -169,7 +174,13 @@ def run_job(
             if not prepared.values_checked:
                 check_values([prepared])
         except (DatabaseUnavailable, DatabaseNotReady) as exc:
-            record.error = str(exc)
+            record.error = short_message(str(exc))
+            record.unreachable = isinstance(exc, DatabaseUnavailable)
+            return _finish(schedule, prepared, record, None, redactor, say)
+        except DBAPIError as exc:  # the connection failed while the values were checked
+            name = type(exc.orig or exc).__name__
+            record.error = failure_message(name, str(exc))
+            record.unreachable = lost_database(type(exc).__name__, str(exc))
             return _finish(schedule, prepared, record, None, redactor, say)
         staging = directory / STAGING / record.run_id
         staging.mkdir(parents=True)
@@ -226,9 +237,10 @@ def _execute(
     except PapermillExecutionError as exc:
         if exc.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel too
             raise KeyboardInterrupt from None
-        record.error = f"cell [{exc.exec_count}]: {exc.ename}: {exc.evalue}"
+        record.error = failure_message(exc.ename, exc.evalue, exc.exec_count)
+        record.unreachable = lost_database(exc.ename, exc.evalue)
     except Exception as exc:  # the kernel died or could not start: still a failed run
-        record.error = f"{type(exc).__name__}: {exc}"
+        record.error = failure_message(type(exc).__name__, str(exc))
     finally:
         record.timings["execute_s"] = round(time.perf_counter() - began, 3)
 
@@ -257,12 +269,21 @@ def _finish(
         write_json_atomic(staging / RUN_FILE, asdict(record))
         run_dir = directory / record.run_id
         os.rename(staging, run_dir)
-        if record.status == SUCCESS:
+        if record.status == SUCCESS and not (record.ad_hoc and _scheduled(schedule, job)):
             set_latest(directory, record.run_id)
     state = read_state(directory, job.key, job.label)
+    # Told once per slot: run-due retries an unreachable database every few minutes.
+    previous = state.last_attempt
+    told = bool(
+        record.unreachable
+        and previous is not None
+        and previous.unreachable
+        and previous.slot == record.slot
+    )
     state.add(record)
-    # An interrupted run does not use up its slot: the next run-due tries again.
-    if record.slot and record.status != INTERRUPTED:
+    # Neither an interrupted run nor one that could not reach the database uses up its slot:
+    # the next run-due tries again.
+    if record.slot and record.status != INTERRUPTED and not record.unreachable:
         state.last_slot = record.slot
     write_state(directory, state)
     with contextlib.suppress(OSError):
@@ -273,9 +294,14 @@ def _finish(
         log.warning("could not refresh the index: %s", exc)
     result = RunResult(job, record, run_dir)
     say(f"{job.label}: {record.status}" + (f": {record.error}" if record.error else ""))
-    if record.status == FAILED and job.report.on_failure:
+    if record.status == FAILED and job.report.on_failure and not told:
         _call_on_failure(schedule, result)
     return result
+
+
+def _scheduled(schedule: Schedule, job: Job) -> bool:
+    """Whether the schedule runs this job (a fan-out value outside ``for_each`` is not)."""
+    return any(other.key == job.key for other in schedule.jobs())
 
 
 def _call_on_failure(schedule: Schedule, result: RunResult) -> None:
@@ -292,6 +318,7 @@ def _call_on_failure(schedule: Schedule, result: RunResult) -> None:
         IWM_REPORT_HTML=str(html or ""),
         IWM_REPORT_STATUS=result.record.status,
         IWM_REPORT_ERROR=result.record.error or "",
+        IWM_REPORT_AD_HOC="true" if result.record.ad_hoc else "false",
     )
     try:
         done = subprocess.run(
@@ -352,6 +379,6 @@ def _checked_before_any_run(prepared: list[PreparedJob]) -> list[PreparedJob]:
     """
     try:
         check_database()
-    except (DatabaseUnavailable, DatabaseNotReady):
+        return check_values(prepared)
+    except (DatabaseUnavailable, DatabaseNotReady, DBAPIError):
         return prepared
-    return check_values(prepared)

@@ -26,6 +26,7 @@ Debian's cron, including its handling of daylight-saving transitions.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 import tomllib
@@ -71,8 +72,33 @@ _TOP_KEYS = {"output", "defaults", "reports"}
 _SCALARS = (str, int, float, bool, date)
 
 
+# Folder and file names come from report names and fan-out values; a file name has at most
+# 255 bytes. Long values keep a readable start and a hash of the whole value, which keeps
+# them apart.
+MAX_NAME = 64
+_SLUG_MAX = 48
+_PART_SLUG_MAX = 120
+_HASHED = 16
+MAX_TEXT = 1_000
+MAX_ITEMS = 1_000
+
+
+def _hashed(slug: str, whole: str, limit: int) -> str:
+    if len(slug) <= limit:
+        return slug
+    digest = hashlib.sha256(whole.encode("utf-8", "surrogatepass")).hexdigest()[:_HASHED]
+    return f"{slug[: limit - _HASHED - 1]}-{digest}"
+
+
+def _short(value: object) -> str:
+    """A fan-out value as labels show it: a long one (an ad hoc ``-p``) is shortened."""
+    text = str(value)
+    return text if len(text) <= _SLUG_MAX else f"{text[:32]}… ({len(text):,} characters)"
+
+
 def _slug(value: object) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(value)).strip("_") or "_"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(value)).strip("_") or "_"
+    return _hashed(slug, str(value), _SLUG_MAX)
 
 
 @dataclass(frozen=True)
@@ -153,7 +179,7 @@ class Job:
         """For people: ``ratings`` or ``streaming_coverage[region=US]``."""
         if not self.part:
             return self.report.name
-        inner = ",".join(f"{k}={v}" for k, v in sorted(self.part.items()))
+        inner = ",".join(f"{k}={_short(v)}" for k, v in sorted(self.part.items()))
         return f"{self.report.name}[{inner}]"
 
     @property
@@ -167,7 +193,9 @@ class Job:
 
     @property
     def _part_slug(self) -> str:
-        return "_".join(f"{_slug(k)}-{_slug(v)}" for k, v in sorted(self.part.items()))
+        items = sorted(self.part.items())
+        slug = "_".join(f"{_slug(k)}-{_slug(v)}" for k, v in items)
+        return _hashed(slug, repr(items), _PART_SLUG_MAX)
 
 
 @dataclass(frozen=True)
@@ -183,8 +211,9 @@ class Schedule:
             return self.reports[name]
         except KeyError:
             known = ", ".join(sorted(self.reports)) or "none"
+            asked = repr(name) if len(name) <= MAX_NAME else f"{name[:MAX_NAME]!r}…"
             raise ScheduleError(
-                f"no report named {name!r} in {self.path} (known: {known})"
+                f"no report named {asked} in {self.path} (known: {known})"
             ) from None
 
     def jobs(self) -> list[Job]:
@@ -198,6 +227,10 @@ def load_schedule(path: Path | None = None, output_dir: Path | None = None) -> S
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ScheduleError(f"schedule file not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise ScheduleError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ScheduleError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ScheduleError(f"{path} is not valid TOML: {exc}") from None
     return parse_schedule(raw, path, output_dir)
@@ -239,8 +272,11 @@ def _report(name: str, table: Mapping[str, Any], base: Path, path: Path) -> Repo
     def fail(key: str, problem: str) -> ScheduleError:
         return ScheduleError(f"{where}, key {key!r}: {problem}")
 
-    if not _NAME.match(name):
-        raise ScheduleError(f"{where}: names are letters, digits, '_' and '-', starting a letter")
+    if not _NAME.match(name) or len(name) > MAX_NAME:
+        raise ScheduleError(
+            f"{path}: report {name[:MAX_NAME]!r}: names are letters, digits, '_' and '-', "
+            f"starting with a letter, at most {MAX_NAME} characters"
+        )
     _unknown_keys(table, _REPORT_KEYS, where)
     for key in ("notebook", "cron"):
         if not isinstance(table.get(key), str) or not table[key].strip():
@@ -286,9 +322,15 @@ def _report(name: str, table: Mapping[str, Any], base: Path, path: Path) -> Repo
     for key, values in for_each.items():
         if not isinstance(values, list) or not values:
             raise fail(f"for_each.{key}", "must be a non-empty list of values")
+        if len(values) > MAX_ITEMS:
+            raise fail(f"for_each.{key}", f"{len(values):,} values; at most {MAX_ITEMS:,}")
         for value in values:
             if not isinstance(value, _SCALARS):
                 raise fail(f"for_each.{key}", f"{value!r}: values are strings or numbers")
+            if isinstance(value, str) and len(value) > MAX_TEXT:
+                raise fail(
+                    f"for_each.{key}", f"a value of {len(value):,} characters; at most {MAX_TEXT:,}"
+                )
         slugs = [_slug(v) for v in values]
         if len(set(slugs)) != len(slugs):
             raise fail(f"for_each.{key}", "two values map to the same output folder name")
@@ -329,6 +371,8 @@ def _report(name: str, table: Mapping[str, Any], base: Path, path: Path) -> Repo
 
 
 def _check_value(value: Any, fail: Any, key: str) -> None:
+    if isinstance(value, list) and len(value) > MAX_ITEMS:
+        raise fail(key, f"a list of {len(value):,} items; at most {MAX_ITEMS:,}")
     if isinstance(value, list):
         for item in value:
             if not isinstance(item, _SCALARS):

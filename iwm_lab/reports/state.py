@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from iwm_lab.exceptions import ReportBusy
+from iwm_lab.exceptions import ReportBusy, ReportError
 
 STATE_FILE = "state.json"
 RUN_FILE = "run.json"
@@ -58,6 +58,8 @@ class RunRecord:
     as_of: str | None = None  # the data's as-of: ISO text, naive times in UTC
     ad_hoc: bool = False  # parameters the schedule does not run with (see reports.prepare)
     ad_hoc_reason: str | None = None
+    # The database could not be reached: the run's slot stays due (see reports.due).
+    unreachable: bool = False
     records: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -86,6 +88,21 @@ class JobState:
     @property
     def last_success(self) -> RunRecord | None:
         return next((r for r in self.runs if r.status == SUCCESS), None)
+
+    # A scheduled job's status and ``latest`` are those of runs with the schedule's
+    # parameters: somebody's ad hoc experiment, failed or not, says nothing about the report.
+    @property
+    def last_scheduled_run(self) -> RunRecord | None:
+        return next((r for r in self.runs if not r.ad_hoc), None)
+
+    @property
+    def last_scheduled_success(self) -> RunRecord | None:
+        return next((r for r in self.runs if r.status == SUCCESS and not r.ad_hoc), None)
+
+    @property
+    def last_attempt(self) -> RunRecord | None:
+        """The newest run made for a slot (by run-due), whatever became of it."""
+        return next((r for r in self.runs if r.slot is not None), None)
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -121,11 +138,20 @@ def write_json_atomic(path: Path, value: Any) -> None:
 
 def read_state(job_dir: Path, key: str, label: str) -> JobState:
     """The job's state; an empty one when it never ran."""
+    path = job_dir / STATE_FILE
     try:
-        raw = json.loads((job_dir / STATE_FILE).read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return JobState(key, label)
-    runs = [RunRecord.from_dict(r) for r in raw.get("runs", [])]
+    except OSError as exc:
+        raise ReportError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+    except ValueError as exc:  # not JSON, or not UTF-8
+        raise ReportError(f"cannot read {path}: {type(exc).__name__}") from None
+    try:
+        runs = [RunRecord.from_dict(r) for r in raw.get("runs", [])]
+    except (AttributeError, TypeError):
+        # Starting afresh would forget the job's history and slot: a person must look.
+        raise ReportError(f"{path} is damaged: not a report state file") from None
     return JobState(raw.get("key", key), raw.get("label", label), raw.get("last_slot"), runs)
 
 

@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except IwmLabError as exc:
         _emit("error", str(exc))
         return 2
+    except OSError as exc:  # e.g. an output folder it cannot write to
+        _emit("error", f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".rstrip(": "))
+        return 2
     except Terminated:
         _emit("interrupted", "SIGTERM")
         return 143
@@ -66,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         _emit("skipped", "already run for this slot")
         return 0
     html = result.file(".html")
-    _emit(result.record.status, result.record.error or "", str(html) if html else None)
+    message = result.record.error or ""
+    if result.record.unreachable:
+        message += "; the slot stays due: the next run-due tries again"
+    _emit(result.record.status, message, str(html) if html else None)
     return 0 if result.ok else 1
 
 

@@ -1,0 +1,179 @@
+"""Commands that delete data: say what would be lost, ask, and know which database is the demo's.
+
+Every command that deletes rows (``seed --reset``, ``db downgrade`` past a table that holds
+rows, and any future one) builds a :class:`Loss` (tables and exact row counts) and hands it to
+the ``confirm`` callback it was given. :func:`confirm_loss` is the command line's callback:
+it lists the loss and proceeds only with ``--yes`` or a "y" typed on a terminal.
+
+:func:`embedded_mismatch` decides whether a connection reaches the embedded server's demo
+database, by the cluster's system identifier and data directory rather than by the socket
+path, which any account can imitate.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from iwm_lab.exceptions import DataLossRefused
+from iwm_lab.settings import EMBEDDED_DATABASE
+
+# pg_control begins with the cluster's 64-bit system identifier (ControlFileData), in the
+# byte order of the machine that wrote it, which is this one for the embedded server.
+_SYSID_BYTES = 8
+_UINT64 = (1 << 64) - 1
+
+
+@dataclass(frozen=True)
+class TableRows:
+    table: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class Loss:
+    """What an action would delete: ``tables`` that hold rows, with their exact counts."""
+
+    action: str  # what would do it, e.g. "seed --reset"
+    where: str  # describe_url() of the database
+    tables: tuple[TableRows, ...]
+
+    @property
+    def rows(self) -> int:
+        return sum(t.rows for t in self.tables)
+
+    def summary(self) -> str:
+        return (
+            f"{self.action} would delete {self.rows:,} row(s) in {len(self.tables)} table(s) "
+            f"of {self.where}"
+        )
+
+    def describe(self) -> str:
+        width = max([len("table"), *(len(t.table) for t in self.tables)])
+        lines = [f"{self.summary()}:", f"  {'table':<{width}} {'rows':>12}"]
+        lines.extend(f"  {t.table:<{width}} {t.rows:>12,}" for t in self.tables)
+        return "\n".join(lines)
+
+
+Confirm = Callable[[Loss], None]
+
+
+def count_rows(conn: Connection, tables: Iterable[str]) -> tuple[TableRows, ...]:
+    """Exact row counts of those ``tables`` that hold rows (a partitioned table counts all of
+    its partitions), in the order given."""
+    found = []
+    for table in tables:
+        quoted = conn.dialect.identifier_preparer.quote(table)
+        rows = conn.execute(text(f"select count(*) from {quoted}")).scalar_one()  # noqa: S608
+        if rows:
+            found.append(TableRows(table, int(rows)))
+    return tuple(found)
+
+
+def user_tables(conn: Connection) -> list[str]:
+    """The tables of the current schema, partitions left out (their parent counts them), and
+    Alembic's own version table, which holds no user data."""
+    return list(
+        conn.execute(
+            text(
+                "select c.relname from pg_class c "
+                "where c.relnamespace = current_schema()::regnamespace "
+                "and c.relkind in ('r', 'p') and not c.relispartition "
+                "and c.relname <> 'alembic_version' order by c.relname"
+            )
+        ).scalars()
+    )
+
+
+def accept(_loss: Loss) -> None:
+    """A ``confirm`` callback that always proceeds, for callers that decided already."""
+
+
+def confirm_loss(yes: bool, *, terminal: Callable[[], bool] | None = None) -> Confirm:
+    """The command line's ``confirm``: list the loss on stderr, then proceed with ``yes``, or
+    ask on a terminal; anything else raises :class:`DataLossRefused` and nothing is deleted.
+
+    Without a terminal (cron, a pipe, CI) there is nobody to ask, so only ``--yes`` proceeds.
+    """
+    is_terminal = terminal or (lambda: sys.stdin.isatty())
+
+    def confirm(loss: Loss) -> None:
+        click.echo(loss.describe(), err=True)
+        if yes:
+            return
+        if not is_terminal():
+            raise DataLossRefused(
+                f"{loss.summary()}; nothing was deleted: pass --yes to confirm "
+                "(no terminal to ask on)"
+            )
+        if not click.confirm("Delete these rows?", default=False, err=True):
+            raise DataLossRefused(f"not confirmed; nothing was deleted from {loss.where}")
+
+    return confirm
+
+
+def system_identifier(pgdata: Path) -> int:
+    """The system identifier of the cluster in ``pgdata``, from its ``global/pg_control``."""
+    with open(pgdata / "global" / "pg_control", "rb") as control:
+        head = control.read(_SYSID_BYTES)
+    if len(head) != _SYSID_BYTES:
+        raise OSError(f"{pgdata / 'global' / 'pg_control'} is truncated")
+    return int.from_bytes(head, sys.byteorder)
+
+
+def _server_data_dir(conn: Connection) -> str | None:
+    """The data directory of the server on ``conn``: ``data_directory`` when the role may read
+    it, else the socket lock file of the Unix socket the connection came through (which names
+    the postmaster's data directory on its second line), else None."""
+    try:
+        with conn.begin_nested():
+            return str(conn.execute(text("show data_directory")).scalar_one())
+    except DBAPIError:
+        pass  # not a superuser nor in pg_read_all_settings: ask the socket instead
+    info = conn.connection.driver_connection.info  # type: ignore[union-attr]
+    host, port = str(info.host), int(info.port)
+    if not host.startswith("/"):
+        return None
+    try:
+        lines = Path(host, f".s.PGSQL.{port}.lock").read_text().splitlines()
+    except OSError:
+        return None
+    return lines[1] if len(lines) > 1 else None
+
+
+def embedded_mismatch(
+    engine: Engine, data_dir: Path, database: str = EMBEDDED_DATABASE
+) -> str | None:
+    """None when ``engine`` reaches ``database`` on the embedded server kept in ``data_dir``;
+    otherwise why not, in a few words.
+
+    The server must have the embedded cluster's system identifier (read from its
+    ``pg_control``: another account's server, or a different cluster, has another) and its
+    data directory (a copy or replica of the cluster shares the identifier, not the folder).
+    """
+    pgdata = data_dir / "pgdata"
+    try:
+        ours = system_identifier(pgdata)
+    except OSError as exc:
+        return f"the embedded server's cluster cannot be read in {data_dir} ({exc.strerror or exc})"
+    with engine.connect() as conn:
+        theirs, name = conn.execute(
+            text("select system_identifier, current_database() from pg_control_system()")
+        ).one()
+        served = _server_data_dir(conn)
+    if int(theirs) & _UINT64 != ours:
+        return f"it is served by another cluster than the embedded server's in {data_dir}"
+    if served is None:
+        return "the server's data directory cannot be confirmed"
+    if os.path.realpath(served) != os.path.realpath(pgdata):
+        return f"it is served from {served}, not from the embedded server's {pgdata}"
+    if name != database:
+        return f"it is database {name!r}, not the embedded demo database {database!r}"
+    return None
