@@ -8,10 +8,15 @@ Decisions, each because a real extract gets it wrong somewhere:
   column with gaps) is written without its ``.0``.
 * An empty or whitespace-only value is NULL, in text columns too (CSV cannot tell "missing"
   from ""), and NULL even where the column has a default: leave the column out of the file to
-  get the defaults. In a required column (NOT NULL, no default) it rejects the row. A float
-  NaN (pandas' missing value) is NULL too. Markers such as ``NULL`` or ``N/A`` are not
-  guessed: they are text in a text column and rejected elsewhere. Non-empty text is kept as
-  it is, surrounding spaces included.
+  get the defaults. In a required column (NOT NULL, no default) it rejects the row. Markers
+  such as ``NULL`` or ``N/A`` are not guessed: they are text in a text column and rejected
+  elsewhere. Non-empty text is kept as it is, surrounding spaces included.
+* A float NaN (JSON's non-standard ``NaN``, a Parquet float) is not a value in any column,
+  nullable or not: it rejects the row, saying so. NaN is what a failed computation leaves as
+  often as a missing value, and a file that means "missing" can say null. (pandas writes its
+  missing values to Parquet as nulls, which are empty values as above.)
+* Text is capped by the column's type: ``VARCHAR(n)`` at n characters, TEXT and JSON at
+  :data:`MAX_TEXT_CHARS` (10 Mi characters), so that one value cannot take unbounded memory.
 * Integers accept ``1234``, ``1,234`` (strict thousands grouping) and ``1234.0``; not ``12a``
   nor ``12.5``. Floats refuse a decimal comma (``7,5`` is guessed neither as 7.5 nor as 75).
 * Booleans: true/false, t/f, yes/no, y/n, 1/0, in any case.
@@ -37,6 +42,11 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+
+from iwm_lab.importing.readers import MAX_JSON_DEPTH, TOO_DEEP, json_depth
+
+# The longest TEXT (or JSON) value an import takes, in characters.
+MAX_TEXT_CHARS = 10 << 20
 
 
 class BadValue(ValueError):
@@ -280,15 +290,26 @@ def _to_string(value: Any, length: int | None) -> str:
     elif isinstance(value, int):
         text = str(value)
     elif isinstance(value, float | Decimal):
+        if not math.isfinite(value):
+            raise BadValue("not a finite number, nor text")
         # Typed sources turn an int column with gaps into floats: 1917.0 is the year "1917".
         text = str(int(value)) if value == int(value) else str(value)
     else:
         raise BadValue(f"not text ({type(value).__name__})")
+    _check_length(text, length)
     if "\x00" in text:
         raise BadValue("contains a NUL character, which PostgreSQL text cannot hold")
+    return text
+
+
+def _check_length(text: str, length: int | None) -> None:
     if length is not None and len(text) > length:
         raise BadValue(f"{len(text)} characters, the column holds at most {length}")
-    return text
+    if len(text) > MAX_TEXT_CHARS:
+        raise BadValue(
+            f"{len(text):,} characters, more than the {MAX_TEXT_CHARS:,} an imported text "
+            "value may have"
+        )
 
 
 def _reject_constant(name: str) -> Any:
@@ -298,15 +319,25 @@ def _reject_constant(name: str) -> Any:
 
 def _to_json(value: Any, shape: Shape, *, jsonb: bool) -> str:
     if isinstance(value, str):
+        _check_length(value, None)
         try:
             parsed = json.loads(value, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
             raise BadValue(f"not valid JSON ({exc.msg} at character {exc.pos + 1})") from None
+        except RecursionError:
+            raise BadValue(TOO_DEEP) from None
+        if json_depth(parsed) > MAX_JSON_DEPTH:
+            raise BadValue(TOO_DEEP)
         text = value
     elif isinstance(value, list | dict):
         parsed = value
-        # Parquet structs may hold dates or decimals: written as their text.
-        text = json.dumps(value, ensure_ascii=False, default=str)
+        # Parquet structs may hold dates or decimals: written as their text. NaN is refused:
+        # jsonb cannot hold it.
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=str, allow_nan=False)
+        except ValueError:
+            raise BadValue("not valid JSON (NaN or Infinity is not a JSON value)") from None
+        _check_length(text, None)
     else:
         raise BadValue(f"not {shape.value} ({type(value).__name__})")
     if shape is Shape.OBJECT:
@@ -322,12 +353,17 @@ def _to_json(value: Any, shape: Shape, *, jsonb: bool) -> str:
 
 
 def is_empty(value: Any) -> bool:
-    """Whether a raw value counts as missing: None, blank text, or a float NaN."""
+    """Whether a raw value counts as missing: None or blank text (a NaN does not)."""
     if value is None:
         return True
     if isinstance(value, str):
         return not value.strip()
-    return isinstance(value, float) and math.isnan(value)
+    return False
+
+
+def is_nan(value: Any) -> bool:
+    """Whether a raw value is a float (or Decimal) NaN."""
+    return isinstance(value, float | Decimal) and value != value
 
 
 # --- columns ---------------------------------------------------------------------------------
@@ -347,6 +383,10 @@ class ColumnSpec:
 
     def convert(self, value: Any) -> Any:
         """The value for COPY, ``None`` for an empty one; raises :class:`BadValue`."""
+        if is_nan(value):
+            raise BadValue(
+                f"NaN is not a value for column {self.name} (a missing value is null or empty)"
+            )
         if is_empty(value):
             if self.required:
                 raise BadValue("required (NOT NULL, no default) but empty")

@@ -4,6 +4,14 @@ Every reader streams (text in 1 MiB blocks, Parquet in record batches), so memor
 in the size of the file, and can be read again from the start: the reject file is written by
 a second pass that picks out the bad records as they were in the file.
 
+Memory is bounded per record too: a line of text, a CSV record or a JSON array element longer
+than :data:`MAX_RECORD_CHARS` refuses the file (one over-long line would otherwise be held
+whole, several times over, while it is split and parsed), and a JSON record nested deeper
+than :data:`MAX_JSON_DEPTH` is a bad record (Python's parser would fail with a
+``RecursionError`` somewhere past a thousand levels; no column of the schema nests more than
+three). Only regular files are read: a FIFO or a device (``/dev/zero``) is refused up front,
+as it cannot be read twice and may never end.
+
 Records are numbered as people look for them: CSV and JSON lines by the 1-based line of the
 file where the record starts (the CSV header is line 1), a JSON array and Parquet by the
 1-based position of the record.
@@ -14,6 +22,8 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +42,17 @@ _EXTENSIONS = {
 }
 _BLOCK = 1 << 20
 _PARQUET_BATCH = 10_000
-# A JSON array record still not complete after this much text is taken as broken, rather than
-# reading the rest of a large file into memory looking for its end.
-_MAX_RECORD = 64 << 20
+# The most text one record may take (a line, a CSV record over several lines, an element of a
+# JSON array): 32 Mi characters. It leaves room for a TEXT value at its cap
+# (conversion.MAX_TEXT_CHARS) with other columns beside it.
+MAX_RECORD_CHARS = 32 << 20
+MAX_JSON_DEPTH = 100
+
+# The csv module refuses any field over 131,072 characters by default, whatever the column;
+# field sizes are checked per column in conversion instead, and whole records here. The limit
+# is process-wide, so it is only ever raised.
+if csv.field_size_limit() < 2 * MAX_RECORD_CHARS:
+    csv.field_size_limit(2 * MAX_RECORD_CHARS)
 
 
 @dataclass(frozen=True)
@@ -49,6 +67,9 @@ class RawRecord:
     values: dict[str, Any]
     raw: Any
     problem: str | None = None
+    # The record's text as it was in the file, kept only where ``raw`` cannot be written back
+    # aligned (a CSV row with the wrong number of fields).
+    text: str | None = None
 
 
 class Source:
@@ -90,10 +111,37 @@ def detect_format(path: Path, format: str | None) -> str:
     return found
 
 
+def check_regular_file(path: Path) -> None:
+    """Refuse what is not a readable regular file, naming what it is instead."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ImportRejected(f"no such file: {path}") from None
+    except OSError as exc:
+        raise ImportRejected(f"cannot read {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise ImportRejected(f"{path} is not a regular file ({_file_kind(mode)}); nothing imported")
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise ImportRejected(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _file_kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
 def open_source(path: Path, format: str, encoding: str) -> Source:
-    """A :class:`Source` for the file; refuses a missing file or an unknown encoding."""
-    if not path.is_file():
-        raise ImportRejected(f"no such file: {path}")
+    """A :class:`Source` for the file; refuses a missing or special file, an unknown encoding."""
+    check_regular_file(path)
     try:
         codec = codecs.lookup(encoding)
     except LookupError:
@@ -150,15 +198,75 @@ def _decode_error(source: Source, position: int, exc: UnicodeDecodeError) -> Imp
 
 
 def _text_lines(source: Source) -> Iterator[str]:
-    """The file's lines, each with its line ending (only "\\n" ends a line, as csv expects)."""
-    carry = ""
+    """The file's lines, each with its line ending (only "\\n" ends a line, as csv expects).
+
+    A line longer than :data:`MAX_RECORD_CHARS` refuses the file once that much is read: the
+    pieces of a line are kept in a list and joined once, so a long line costs its length, not
+    its length times the number of blocks.
+    """
+    pieces: list[str] = []
+    held = 0
+    number = 1
     for block in _text_blocks(source):
-        lines = (carry + block).split("\n")
-        carry = lines.pop()
-        for line in lines:
-            yield line + "\n"
-    if carry:
-        yield carry
+        lines = block.split("\n")
+        last = lines.pop()
+        if lines:
+            first = lines[0]
+            held += len(first) + 1
+            if held > MAX_RECORD_CHARS:
+                raise _too_long(source, number)
+            pieces.append(first)
+            yield "".join(pieces) + "\n"
+            number += 1
+            for line in lines[1:]:
+                if len(line) >= MAX_RECORD_CHARS:
+                    raise _too_long(source, number)
+                yield line + "\n"
+                number += 1
+            pieces.clear()
+            held = 0
+        if last:
+            held += len(last)
+            if held > MAX_RECORD_CHARS:
+                raise _too_long(source, number)
+            pieces.append(last)
+    if pieces:
+        yield "".join(pieces)
+
+
+def _too_long(source: Source, line: int, what: str = "line") -> ImportRejected:
+    return source.refuse(
+        f"{what} {line} is longer than {MAX_RECORD_CHARS:,} characters, the most one record may "
+        "take"
+    )
+
+
+def json_depth(value: Any) -> int:
+    """How deeply a JSON value nests arrays and objects (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            if depth > MAX_JSON_DEPTH:
+                return depth
+            stack.extend(
+                (child, depth) for child in (item.values() if isinstance(item, dict) else item)
+            )
+    return deepest
+
+
+TOO_DEEP = f"nested more than {MAX_JSON_DEPTH} levels deep (arrays and objects within each other)"
+
+
+def _record_problem(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return "not a JSON object"
+    if json_depth(value) > MAX_JSON_DEPTH:
+        return TOO_DEEP
+    return None
 
 
 class CsvSource(Source):
@@ -183,22 +291,62 @@ class CsvSource(Source):
         return list(self._header)
 
     def records(self) -> Iterator[RawRecord]:
-        reader = csv.reader(_text_lines(self), strict=True)
+        lines = _RecordLines(self)
+        reader = csv.reader(lines, strict=True)
         width = len(self._header)
         last_line = 0
         try:
             next(reader)
+            lines.take()
             last_line = reader.line_num
             for row in reader:
                 number, last_line = last_line + 1, reader.line_num
+                text = lines.take()
                 if not row:
                     continue
-                problem = None
                 if len(row) != width:
                     problem = f"{len(row)} fields where the header has {width}"
-                yield RawRecord(number, dict(zip(self._header, row, strict=False)), row, problem)
+                    yield RawRecord(number, {}, row, problem, text.rstrip("\r\n"))
+                    continue
+                yield RawRecord(number, dict(zip(self._header, row, strict=True)), row)
         except csv.Error as exc:
             raise self.refuse(f"line {last_line + 1}: {exc}") from None
+
+
+class _RecordLines:
+    """The lines fed to the csv reader, kept until the record they make is taken.
+
+    A CSV record may span lines (quoted line breaks): its total length is capped here, where
+    the line that makes it too long is read, before the csv module holds it.
+    """
+
+    def __init__(self, source: Source) -> None:
+        self._source = source
+        self._lines = _text_lines(source)
+        self._taken: list[str] = []
+        self._held = 0
+        self._line = 0
+        self._first = 1
+
+    def __iter__(self) -> _RecordLines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self._line += 1
+        self._held += len(line)
+        if self._held > MAX_RECORD_CHARS:
+            raise _too_long(self._source, self._first, "the record starting on line")
+        self._taken.append(line)
+        return line
+
+    def take(self) -> str:
+        """The text of the record just read; the next record starts after it."""
+        text = "".join(self._taken)
+        self._taken.clear()
+        self._held = 0
+        self._first = self._line + 1
+        return text
 
 
 class JsonLinesSource(Source):
@@ -215,11 +363,17 @@ class JsonLinesSource(Source):
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
-                problem = f"not valid JSON ({exc.msg} at column {exc.colno})"
-                yield RawRecord(number, {}, text, problem)
+                yield RawRecord(
+                    number, {}, text, f"not valid JSON ({exc.msg} at column {exc.colno})"
+                )
                 continue
-            if not isinstance(value, dict):
-                yield RawRecord(number, {}, value, "not a JSON object")
+            except RecursionError:
+                yield RawRecord(number, {}, text, TOO_DEEP)
+                continue
+            found = _record_problem(value)
+            if found is not None:
+                # The line's text, not the value: a too-deep value cannot be written back.
+                yield RawRecord(number, {}, value if found != TOO_DEEP else text, found)
                 continue
             yield RawRecord(number, value, value)
 
@@ -237,14 +391,22 @@ class JsonArraySource(Source):
         lines_before = 0  # newlines in the text already dropped from the buffer
         exhausted = False
 
-        def more() -> bool:
+        def more(at_least: int = 1) -> bool:
+            """Append at least ``at_least`` characters (fewer at the end of the file)."""
             nonlocal buffer, pos, lines_before, exhausted
-            block = next(blocks, None)
-            if block is None:
-                exhausted = True
+            added: list[str] = []
+            size = 0
+            while size < at_least:
+                block = next(blocks, None)
+                if block is None:
+                    exhausted = True
+                    break
+                added.append(block)
+                size += len(block)
+            if not added:
                 return False
             lines_before += buffer.count("\n", 0, pos)
-            buffer, pos = buffer[pos:] + block, 0
+            buffer, pos = buffer[pos:] + "".join(added), 0
             return True
 
         def next_char() -> str:
@@ -276,20 +438,35 @@ class JsonArraySource(Source):
                 try:
                     value, end = decoder.raw_decode(buffer, pos)
                 except json.JSONDecodeError as exc:
-                    if not exhausted and len(buffer) - pos < _MAX_RECORD and more():
+                    held = len(buffer) - pos
+                    # Doubling what is held keeps the re-parsing of a long record linear.
+                    if not exhausted and held <= MAX_RECORD_CHARS and more(held):
                         continue
+                    if not exhausted:
+                        raise _too_long(self, number, "record") from None
                     raise self.refuse(
                         f"record {number} (line {line_at(exc.pos)}) is not valid JSON: {exc.msg}"
+                    ) from None
+                except RecursionError:
+                    # Where such a record ends cannot be found without parsing it: the rest of
+                    # the array cannot be read, so the file is refused even with --skip-bad.
+                    raise self.refuse(
+                        f"record {number} (line {line_at(pos)}) is {TOO_DEEP}"
                     ) from None
                 # A value that runs to the end of the buffer (a number) may go on in the next.
                 if end == len(buffer) and not exhausted and more():
                     continue
                 break
-            pos = end
-            if isinstance(value, dict):
+            if end - pos > MAX_RECORD_CHARS:
+                raise _too_long(self, number, "record")
+            problem = _record_problem(value)
+            if problem is None:
                 yield RawRecord(number, value, value)
             else:
-                yield RawRecord(number, {}, value, "not a JSON object")
+                # A too-deep value cannot be written back; its text can.
+                raw = value if problem != TOO_DEEP else buffer[pos:end]
+                yield RawRecord(number, {}, raw, problem)
+            pos = end
             char = next_char()
             if char == "]":
                 pos += 1

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import secrets
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
+from iwm_lab.exceptions import ImportRejected
 from iwm_lab.importing.readers import Source
-from iwm_lab.importing.tables import ERROR_FIELD
+from iwm_lab.importing.tables import ERROR_FIELD, RAW_FIELD
 
 
 @dataclass(frozen=True)
@@ -90,8 +95,78 @@ def refusal_message(
     return f"{text}; --reject-file PATH lists every bad row, --skip-bad loads the good ones"
 
 
-def write_rejects(source: Source, errors: Sequence[RowError], path: Path) -> None:
-    """Write the bad records as they were in the file, each with an ``_error`` field (UTF-8)."""
+class RejectFile:
+    """Where the bad rows go, checked before anything is loaded and put in place whole.
+
+    The rows are written to a temporary file in the same folder, then renamed over ``path``:
+    a reader never sees half a file, and a failed write leaves an earlier file as it was.
+    Creating the temporary file up front proves the folder writable before the import starts.
+    """
+
+    def __init__(self, path: Path, *, force: bool) -> None:
+        self.path = path
+        self.placed = False
+        folder = path.parent
+        if not folder.is_dir():
+            what = "is not a folder" if folder.exists() else "does not exist"
+            raise ImportRejected(
+                f"the folder of the reject file, {folder}, {what}; create it or choose another "
+                "--reject-file; nothing imported"
+            )
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise self._unwritable(exc) from None
+        else:
+            if not stat.S_ISREG(mode):
+                raise ImportRejected(
+                    f"the reject file {path} is not a regular file; choose another "
+                    "--reject-file; nothing imported"
+                )
+            if not force:
+                raise ImportRejected(
+                    f"the reject file {path} exists already and is kept; pass --force to "
+                    "replace it or choose another --reject-file; nothing imported"
+                )
+        self._temp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            # O_EXCL: never write through a file or link someone else put there.
+            os.close(os.open(self._temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except OSError as exc:
+            raise self._unwritable(exc) from None
+
+    def _unwritable(self, exc: OSError) -> ImportRejected:
+        return ImportRejected(
+            f"cannot write the reject file {self.path}: {exc.strerror}; nothing imported"
+        )
+
+    def write(self, source: Source, errors: Sequence[RowError]) -> None:
+        """Write the bad records and rename the file into place."""
+        try:
+            with self._temp.open("w", encoding="utf-8", newline="") as handle:
+                write_rejects(source, errors, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(self._temp, self.path)
+        except OSError as exc:
+            raise self._unwritable(exc) from None
+        self.placed = True
+
+    def discard(self) -> None:
+        """Remove the temporary file if it was not put in place."""
+        if not self.placed:
+            self._temp.unlink(missing_ok=True)
+
+
+def write_rejects(source: Source, errors: Sequence[RowError], handle: TextIO) -> None:
+    """Write the bad records as they were in the file, each with an ``_error`` field.
+
+    A CSV row whose number of fields differs from the header's cannot be aligned with it: its
+    data columns are left empty (so that, imported unfixed, it cannot load shifted values) and
+    its text as it was in the file goes to an extra ``_raw`` column.
+    """
     by_number: dict[int, list[RowError]] = {}
     for error in errors:
         by_number.setdefault(error.number, []).append(error)
@@ -100,17 +175,21 @@ def write_rejects(source: Source, errors: Sequence[RowError], path: Path) -> Non
         found = by_number[number]
         return f"{found[0].location}: " + "; ".join(error.detail() for error in found)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        if source.format == "csv":
-            writer = csv.writer(handle)
-            writer.writerow([*(source.fields or []), ERROR_FIELD])
-            for record in source.records():
-                if record.number in by_number:
-                    writer.writerow([*record.raw, message(record.number)])
-            return
+    if source.format == "csv":
+        fields = source.fields or []
+        bad = [r for r in source.records() if r.number in by_number and r.text is not None]
+        writer = csv.writer(handle)
+        writer.writerow([*fields, ERROR_FIELD, *([RAW_FIELD] if bad else [])])
         for record in source.records():
-            if record.number in by_number:
-                raw = record.raw if isinstance(record.raw, dict) else {"_raw": record.raw}
-                line = {**raw, ERROR_FIELD: message(record.number)}
-                handle.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+            if record.number not in by_number:
+                continue
+            if record.text is not None:
+                writer.writerow([*([""] * len(fields)), message(record.number), record.text])
+            else:
+                writer.writerow([*record.raw, message(record.number), *([""] if bad else [])])
+        return
+    for record in source.records():
+        if record.number in by_number:
+            raw = record.raw if isinstance(record.raw, dict) else {RAW_FIELD: record.raw}
+            line = {**raw, ERROR_FIELD: message(record.number)}
+            handle.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")

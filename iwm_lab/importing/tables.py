@@ -213,8 +213,10 @@ def table_spec(name: str) -> TableSpec:
     return _SPECS[name]
 
 
-# A reject file re-imported after fixing carries this column; it is neither data nor unknown.
+# A reject file re-imported after fixing carries these columns; they are neither data nor
+# unknown. _raw holds the text of a CSV row whose fields did not match the header.
 ERROR_FIELD = "_error"
+RAW_FIELD = "_raw"
 
 
 def normalise(field_name: str) -> str:
@@ -235,7 +237,7 @@ class ColumnMap:
         if field_name not in self.columns:
             column = self.spec.columns.get(normalise(field_name))
             self.columns[field_name] = column
-            if column is None and field_name != ERROR_FIELD:
+            if column is None and field_name not in (ERROR_FIELD, RAW_FIELD):
                 self.unknown.append(field_name)
         return self.columns[field_name]
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from psycopg import sql
 from sqlalchemy import (
     ARRAY,
@@ -46,15 +47,15 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from iwm_lab import rollups
-from iwm_lab.exceptions import ImportRejected
+from iwm_lab.exceptions import DatabaseUnavailable, ImportFailed, ImportRejected, IwmLabError
 from iwm_lab.importing.conversion import show
 from iwm_lab.importing.readers import Source, detect_format, open_source
 from iwm_lab.importing.report import (
     ImportReport,
+    RejectFile,
     RowError,
     default_reject_path,
     refusal_message,
-    write_rejects,
 )
 from iwm_lab.importing.tables import (
     IMPORTABLE_TABLES,
@@ -80,6 +81,7 @@ def import_file(
     reject_path: Path | str | None = None,
     upsert: bool = False,
     encoding: str = "utf-8",
+    force: bool = False,
 ) -> ImportReport:
     """Load a CSV, JSON lines, JSON array or Parquet file into ``table``, all or nothing.
 
@@ -92,7 +94,10 @@ def import_file(
     one (line or record, column, value, reason) and nothing is written. With ``skip_bad`` the
     good rows are loaded and the bad ones go to ``reject_path`` (default
     ``<name>.rejects.csv`` beside a CSV file, ``<name>.rejects.jsonl`` otherwise) with an
-    extra ``_error`` field. An explicit ``reject_path`` is written on refusal too.
+    extra ``_error`` field. An explicit ``reject_path`` is written on refusal too. The reject
+    file is checked before anything is read into the database (its folder must exist and be
+    writable; an existing file is kept unless ``force``) and is in place before the load
+    commits.
 
     ``upsert`` updates rows whose ``external_id`` already exists (the file's columns only;
     ``id`` is never changed) and inserts the others. A file with an ``id`` column keeps its
@@ -121,45 +126,115 @@ def import_file(
         rejects = default_reject_path(path, chosen_format)
     if rejects is not None and rejects.resolve() == path.resolve():
         raise ImportRejected(f"the reject file would overwrite the input {path}")
+    reject_file = RejectFile(rejects, force=force) if rejects is not None else None
+    try:
+        return _import(engine, spec, source, column_map, reject_file, upsert, skip_bad)
+    finally:
+        if reject_file is not None:
+            reject_file.discard()
 
+
+def _import(
+    engine: Engine,
+    spec: TableSpec,
+    source: Source,
+    column_map: ColumnMap,
+    reject_file: RejectFile | None,
+    upsert: bool,
+    skip_bad: bool,
+) -> ImportReport:
+    path = source.path
     load = _Load(spec, source, column_map, upsert=upsert, skip_bad=skip_bad)
     refused = False
     refreshed: tuple[str, ...] = ()
+    stage = "connecting"
     try:
         with engine.begin() as conn:
+            stage = "loading"
             load.run(conn)
             if load.inserted or load.updated:
                 # In the same transaction: the summaries commit with the rows they count.
                 stale = rollups.SOURCES.get(spec.name, ())
                 refreshed = tuple(r.name for r in rollups.refresh_in(conn, stale))
+            # Before the commit: rows are never loaded while their rejects are lost.
+            if load.bad and reject_file is not None:
+                reject_file.write(source, _sorted_errors(load))
+            stage = "committing"
     except _Refused:
         refused = True
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) == "25006":
-            raise ImportRejected(
-                "the database session is read-only; import with a writable engine "
-                "(get_engine(writable=True))"
-            ) from None
-        raise
+    except (DBAPIError, psycopg.Error) as exc:
+        raise _database_failure(exc, stage, spec.name, path, reject_file) from None
 
-    errors = tuple(sorted(load.errors(), key=lambda e: e.number))
-    if errors and rejects is not None:
-        write_rejects(source, errors, rejects)
+    errors = _sorted_errors(load)
     if refused:
+        rejects = reject_file.path if reject_file is not None else None
+        if reject_file is not None:
+            reject_file.write(source, errors)
         raise ImportRejected(refusal_message(path, errors, load.rows_read, rejects), errors)
     return ImportReport(
         table=spec.name,
         path=path,
-        format=chosen_format,
+        format=source.format,
         rows_read=load.rows_read,
         inserted=load.inserted,
         updated=load.updated,
         rejected=len(load.bad),
         unknown_columns=tuple(column_map.unknown),
-        reject_path=rejects if errors else None,
+        reject_path=reject_file.path if reject_file is not None and errors else None,
         errors=errors,
         rollups_refreshed=refreshed,
     )
+
+
+def _sorted_errors(load: _Load) -> tuple[RowError, ...]:
+    return tuple(sorted(load.errors(), key=lambda e: e.number))
+
+
+# SQLSTATE classes of a connection that is gone: 08 connection exception, 57P01-57P03
+# administrator shutdown, crash shutdown, cannot connect now.
+_LOST = ("08", "57P01", "57P02", "57P03")
+
+
+def _database_failure(
+    exc: DBAPIError | psycopg.Error,
+    stage: str,
+    table: str,
+    path: Path,
+    reject_file: RejectFile | None,
+) -> IwmLabError:
+    """One line for a failure of the database rather than of the file."""
+    error = exc.orig if isinstance(exc, DBAPIError) else exc
+    sqlstate = getattr(error, "sqlstate", None) or ""
+    if sqlstate == "25006":
+        return ImportRejected(
+            "the database session is read-only; import with a writable engine "
+            "(get_engine(writable=True))"
+        )
+    diag = getattr(error, "diag", None)
+    reason = (diag.message_primary if diag is not None else None) or str(error)
+    # Only the first line: psycopg adds context lines, never the statement's parameters.
+    reason = reason.strip().splitlines()[0] if reason.strip() else type(error).__name__
+    if stage == "connecting":
+        return DatabaseUnavailable(f"cannot connect to the database: {reason}; nothing imported")
+    lost = (
+        sqlstate.startswith(_LOST)
+        or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+        # A connection closed under psycopg has no SQLSTATE at all.
+        or (isinstance(error, psycopg.OperationalError | psycopg.InterfaceError) and not sqlstate)
+    )
+    what = "the connection to the database was lost" if lost else "the database failed"
+    if stage == "committing" and lost:
+        # The COMMIT may have landed before the connection went: only the table can tell.
+        return ImportFailed(
+            f"{path.name}: {what} while committing ({reason}): whether its rows were written "
+            f"is unknown; check {table} before importing again"
+        )
+    # A COMMIT that answers with an error has rolled back.
+    phase = "while committing" if stage == "committing" else "during the import"
+    text = f"{path.name}: {what} {phase} ({reason}); nothing imported"
+    if reject_file is not None and reject_file.placed:
+        text += f"; the bad rows found are in {reject_file.path}"
+    return ImportFailed(text)
 
 
 def _check_fields(source: Source, fields: list[str], column_map: ColumnMap, upsert: bool) -> None:
@@ -254,19 +329,27 @@ class _Load:
         )
         raw = conn.connection.driver_connection
         assert raw is not None
+        lost: psycopg.Error | None = None
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for record in self.source.records():
-                self.rows_read += 1
-                if record.problem is not None:
-                    self.add(record.number, None, None, record.problem)
-                    continue
-                values, problems = convert_record(
-                    self.column_map, record.values, require_all=not self.upsert
-                )
-                for problem in problems:
-                    self.add(record.number, problem.column, problem.value, problem.reason)
-                if not problems:
-                    copy.write_row([record.number, *(values.get(name) for name in names)])
+            try:
+                for record in self.source.records():
+                    self.rows_read += 1
+                    if record.problem is not None:
+                        self.add(record.number, None, None, record.problem)
+                        continue
+                    values, problems = convert_record(
+                        self.column_map, record.values, require_all=not self.upsert
+                    )
+                    for problem in problems:
+                        self.add(record.number, problem.column, problem.value, problem.reason)
+                    if not problems:
+                        copy.write_row([record.number, *(values.get(name) for name in names)])
+            except psycopg.Error as exc:
+                # Leaving the block with this error would make psycopg log a second one (it
+                # cannot cancel the COPY on a lost connection); ending the COPY raises instead.
+                lost = exc
+        if lost is not None:
+            raise lost
 
     def _check_staged(self, conn: Connection, stage: Table, present: set[str]) -> None:
         """Report rows whose keys or references the database would refuse."""
