@@ -100,7 +100,14 @@ class _Group(click.Group):
 
 
 def _writable_engine() -> Engine:
+    """The owner's engine: migrations, seed and partitions change the schema."""
     return get_engine(database_url(), writable=True)
+
+
+def _writer_engine() -> Engine:
+    """The writer role's engine on the embedded server (rows and the refresh functions, no
+    DDL): import and db refresh. With IWM_DATABASE_URL, that URL's role."""
+    return get_engine(database_url(), writable=True, role="writer")
 
 
 def _server() -> Any:
@@ -267,7 +274,7 @@ def refresh(names: tuple[str, ...], blocking: bool) -> None:
     from iwm_lab.models.values import TRENDING_WINDOWS
     from iwm_lab.queries import trending
 
-    engine = _writable_engine()
+    engine = _writer_engine()
     try:
         for done in rollups.refresh_rollups(engine, names or None, concurrently=not blocking):
             click.echo(f"{done.name:<30} {done.rows:>11,} rows  {done.seconds:7.2f}s")
@@ -412,7 +419,7 @@ def import_command(
     from iwm_lab.importing import import_file
 
     report = import_file(
-        _writable_engine(),
+        _writer_engine(),
         table,
         file,
         format=format_,

@@ -7,9 +7,12 @@ refresh ask for ``writable=True`` explicitly.
 
 On the embedded server a read-only engine logs in as the analyst role
 (:data:`iwm_lab.roles.ANALYST_ROLE`), which has SELECT and nothing else: the session settings
-are a convenience, the missing privileges the barrier. With ``IWM_DATABASE_URL`` the role is the
-URL's. Connections returned to the pool are rolled back and ``DISCARD ALL``-ed, so no SET
-outlives its user.
+are a convenience, the missing privileges the barrier. A writable engine logs in as the owner
+(migrations, seed), or with ``role="writer"`` as :data:`iwm_lab.roles.WRITER_ROLE`, which
+changes rows and runs the refresh functions but cannot change the schema (import, refreshes).
+With ``IWM_DATABASE_URL`` (another server) the role is the URL's, whatever is asked.
+Connections returned to the pool are rolled back and ``DISCARD ALL``-ed, so no SET outlives its
+user.
 """
 
 from __future__ import annotations
@@ -58,9 +61,21 @@ def scrub(message: str, url: URL | None = None) -> str:
     return re.sub(r"(password\s*=\s*)\S+", r"\1***", message, flags=re.IGNORECASE)
 
 
+# The roles an engine may ask for, and which of them write.
+_ROLES = {"analyst": False, "owner": True, "writer": True}
+
+
 def _resolve(
-    url: URL | str | None, *, writable: bool, statement_timeout_ms: int | None
+    url: URL | str | None,
+    *,
+    writable: bool,
+    role: str | None,
+    statement_timeout_ms: int | None,
 ) -> tuple[URL | str, dict[str, Any]]:
+    if role is not None and _ROLES.get(role) is not writable:
+        choices = ", ".join(repr(name) for name, writes in _ROLES.items() if writes is writable)
+        kind = "writable" if writable else "read-only"
+        raise ValueError(f"role {role!r} for a {kind} engine; valid values: {choices}, None")
     settings = get_settings()
     timeout = statement_timeout_ms
     if timeout is None:
@@ -75,16 +90,19 @@ def _resolve(
         options.append("-c default_transaction_read_only=on")
     resolved = database_url(settings) if url is None else url
     if not writable:
-        resolved = _as_analyst(resolved)
+        resolved = _as_embedded_role(resolved, "analyst")
+    elif role == "writer":
+        resolved = _as_embedded_role(resolved, "writer")
     # No server-side prepared statements: the pool's DISCARD ALL deallocates them behind
     # psycopg's back, and the analyses are one-off aggregates that gain nothing from them.
     return resolved, {"options": " ".join(options), "prepare_threshold": None}
 
 
-def _as_analyst(url: URL | str) -> URL | str:
-    """On the embedded server, the owner's socket URL becomes the analyst's: read-only means
-    no privilege to write, not just a setting the session can turn off."""
-    from iwm_lab.roles import ANALYST_ROLE
+def _as_embedded_role(url: URL | str, role: str) -> URL | str:
+    """On the embedded server, the owner's socket URL becomes the analyst's or the writer's:
+    read-only means no privilege to write, not just a setting the session can turn off, and a
+    load cannot change the schema. Any other URL is kept as it is."""
+    from iwm_lab.roles import ANALYST_ROLE, WRITER_ROLE
 
     try:
         parsed = make_url(url) if isinstance(url, str) else url
@@ -98,7 +116,9 @@ def _as_analyst(url: URL | str) -> URL | str:
         and isinstance(host, str)
         and _EMBEDDED_SOCKET.fullmatch(host) is not None
     )
-    return parsed.set(username=ANALYST_ROLE) if embedded else url
+    if not embedded:
+        return url
+    return parsed.set(username=ANALYST_ROLE if role == "analyst" else WRITER_ROLE)
 
 
 def _discard_on_return(dbapi_connection: Any, _record: Any, reset_state: PoolResetState) -> None:
@@ -122,15 +142,19 @@ def get_engine(
     url: URL | str | None = None,
     *,
     writable: bool = False,
+    role: str | None = None,
     statement_timeout_ms: int | None = None,
     **engine_kwargs: Any,
 ) -> Engine:
     """A synchronous SQLAlchemy engine (psycopg 3) on the configured database.
 
     Read-only with the settings' statement timeout unless ``writable=True``; writable sessions
-    get no timeout unless one is given.
+    get no timeout unless one is given. On the embedded server a read-only engine is the
+    analyst, a writable one the owner, or with ``role="writer"`` the writer role.
     """
-    url, connect_args = _resolve(url, writable=writable, statement_timeout_ms=statement_timeout_ms)
+    url, connect_args = _resolve(
+        url, writable=writable, role=role, statement_timeout_ms=statement_timeout_ms
+    )
     engine = create_engine(
         url,
         connect_args=connect_args,
@@ -145,11 +169,14 @@ def get_async_engine(
     url: URL | str | None = None,
     *,
     writable: bool = False,
+    role: str | None = None,
     statement_timeout_ms: int | None = None,
     **engine_kwargs: Any,
 ) -> AsyncEngine:
     """The asyncio counterpart of :func:`get_engine` (psycopg 3's async driver)."""
-    url, connect_args = _resolve(url, writable=writable, statement_timeout_ms=statement_timeout_ms)
+    url, connect_args = _resolve(
+        url, writable=writable, role=role, statement_timeout_ms=statement_timeout_ms
+    )
     engine = create_async_engine(
         url,
         connect_args=connect_args,
@@ -175,6 +202,7 @@ def connect(
     url: URL | str | None = None,
     *,
     writable: bool = False,
+    role: str | None = None,
     statement_timeout_ms: int | None = None,
 ) -> Connection:
     """Open a connection for a notebook: read-only with a statement timeout unless asked.
@@ -182,7 +210,9 @@ def connect(
     >>> conn = connect()              # analysts: read-only
     >>> conn = connect(writable=True) # explicit: migrations, demo data, trending refresh
     """
-    engine = get_engine(url, writable=writable, statement_timeout_ms=statement_timeout_ms)
+    engine = get_engine(
+        url, writable=writable, role=role, statement_timeout_ms=statement_timeout_ms
+    )
     check_connection(engine)
     return engine.connect()
 

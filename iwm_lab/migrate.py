@@ -206,9 +206,13 @@ _OWNED_QUERIES: dict[str, str] = {
         where t.relkind = 'm' and t.relnamespace = current_schema()::regnamespace
     """,
     # Extension members (pg_trgm's functions) belong to the extension, not the migrations.
+    # SECURITY DEFINER and the SET clauses (search_path) count: without them a refresh
+    # function is either useless to the writer role or unsafe for its owner.
     "function": """
         select p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
                'returns ' || pg_get_function_result(p.oid) || ', body md5 ' || md5(p.prosrc)
+               || case when p.prosecdef then ', security definer' else '' end
+               || coalesce(', set ' || array_to_string(p.proconfig, ', set '), '')
         from pg_proc p
         where p.pronamespace = current_schema()::regnamespace
           and not exists (select from pg_depend d where d.classid = 'pg_proc'::regclass
@@ -223,8 +227,8 @@ _EXTRA_IS_DRIFT = frozenset({"check constraint", "index"})
 
 def owned_objects(conn: Connection) -> dict[str, dict[str, str]]:
     """The objects :data:`HEAD_OBJECTS` records, as ``conn``'s database has them: by kind,
-    name to definition (for functions, the signature to the result type and a digest of the
-    body; for extensions, the version is informative only)."""
+    name to definition (for functions, the signature to the result type, a digest of the
+    body, SECURITY DEFINER and the SET clauses; for extensions, the version is informative only)."""
     return {
         kind: dict(sorted((str(k), str(v)) for k, v in conn.execute(text(sql))))
         for kind, sql in _OWNED_QUERIES.items()

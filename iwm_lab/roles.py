@@ -19,6 +19,14 @@ from iwm_lab.exceptions import RoleError
 ANALYST_ROLE = "iwm_analyst"
 WRITER_ROLE = "iwm_writer"
 SCHEMA = "public"
+# The functions that write for the writer: SECURITY DEFINER, owned by the migrations' role,
+# EXECUTE revoked from PUBLIC (migration 0004). They refresh what only the owner may refresh
+# (materialized views) or create (partitions), and check their arguments.
+WRITER_FUNCTIONS = (
+    "iwm_refresh_rollup(text, boolean)",
+    "refresh_trending_topics(text, timestamp)",
+    "iwm_ensure_partitions(date)",
+)
 # Built-in roles that reach the server's files or shell; neither reader nor writer may hold them.
 DANGEROUS_ROLES = (
     "pg_execute_server_program",
@@ -77,14 +85,38 @@ def cluster_statements(*, statement_timeout_ms: int) -> list[str]:
     return statements + _revoke_dangerous(ANALYST_ROLE) + _revoke_dangerous(WRITER_ROLE)
 
 
+def _grant_execute(function: str, role: str) -> str:
+    # The function exists only in a migrated database (not in postgres, template1 or a new
+    # one; the two-argument trending refresh from 0003 on): a DO block keeps the script
+    # runnable everywhere. Before 0004 PUBLIC may run them anyway; from 0004 only the owner.
+    qualified = f"{_ident(SCHEMA)}.{function}"
+    present = f"to_regprocedure({_literal(qualified)}) IS NOT NULL"
+    grant = f"GRANT EXECUTE ON FUNCTION {qualified} TO {_ident(role)}"
+    return f"DO $$ BEGIN IF {present} THEN {grant}; END IF; END $$"
+
+
+# Bookkeeping only migrations and the definer functions write: a writer able to change them
+# could fake the schema's revision or a refresh's record.
+OWNER_ONLY_TABLES = ("alembic_version", "rollup_refreshes", "trending_refreshes")
+
+
+def _revoke_writes(table: str, role: str) -> str:
+    qualified = f"{_ident(SCHEMA)}.{_ident(table)}"
+    present = f"to_regclass({_literal(qualified)}) IS NOT NULL"
+    revoke = f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {qualified} FROM {_ident(role)}"
+    return f"DO $$ BEGIN IF {present} THEN {revoke}; END IF; END $$"
+
+
 def database_statements(database: str, owner: str) -> list[str]:
     """Grant the roles their rights in ``database``, whose schema ``owner`` creates and owns.
 
-    Run in that database. Default privileges cover the tables later migrations create.
+    Run in that database. Default privileges cover the tables later migrations create. The
+    writer may also run the SECURITY DEFINER refresh functions (:data:`WRITER_FUNCTIONS`).
     """
     analyst, writer, schema = _ident(ANALYST_ROLE), _ident(WRITER_ROLE), _ident(SCHEMA)
     readers = f"{analyst}, {writer}"
     default = f"ALTER DEFAULT PRIVILEGES FOR ROLE {_ident(owner)} IN SCHEMA {schema}"
+    executes = [_grant_execute(function, WRITER_ROLE) for function in WRITER_FUNCTIONS]
     return [
         f"GRANT CONNECT ON DATABASE {_ident(database)} TO {readers}",
         f"GRANT USAGE ON SCHEMA {schema} TO {readers}",
@@ -99,6 +131,8 @@ def database_statements(database: str, owner: str) -> list[str]:
         f"{default} GRANT SELECT ON SEQUENCES TO {analyst}",
         f"{default} GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON TABLES TO {writer}",
         f"{default} GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {writer}",
+        *executes,
+        *(_revoke_writes(table, WRITER_ROLE) for table in OWNER_ONLY_TABLES),
     ]
 
 
@@ -108,9 +142,10 @@ def script(database: str, owner: str, *, statement_timeout_ms: int) -> str:
         "-- iwm-lab roles: run as a role with CREATEROLE that can grant on the schema of",
         f"-- {database!r} (its owner {owner!r}, or a superuser). Idempotent.",
         "-- Then give each role a password: ALTER ROLE iwm_analyst PASSWORD '...';",
-        "-- Analysts connect as iwm_analyst. iwm_writer changes rows but cannot refresh the",
-        "-- rollups (REFRESH needs the view's owner), so migrations, seed, import (which",
-        f"-- refreshes the rollups it touches) and db refresh run as the owner, {owner!r}.",
+        "-- Analysts connect as iwm_analyst. iwm_writer changes rows, and refreshes the rollups",
+        "-- and trending topics through the SECURITY DEFINER functions of migration 0004:",
+        "-- import and db refresh can run as it. Migrations and seed (which rebuilds indexes)",
+        f"-- run as the owner, {owner!r}.",
     ]
     body = cluster_statements(statement_timeout_ms=statement_timeout_ms)
     body += database_statements(database, owner)

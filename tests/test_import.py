@@ -929,3 +929,107 @@ def test_cli_imports_and_refuses(fresh_url: URL, cli_env: dict[str, str], tmp_pa
     done = run_cli(env, "actors", str(good))
     assert done.returncode == 1
     assert done.stderr.startswith("error: cannot import into 'actors'; importable tables:")
+
+
+# --- as the writer role ---------------------------------------------------------------------------
+# `iwm-lab import` logs in as iwm_writer on the embedded server: rows, sequences and the
+# refresh functions (SECURITY DEFINER, migration 0004), no DDL. Every step of a load must work
+# with that: COPY into a temporary table, ANALYZE and index it, INSERT/UPDATE, setval, and the
+# rollup refresh in the import's own transaction.
+
+
+@pytest.fixture
+def as_writer(fresh_url: URL) -> Iterator[Engine]:
+    engine = get_engine(fresh_url, writable=True, role="writer")
+    yield engine
+    engine.dispose()
+
+
+def test_the_writer_engine_logs_in_as_the_writer(as_writer: Engine) -> None:
+    assert rows(as_writer, "select current_user") == [("iwm_writer",)]
+    with pytest.raises(ValueError, match="role 'writer' for a read-only engine"):
+        get_engine(as_writer.url, role="writer")
+    with pytest.raises(ValueError, match="role 'analyst' for a writable engine"):
+        get_engine(as_writer.url, writable=True, role="analyst")
+
+
+@pytest.mark.parametrize("table", sorted(GOOD_FILES))
+def test_every_table_loads_as_the_writer(as_writer: Engine, tmp_path: Path, table: str) -> None:
+    records, query, expected = GOOD_FILES[table]
+    report = import_file(as_writer, table, write(tmp_path, "csv", records))
+    assert (report.inserted, report.rollups_refreshed) == (
+        len(records),
+        rollups.SOURCES.get(table, ()),
+    )
+    assert rows(as_writer, query) == expected
+
+
+def test_a_writer_import_refreshes_its_rollups(as_writer: Engine, tmp_path: Path) -> None:
+    before = dict(rows(as_writer, "select movie_id, reviews from movie_review_stats"))
+    days = rows(as_writer, "select count(*) from review_daily_stats")[0][0]
+    report = import_file(as_writer, "reviews", write(tmp_path, "csv", GOOD_FILES["reviews"][0]))
+    assert report.rollups_refreshed == ("movie_review_stats", "review_daily_stats", "score_counts")
+    after = dict(rows(as_writer, "select movie_id, reviews from movie_review_stats"))
+    for movie_id in (1, 2):
+        assert after[movie_id] == before.get(movie_id, 0) + 1
+    assert rows(as_writer, "select count(*) from review_daily_stats")[0][0] == days + 1
+    users = rows(as_writer, "select n from score_counts where source = 'users' and score = 9.5")
+    assert sum(n for (n,) in users) >= 1
+    refreshed = rows(
+        as_writer,
+        "select count(*) from rollup_refreshes where refreshed_at is not null "
+        "and name = any(:names)",
+        names=list(report.rollups_refreshed),
+    )
+    assert refreshed == [(3,)]
+
+
+def test_writer_ids_upserts_and_rejects(as_writer: Engine, tmp_path: Path) -> None:
+    # Ids from the file move the sequence (setval needs UPDATE on it).
+    import_file(as_writer, "movies", write(tmp_path, "csv", [{"id": 700, "title": "Seven"}]))
+    with as_writer.begin() as conn:
+        new_id = conn.execute(text("insert into movies (title) values ('next') returning id"))
+        assert new_id.scalar_one() == 701
+    records = [
+        {"external_id": "m1", "title": "Dune: Part One"},
+        {"external_id": "m8", "title": "Arrival"},
+    ]
+    report = import_file(as_writer, "movies", write(tmp_path, "jsonl", records), upsert=True)
+    assert (report.inserted, report.updated) == (1, 1)
+    bad = [{"external_id": "w1", "title": "Fine", "movie_id": 1, "content": "ok", "rating": 8}]
+    bad.append({"external_id": "w2", "title": "Bad", "movie_id": 404, "content": "x", "rating": 5})
+    path = write(tmp_path, "csv", bad, name="reviews")
+    report = import_file(as_writer, "reviews", path, skip_bad=True)
+    assert (report.inserted, report.rejected) == (1, 1)
+    # A constraint the models lack: the bisection's savepoints and index on the staging table.
+    owner = get_engine(as_writer.url.set(username="iwm"), writable=True)
+    with owner.begin() as conn:
+        conn.execute(text("alter table movies add constraint ck_no_x check (title <> 'X')"))
+    owner.dispose()
+    with pytest.raises(ImportRejected, match="ck_no_x"):
+        import_file(as_writer, "movies", write(tmp_path, "csv", [{"title": "A"}, {"title": "X"}]))
+
+
+def test_cli_import_runs_as_the_writer(
+    fresh_url: URL, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The embedded server's owner URL becomes the writer's: without the writer's INSERT on
+    movies the same import is refused, which the owner's would not be."""
+    env = cli_env | {"IWM_DATABASE_URL": fresh_url.render_as_string(hide_password=False)}
+    good = write(tmp_path, "csv", [{"title": "Dune"}], name="good")
+    owner = get_engine(fresh_url, writable=True)
+    try:
+        with owner.begin() as conn:
+            conn.execute(text("revoke insert on movies from iwm_writer"))
+        done = run_cli(env, "movies", str(good))
+        assert done.returncode == 1
+        assert done.stderr.startswith("error: good.csv: the database failed during the import")
+        assert "permission denied for table movies" in done.stderr
+        with owner.begin() as conn:
+            conn.execute(text("grant insert on movies to iwm_writer"))
+        done = run_cli(env, "movies", str(good))
+        assert done.returncode == 0, done.stderr
+        assert "1 inserted" in done.stdout
+        assert rows(owner, "select count(*) from movies where title = 'Dune'") == [(2,)]
+    finally:
+        owner.dispose()

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
-from iwm_lab import connect, get_engine, get_settings, roles
+from iwm_lab import connect, get_engine, get_settings, migrate, roles, rollups
 from iwm_lab.database import database_url
 from iwm_lab.server import EmbeddedServer
 from iwm_lab.settings import Settings
@@ -152,6 +152,9 @@ ANALYST_ATTEMPTS: dict[str, str | tuple[str, ...]] = {
     "trending refresh": "BEGIN READ WRITE; SELECT refresh_trending_topics('7d'); COMMIT",
     "rollup refresh": "BEGIN READ WRITE; SELECT iwm_refresh_rollup(name, false) "
     "FROM rollup_refreshes; COMMIT",
+    "create partitions": "BEGIN READ WRITE; SELECT iwm_ensure_partitions('2031-01-01'); COMMIT",
+    "refresh a view directly": "BEGIN READ WRITE; REFRESH MATERIALIZED VIEW movie_review_stats; "
+    "COMMIT",
     "set role owner": "SET ROLE iwm",
     "set session authorization": "SET SESSION AUTHORIZATION iwm",
     "grant itself superuser": "BEGIN READ WRITE; ALTER ROLE iwm_analyst SUPERUSER; COMMIT",
@@ -250,7 +253,22 @@ WRITER_DENIED = {
     "pg_read_file": "SELECT pg_read_file('/etc/hostname')",
     "set role owner": "SET ROLE iwm",
     "alter itself": "ALTER ROLE iwm_writer SUPERUSER",
-    "refresh a rollup": "SELECT iwm_refresh_rollup(name, false) FROM rollup_refreshes",
+    # Only through iwm_refresh_rollup (SECURITY DEFINER): REFRESH needs the view's owner.
+    "refresh a view directly": "REFRESH MATERIALIZED VIEW movie_review_stats",
+    "refresh a view concurrently": "REFRESH MATERIALIZED VIEW CONCURRENTLY movie_review_stats",
+    "drop a view": "DROP MATERIALIZED VIEW movie_review_stats",
+    "create a view": "CREATE MATERIALIZED VIEW mine AS SELECT 1",
+    "replace a refresh function": "CREATE OR REPLACE FUNCTION iwm_refresh_rollup("
+    "p_name text, p_concurrently boolean DEFAULT true) RETURNS double precision "
+    "LANGUAGE sql AS 'SELECT 0::float8'",
+    "create a function": "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+    "create an index": "CREATE INDEX ON movies (title)",
+    "create schema": "CREATE SCHEMA mine",
+    # Bookkeeping: a forged revision or refresh record would mislead db check and readers.
+    "fake the revision": "UPDATE alembic_version SET version_num = 'ffff'",
+    "empty the revision": "DELETE FROM alembic_version",
+    "fake a rollup refresh": "UPDATE rollup_refreshes SET refreshed_at = now()",
+    "fake a trending refresh": "DELETE FROM trending_refreshes",
 }
 
 
@@ -266,6 +284,163 @@ def test_the_writer_changes_rows_but_not_the_schema(
         writer.execute("truncate trending_topics")
     outcomes = {name: _refused(writer, sql) for name, sql in WRITER_DENIED.items()}
     assert set(outcomes.values()) == {"InsufficientPrivilege"}, outcomes
+
+
+def test_the_writer_refreshes_through_the_definer_functions(
+    as_role: Callable[[str], psycopg.Connection[tuple[object, ...]]],
+) -> None:
+    """Migration 0004: what only the owner may do (REFRESH a view, create a partition), the
+    writer does through the owner's SECURITY DEFINER functions, and nothing more."""
+    writer = as_role(roles.WRITER_ROLE)
+    with writer.transaction(force_rollback=True):
+        writer.execute(
+            "insert into movies (title, year, imdb_rating) values ('writer-movie', '1999', 7.5)"
+        )
+        for name in rollups.ROLLUPS:
+            writer.execute("select iwm_refresh_rollup(%s, false)", [name])
+        counted = writer.execute(
+            "select n from score_counts where source = 'imdb' and genre_id is null "
+            "and year = 1999 and score = 7.5"
+        ).fetchone()
+        assert counted == (1,), "the rollup reflects the writer's row"
+        writer.execute("select iwm_refresh_rollup('score_counts')")  # concurrently
+        assert writer.execute("select refresh_trending_topics('7d')").fetchone() == (0,)
+        assert writer.execute("select refresh_trending_topics('30d', '2024-01-01')").fetchone() == (
+            0,
+        )
+        created = writer.execute(
+            "select iwm_ensure_partitions((localtimestamp + interval '14 months')::date)"
+        ).fetchone()
+        assert created is not None and isinstance(created[0], int) and created[0] >= 1
+        owners = writer.execute(
+            "select distinct c.relowner::regrole::text from pg_inherits i "
+            "join pg_class c on c.oid = i.inhrelid "
+            "where i.inhparent in ('reviews_partitioned'::regclass, "
+            "'pulses_partitioned'::regclass)"
+        ).fetchall()
+        assert owners == [("iwm",)], "partitions belong to the owner, whoever asked"
+        assert writer.execute("select current_user").fetchone() == (roles.WRITER_ROLE,)
+
+
+# Names a SECURITY DEFINER refresh must refuse: it would otherwise run them as the owner.
+HOSTILE_ROLLUP_NAMES: dict[str, str | None] = {
+    "a table": "movies",
+    "injection": "movie_review_stats; drop table movies",
+    "quote injection": "x'; drop table movies; --",
+    "qualified": "public.movie_review_stats",
+    "quoted": '"movie_review_stats"',
+    "catalog": "pg_class",
+    "the version table": "alembic_version",
+    "the record itself": "rollup_refreshes",
+    "empty": "",
+    "null": None,
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_ROLLUP_NAMES))
+def test_the_rollup_refresh_refuses_names_outside_the_rollups(
+    name: str,
+    as_role: Callable[[str], psycopg.Connection[tuple[object, ...]]],
+    engine: Engine,
+) -> None:
+    writer = as_role(roles.WRITER_ROLE)
+    value = HOSTILE_ROLLUP_NAMES[name]
+    with writer.transaction(force_rollback=True):
+        # The writer cannot forge a record in rollup_refreshes, and a temporary table of that
+        # name would come first on an unfixed search_path: neither makes a name a rollup.
+        if value is not None:
+            denied = pytest.raises(psycopg.errors.InsufficientPrivilege)
+            with denied, writer.transaction():
+                writer.execute("insert into rollup_refreshes (name) values (%s)", [value])
+        writer.execute("create temporary table rollup_refreshes (name text)")
+        writer.execute("insert into rollup_refreshes (name) values (%s)", [value])
+        refused = pytest.raises(psycopg.errors.InvalidParameterValue, match="unknown rollup")
+        with refused, writer.transaction():
+            writer.execute("select iwm_refresh_rollup(%s, false)", [value])
+    with engine.connect() as conn:
+        assert conn.execute(text("select to_regclass('movies') is not null")).scalar_one()
+
+
+@pytest.mark.parametrize("window", ["1d", "7d'; drop table movies; --", "", None])
+def test_the_trending_refresh_refuses_unknown_windows_for_the_writer(
+    window: str | None,
+    as_role: Callable[[str], psycopg.Connection[tuple[object, ...]]],
+) -> None:
+    writer = as_role(roles.WRITER_ROLE)
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="unknown trending window"):
+        writer.execute("select refresh_trending_topics(%s)", [window])
+
+
+def test_only_the_owner_and_the_writer_may_execute_the_definer_functions(
+    engine: Engine,
+    as_role: Callable[[str], psycopg.Connection[tuple[object, ...]]],
+) -> None:
+    with engine.connect() as conn:
+        for function in roles.WRITER_FUNCTIONS:
+            found = conn.execute(
+                text(
+                    "select p.prosecdef, p.proconfig, p.proowner::regrole::text, "
+                    "has_function_privilege(:writer, p.oid, 'EXECUTE'), "
+                    "has_function_privilege(:analyst, p.oid, 'EXECUTE'), "
+                    "exists (select from aclexplode(p.proacl) a "
+                    "        where a.grantee = 0 and a.privilege_type = 'EXECUTE') "
+                    "from pg_proc p where p.oid = cast(:f as regprocedure)"
+                ),
+                {"f": function, "writer": roles.WRITER_ROLE, "analyst": roles.ANALYST_ROLE},
+            ).one()
+            assert tuple(found) == (
+                True,
+                ["search_path=public, pg_temp"],
+                "iwm",
+                True,
+                False,
+                False,
+            ), function
+    analyst = as_role(roles.ANALYST_ROLE)
+    calls = (
+        "select iwm_refresh_rollup('movie_review_stats')",
+        "select refresh_trending_topics('7d')",
+        "select iwm_ensure_partitions('2031-01-01')",
+    )
+    for call in calls:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+            analyst.execute(call)
+
+
+def test_the_roles_statements_grant_execute_where_the_functions_exist(
+    make_database: Callable[..., URL], template_name: str
+) -> None:
+    """A database migrated while the writer role did not exist gets EXECUTE at the next start
+    (the same statements); one without the functions (template1, a new one) is left alone."""
+    for url in (make_database("grants", template=template_name), make_database("bare")):
+        owner = get_engine(url, writable=True)
+        try:
+            with owner.begin() as conn:
+                present = conn.execute(
+                    text("select to_regprocedure('iwm_refresh_rollup(text, boolean)')")
+                ).scalar()
+                for function in roles.WRITER_FUNCTIONS if present else ():
+                    conn.execute(
+                        text(f"revoke execute on function {function} from {roles.WRITER_ROLE}")
+                    )
+            with owner.begin() as conn:
+                for statement in roles.database_statements(str(url.database), "iwm"):
+                    conn.exec_driver_sql(statement)
+                granted = [
+                    conn.execute(
+                        text("select has_function_privilege(:r, :f, 'EXECUTE')"),
+                        {"r": roles.WRITER_ROLE, "f": function},
+                    ).scalar_one()
+                    for function in (roles.WRITER_FUNCTIONS if present else ())
+                ]
+        finally:
+            owner.dispose()
+        assert granted == ([True] * len(roles.WRITER_FUNCTIONS) if present else [])
+    script = roles.script("prod", "dba", statement_timeout_ms=1000)
+    assert (
+        'GRANT EXECUTE ON FUNCTION "public".iwm_refresh_rollup(text, boolean) TO "iwm_writer"'
+        in script
+    )
 
 
 def test_tables_of_later_migrations_and_new_databases_are_granted(
@@ -300,7 +475,6 @@ def test_roles_come_back_at_start() -> None:
     try:
         owner = get_engine(server.url(), writable=True)
         with owner.begin() as conn:
-            conn.execute(text("create table old_data (id int)"))
             # What a data folder made before this change holds: no such roles at all.
             for role in (roles.ANALYST_ROLE, roles.WRITER_ROLE):
                 conn.execute(text(f"drop owned by {role}"))
@@ -313,6 +487,15 @@ def test_roles_come_back_at_start() -> None:
             for role in (roles.ANALYST_ROLE, roles.WRITER_ROLE):
                 conn.execute(text(f"drop role {role}"))
         admin.dispose()
+        # Migrated with no writer role: 0004 revokes EXECUTE from PUBLIC and grants nobody.
+        migrate.upgrade(owner)
+        with owner.begin() as conn:
+            conn.execute(text("create table old_data (id int)"))
+            acl = conn.execute(
+                text("select proacl::text[] from pg_proc where oid = cast(:f as regprocedure)"),
+                {"f": roles.WRITER_FUNCTIONS[0]},
+            ).scalar_one()
+            assert acl == ["iwm=X/iwm"], "the owner alone may run it"
         owner.dispose()
         assert server.status().running
         # Still running, as one started by an iwm-lab from before the roles: the first
@@ -323,6 +506,14 @@ def test_roles_come_back_at_start() -> None:
             assert _refused(conn, "insert into old_data values (1)") in {
                 cls.__name__ for cls in DENIED
             }
+            # ... and the writer may run the definer functions of the migration before it.
+            for function in roles.WRITER_FUNCTIONS:
+                allowed = conn.execute(
+                    "select has_function_privilege(%s, %s, 'EXECUTE'), "
+                    "has_function_privilege(%s, %s, 'EXECUTE')",
+                    [roles.WRITER_ROLE, function, roles.ANALYST_ROLE, function],
+                ).fetchone()
+                assert allowed == (True, False), function
             # The analyst may change its own defaults; the next start puts them back.
             conn.execute("begin read write")
             conn.execute("alter role iwm_analyst reset default_transaction_read_only")

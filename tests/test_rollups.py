@@ -172,3 +172,93 @@ def test_cli_refresh_of_a_drifted_database_is_one_line(
         with pytest.raises(RollupMissing, match="movie_review_stats"):
             rollups.refresh_rollups(engine, ["score_counts", "movie_review_stats"])
     engine.dispose()
+
+
+# --- the writer role (migration 0004) -------------------------------------------------------------
+
+
+@pytest.fixture
+def writer_engine(db_url: URL) -> Iterator[Engine]:
+    engine = get_engine(db_url, writable=True, role="writer")
+    yield engine
+    engine.dispose()
+
+
+@pytest.mark.usefixtures("reviews")
+def test_the_writer_refreshes_the_rollups_through_the_definer_function(
+    writer_engine: Engine,
+) -> None:
+    with writer_engine.connect() as conn:
+        assert conn.execute(text("select current_user")).scalar_one() == "iwm_writer"
+    done = rollups.refresh_rollups(writer_engine, concurrently=True)
+    assert [d.name for d in done] == list(rollups.ROLLUPS)
+    with writer_engine.begin() as conn:
+        day = conn.execute(text("select day, reviews from review_daily_stats")).one()
+        assert tuple(day) == (datetime(2024, 1, 2), 2)
+        conn.execute(
+            text(
+                "insert into reviews (title, content, rating, date, movie_id) "
+                "select 'c', 'd', 6, '2024-01-03', id from movies where title = 'Rolled up'"
+            )
+        )
+        # In the writer's own transaction, as an import does.
+        rollups.refresh_in(conn, ["review_daily_stats"])
+        assert conn.execute(text("select count(*) from review_daily_stats")).scalar_one() == 2
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "refresh materialized view review_daily_stats",
+        "refresh materialized view concurrently review_daily_stats",
+        "drop materialized view review_daily_stats",
+    ],
+)
+def test_the_writer_cannot_refresh_a_view_directly(writer_engine: Engine, statement: str) -> None:
+    with writer_engine.connect() as conn:
+        with pytest.raises(Exception, match="must be owner of materialized view"):
+            conn.execute(text(statement))
+        conn.rollback()
+
+
+def test_cli_refresh_runs_as_the_writer(
+    make_database: Callable[..., URL], template_name: str, cli_env: dict[str, str]
+) -> None:
+    """The embedded server's owner URL becomes the writer's: without the writer's EXECUTE on
+    the refresh function, db refresh is refused, which the owner's would not be."""
+    url = make_database("writerrefresh", template=template_name)
+    env = cli_env | {"IWM_DATABASE_URL": url.render_as_string(hide_password=False)}
+    trending = "refresh_trending_topics(text, timestamp)"
+    owner = get_engine(url, writable=True)
+    try:
+        with owner.begin() as conn:
+            conn.execute(
+                text("revoke execute on function iwm_refresh_rollup(text, boolean) from iwm_writer")
+            )
+        done = subprocess.run(
+            ["iwm-lab", "db", "refresh"], env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 1
+        assert done.stderr.startswith(
+            "error: refresh failed: permission denied for function iwm_refresh_rollup"
+        ), done.stderr
+        with owner.begin() as conn:
+            conn.execute(
+                text("grant execute on function iwm_refresh_rollup(text, boolean) to iwm_writer")
+            )
+            conn.execute(text(f"revoke execute on function {trending} from iwm_writer"))
+        done = subprocess.run(
+            ["iwm-lab", "db", "refresh"], env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 1
+        assert "permission denied for function refresh_trending_topics" in done.stderr
+        with owner.begin() as conn:
+            conn.execute(text(f"grant execute on function {trending} to iwm_writer"))
+        done = subprocess.run(
+            ["iwm-lab", "db", "refresh"], env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        listed = [line.split()[0] for line in done.stdout.splitlines()]
+        assert listed == [*rollups.ROLLUPS, "trending_topics", "trending_topics"]
+    finally:
+        owner.dispose()
