@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -236,14 +236,14 @@ def test_as_root_binaries_out_of_the_server_users_reach_are_copied(
     assert running._runnable_tree(hidden, account) == tree, "copied once, then reused"
 
 
-@root_only
-def test_a_normal_user_runs_the_server_as_itself(workdir: Path) -> None:
+def _as_nobody(home: Path, work: Callable[[], str]) -> str:
+    """``work()``'s outcome, run as the user nobody in a forked child with ``home`` its own.
+
+    Python itself lives under root's home here, out of nobody's reach: fork, don't exec.
+    """
     nobody = pwd.getpwnam("nobody")
-    home = workdir / "nobody"
     home.mkdir()
     os.chown(home, nobody.pw_uid, nobody.pw_gid)
-    srv = EmbeddedServer(Settings(data_dir=home / "data"))
-    # Python itself lives under root's home here, out of nobody's reach: fork, don't exec.
     reader, writer = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - reports through the pipe
@@ -252,14 +252,7 @@ def test_a_normal_user_runs_the_server_as_itself(workdir: Path) -> None:
             os.setgroups([])
             os.setgid(nobody.pw_gid)
             os.setuid(nobody.pw_uid)
-            try:
-                srv.start()
-                with psycopg.connect(str(srv.url()).replace("+psycopg", "")) as conn:
-                    user = conn.execute("select current_user").fetchone()
-                owner = srv.pgdata.stat().st_uid
-                outcome = f"ok {user} {owner == nobody.pw_uid}"
-            finally:
-                srv.stop()
+            outcome = work()
         except BaseException as exc:
             outcome = f"{type(exc).__name__}: {exc}"
         finally:
@@ -269,7 +262,25 @@ def test_a_normal_user_runs_the_server_as_itself(workdir: Path) -> None:
     with os.fdopen(reader) as pipe:
         outcome = pipe.read()
     os.waitpid(child, 0)
-    assert outcome == "ok ('iwm',) True"
+    return outcome
+
+
+@root_only
+def test_a_normal_user_runs_the_server_as_itself(workdir: Path) -> None:
+    home = workdir / "nobody"
+    srv = EmbeddedServer(Settings(data_dir=home / "data"))
+
+    def run() -> str:
+        try:
+            srv.start()
+            with psycopg.connect(str(srv.url()).replace("+psycopg", "")) as conn:
+                user = conn.execute("select current_user").fetchone()
+            owner = srv.pgdata.stat().st_uid
+            return f"ok {user} {owner == pwd.getpwnam('nobody').pw_uid}"
+        finally:
+            srv.stop()
+
+    assert _as_nobody(home, run) == "ok ('iwm',) True"
 
 
 def _start_over_a_live_server(data_dir: Path, how: str) -> str:
@@ -328,28 +339,8 @@ def test_a_server_whose_data_folder_went_away_is_not_disturbed(workdir: Path, ho
 def test_a_normal_users_server_whose_data_folder_went_away_is_not_disturbed(
     workdir: Path,
 ) -> None:
-    nobody = pwd.getpwnam("nobody")
     home = workdir / "nobody-live"
-    home.mkdir()
-    os.chown(home, nobody.pw_uid, nobody.pw_gid)
-    reader, writer = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - reports through the pipe
-        outcome = "failed"
-        try:
-            os.setgroups([])
-            os.setgid(nobody.pw_gid)
-            os.setuid(nobody.pw_uid)
-            outcome = _start_over_a_live_server(home / "data", "moved")
-        except BaseException as exc:
-            outcome = f"{type(exc).__name__}: {exc}"
-        finally:
-            os.write(writer, outcome.encode())
-            os._exit(0)
-    os.close(writer)
-    with os.fdopen(reader) as pipe:
-        outcome = pipe.read()
-    os.waitpid(child, 0)
+    outcome = _as_nobody(home, lambda: _start_over_a_live_server(home / "data", "moved"))
     assert outcome == "refused"
 
 
