@@ -8,6 +8,7 @@ shares, signed gaps, durations in words, blanks rather than ``NaN``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -102,6 +103,24 @@ def age(days: Any) -> str:
         return MISSING
     length = duration(abs(float(days)))
     return f"in {length}" if float(days) < 0 else f"{length} ago"
+
+
+def listing(items: Sequence[str], conjunction: str = "and") -> str:
+    """``a``, ``a and b``, ``a, b and c`` (or another ``conjunction``)."""
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
+
+
+def capitalised(text: str) -> str:
+    """``text`` with its first letter in upper case, the rest as it is."""
+    return text[:1].upper() + text[1:]
+
+
+def ordinal(n: int) -> str:
+    """``1st``, ``22nd``, ``113th``, ``1,001st``."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n:,}{suffix}"
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:

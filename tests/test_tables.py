@@ -125,3 +125,28 @@ def test_ages_say_ago_or_ahead(days: float | None, expected: str) -> None:
 def test_moment_drops_a_midnight_time() -> None:
     assert formatting.moment(datetime(2026, 11, 1)) == "2026-11-01"
     assert formatting.moment(pd.NaT) == ""
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [([], ""), (["US"], "US"), (["US", "IN"], "US and IN"), (["a", "b", "c"], "a, b and c")],
+)
+def test_listing_joins_as_a_sentence_does(items: list[str], expected: str) -> None:
+    assert formatting.listing(items) == expected
+    assert formatting.listing(["a", "b"], "or") == "a or b"
+
+
+@pytest.mark.parametrize(
+    ("n", "expected"),
+    [
+        (1, "1st"),
+        (2, "2nd"),
+        (3, "3rd"),
+        (11, "11th"),
+        (12, "12th"),
+        (22, "22nd"),
+        (1001, "1,001st"),
+    ],
+)
+def test_ordinals(n: int, expected: str) -> None:
+    assert formatting.ordinal(n) == expected

@@ -8,26 +8,22 @@ report's run, so "stale" means stale at the time the report was made.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pandas as pd
 
-from iwm_lab.formatting import day, duration, is_missing, number, percent, plural
+from iwm_lab.formatting import (
+    capitalised,
+    day,
+    duration,
+    is_missing,
+    listing,
+    number,
+    percent,
+    plural,
+)
 from iwm_lab.queries.overview import ACTIVITY_TABLES, stale_sources
 
 # What one row of a table is called in a sentence.
 _ROW_NAMES = {"reviews": "review", "pulses": "pulse", "movies": "movie"}
-
-
-def _listed(items: Sequence[str], conjunction: str = "and") -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    if len(items) <= 1:
-        return "".join(items)
-    return f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
-
-
-def _capitalised(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 def _arrived(row: pd.Series, *, subject: str) -> str:
@@ -66,7 +62,7 @@ def freshness(
                 details.append(_arrived(row, subject=f"the latest {name}"))
         # Tables are named in the plural ("Reviews are stale"), one or several alike.
         sentences.append(
-            f"**{_capitalised(_listed(stale))} are stale** (nothing new for more than "
+            f"**{capitalised(listing(stale))} are stale** (nothing new for more than "
             f"{duration(stale_after_days)}): {'; '.join(details)}."
         )
     current = [t for t in tables if t not in stale]
@@ -76,7 +72,7 @@ def freshness(
             for t in current
         ]
         sentences.append(
-            f"{_capitalised(_listed(current))} are current (within "
+            f"{capitalised(listing(current))} are current (within "
             f"{duration(stale_after_days)}): {'; '.join(details)}."
         )
     return sentences
@@ -121,7 +117,7 @@ def row_counts(counts: pd.DataFrame) -> list[str]:
     ]
     empty = sorted(counts.loc[counts["rows"] == 0, "table"])
     if empty:
-        names = _listed([f"`{t}`" for t in empty])
+        names = listing([f"`{t}`" for t in empty])
         verb = "is" if len(empty) == 1 else "are"
         sentences.append(f"{plural(len(empty), 'table')} {verb} empty: {names}.")
     return sentences
@@ -150,7 +146,7 @@ def null_shares(nulls: pd.DataFrame, *, top: int = 3) -> list[str]:
         for row in gaps.head(top).itertuples(index=False)
     ]
     label = "The emptiest key column is" if len(named) == 1 else "The emptiest key columns are"
-    sentences = [f"{label} {_listed(named)}."]
+    sentences = [f"{label} {listing(named)}."]
     filled = len(known) - len(gaps)
     skipped = len(nulls) - len(known)
     if filled == 0:
@@ -160,7 +156,7 @@ def null_shares(nulls: pd.DataFrame, *, top: int = 3) -> list[str]:
         tail = f"{plural(filled, 'key column')} of {number(len(known))} {verb} no missing value"
     if skipped:
         tail += f"; {plural(skipped, 'column')} of empty tables cannot be checked"
-    sentences.append(_capitalised(tail) + ".")
+    sentences.append(capitalised(tail) + ".")
     return sentences
 
 

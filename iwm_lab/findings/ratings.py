@@ -15,7 +15,16 @@ from typing import Any
 
 import pandas as pd
 
-from iwm_lab.formatting import day, number, percent, plural, signed
+from iwm_lab.formatting import (
+    capitalised,
+    day,
+    listing,
+    number,
+    ordinal,
+    percent,
+    plural,
+    signed,
+)
 from iwm_lab.queries._common import FREQUENCIES, check_choice
 
 # A group's paired gap over fewer movies than this is called out as resting on few.
@@ -43,23 +52,12 @@ def _names(names: Sequence[str], other: str = "other") -> str:
     shown = [_group(n) for n in listed]
     if len(names) > len(listed):
         shown.append(f"{len(names) - len(listed):,} {other}")
-    if len(shown) == 1:
-        return shown[0]
-    return f"{', '.join(shown[:-1])} and {shown[-1]}"
-
-
-def _capital(text: str) -> str:
-    return text[0].upper() + text[1:]
+    return listing(shown)
 
 
 def _times(ratio: float, digits: int = 1) -> str:
     """``7.3`` and a multiplication sign: how many times the typical value."""
     return f"{number(ratio, digits)}\u00d7"
-
-
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n:,}{suffix}"
 
 
 def _movie(title: Any, year: Any) -> str:
@@ -165,7 +163,7 @@ def _caution(rows: pd.DataFrame) -> str:
         if not parts:
             return ""
         return (
-            f"{_capital(' and '.join(parts))}: the gap could be chance rather than a "
+            f"{capitalised(' and '.join(parts))}: the gap could be chance rather than a "
             "difference between the sources."
         )
     cautions = []
@@ -190,7 +188,7 @@ def _caution(rows: pd.DataFrame) -> str:
     if not cautions:
         return ""
     return (
-        f"{_capital('; '.join(cautions))}: read those gaps as uncertain, possibly chance "
+        f"{capitalised('; '.join(cautions))}: read those gaps as uncertain, possibly chance "
         "rather than a difference between the sources."
     )
 
@@ -296,7 +294,7 @@ def top_rated(top: pd.DataFrame) -> list[str]:
         second = (
             f"{_movie(other['title'], other['year'])} has the highest plain average, "
             f"{number(other['mean_rating'], 2)} from {plural(int(other['reviews']), 'review')}, "
-            f"but ranks {_ordinal(int(best_mean) + 1)}{why}."
+            f"but ranks {ordinal(int(best_mean) + 1)}{why}."
         )
     else:
         runner = ranked.iloc[1]
@@ -343,7 +341,7 @@ def review_activity(volume: pd.DataFrame, *, freq: str = "week") -> list[str]:
     others = whole.iloc[:-1]
     if others.empty:
         first = (
-            f"{_capital(name)} had {plural(int(latest['reviews']), 'review')}; no other whole "
+            f"{capitalised(name)} had {plural(int(latest['reviews']), 'review')}; no other whole "
             f"{freq} is shown to compare it with."
         )
     else:
@@ -352,13 +350,13 @@ def review_activity(volume: pd.DataFrame, *, freq: str = "week") -> list[str]:
         basis = f"the median of the {plural(len(others), f'other whole {freq}')}"
         if typical == 0:
             first = (
-                f"{_capital(name)}, the latest whole {freq}, had {reviews}, against none in "
+                f"{capitalised(name)}, the latest whole {freq}, had {reviews}, against none in "
                 f"a typical {freq} ({basis})."
             )
         else:
             ratio = float(latest["reviews"]) / typical
             first = (
-                f"{_capital(name)}, the latest whole {freq}, had {reviews}: "
+                f"{capitalised(name)}, the latest whole {freq}, had {reviews}: "
                 f"{_times(ratio)} the typical {freq} ({number(typical)}, {basis})."
             )
     sentences = [first]
@@ -374,7 +372,7 @@ def review_activity(volume: pd.DataFrame, *, freq: str = "week") -> list[str]:
         ratio, i, typical = max(spikes)
         row = whole.loc[i]
         text = (
-            f"{_capital(_period_name(row['period'], freq))} stands out with "
+            f"{capitalised(_period_name(row['period'], freq))} stands out with "
             f"{plural(int(row['reviews']), 'review')}, {_times(ratio)} the typical {freq} "
             f"({number(typical)})"
         )
@@ -384,7 +382,7 @@ def review_activity(volume: pd.DataFrame, *, freq: str = "week") -> list[str]:
         sentences.append(text + ".")
     elif bool(last["partial"]) and len(volume) > 1:
         sentences.append(
-            f"{_capital(_period_name(last['period'], freq))} is cut short by the range "
+            f"{capitalised(_period_name(last['period'], freq))} is cut short by the range "
             f"({plural(int(last['days']), 'day')} counted, "
             f"{plural(int(last['reviews']), 'review')}) and is not compared."
         )
@@ -412,15 +410,8 @@ def divisive(div: pd.DataFrame) -> list[str]:
         for row in ranked.iloc[1:3].itertuples()
     ]
     if following:
-        sentences.append(
-            f"Next {'come' if len(following) > 1 else 'comes'} {_names_raw(following)}."
-        )
+        sentences.append(f"Next {'come' if len(following) > 1 else 'comes'} {listing(following)}.")
     return sentences
-
-
-def _names_raw(parts: Sequence[str]) -> str:
-    """Already formatted parts joined as ``A``, ``A and B``, ``A, B and C``."""
-    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
 __all__ = [

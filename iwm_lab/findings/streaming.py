@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from iwm_lab.formatting import is_missing, number, percent, plural
+from iwm_lab.formatting import is_missing, listing, number, ordinal, percent, plural
 from iwm_lab.models.values import STREAMING_OPTION_TYPES, STREAMING_QUALITIES
 
 # How an offer of each type reads after "N% ...".
@@ -24,17 +24,6 @@ _TYPE_WORDS = {
     "free": "free",
 }
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~])")
-
-
-def _listed(items: Sequence[str]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return f"{', '.join(items[:-1])} and {items[-1]}"
-
-
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
 
 
 def _escaped(text: str) -> str:
@@ -71,8 +60,8 @@ def coverage(coverage: pd.DataFrame, *, region: str | None = None) -> list[str]:
         worst = ranked.iloc[-1]
         leaders = ranked.loc[ranked["released_share"] == best["released_share"], "region"]
         laggards = ranked.loc[ranked["released_share"] == worst["released_share"], "region"]
-        lead = _listed(list(leaders))
-        lag = _listed(list(laggards))
+        lead = listing(list(leaders))
+        lag = listing(list(laggards))
         verb = "has" if len(leaders) == 1 else "have"
         sentences.append(
             f"{lead} {verb} the widest coverage: {percent(best['released_share'])} of the "
@@ -90,7 +79,7 @@ def coverage(coverage: pd.DataFrame, *, region: str | None = None) -> list[str]:
             if region in set(ranked["region"]) and len(ranked) > 1:
                 # Ties share a rank: the rank is one more than the regions strictly ahead.
                 ahead = int((ranked["released_share"] > row["released_share"]).sum())
-                place = f" ({_ordinal(ahead + 1)} of {len(ranked)} regions)"
+                place = f" ({ordinal(ahead + 1)} of {len(ranked)} regions)"
             sentences.append(
                 f"In **{region}**{place}, {plural(int(row['movies']), 'movie')} can be watched: "
                 f"{percent(row['released_share'])} of the released catalogue and "
@@ -159,7 +148,7 @@ def offer_mix(mix: pd.DataFrame, *, region: str) -> list[str]:
         f"{percent(by_type[t] / total)} {_TYPE_WORDS.get(t, t)}"
         for t in _order(by_type, STREAMING_OPTION_TYPES)
     ]
-    sentences = [f"{region} has {plural(total, 'offer')}: {_listed(kinds)}."]
+    sentences = [f"{region} has {plural(total, 'offer')}: {listing(kinds)}."]
     qualities = mix.assign(quality=mix["quality"].fillna(""))
     by_quality = qualities.groupby("quality", sort=False)["options"].sum()
     unrecorded = int(by_quality.get("", 0))
@@ -171,7 +160,7 @@ def offer_mix(mix: pd.DataFrame, *, region: str) -> list[str]:
         parts = [
             f"{percent(recorded[q] / total)} in {q}" for q in _order(recorded, STREAMING_QUALITIES)
         ]
-        text = f"Of those, {_listed(parts).replace(' in ', ' are in ', 1)}"
+        text = f"Of those, {listing(parts).replace(' in ', ' are in ', 1)}"
         if unrecorded:
             text += f"; {percent(unrecorded / total)} record no picture quality"
         sentences.append(text + ".")

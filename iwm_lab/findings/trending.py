@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from iwm_lab.formatting import duration, moment, number, percent, plural
+from iwm_lab.formatting import duration, listing, moment, number, percent, plural
 from iwm_lab.models.values import TRENDING_WINDOW_DAYS
 
 # Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping them all
@@ -28,13 +28,6 @@ _MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
 def hashtag(tag: str) -> str:
     """``#tag`` with Markdown's special characters escaped."""
     return "#" + _MARKDOWN_SPECIAL.sub(r"\\\1", str(tag))
-
-
-def _listing(items: list[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    if len(items) <= 1:
-        return "".join(items)
-    return f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _rate(value: float) -> str:
@@ -87,7 +80,7 @@ def leaders(
 
     best = int(ranked["count"].iloc[0])
     first = ranked[ranked["count"] == best]
-    names = _listing([hashtag(t) for t in first["tag"]])
+    names = listing([hashtag(t) for t in first["tag"]])
     among = f" among the {category} tags" if category else ""
     if tagged > 0:
         how_many = f"{number(best)} of the {number(tagged)} tagged pulses ({share(best)})"
@@ -106,7 +99,7 @@ def leaders(
         ]
         distinct = int(window["tags"])
         tail = f", out of {plural(distinct, 'tag')} used in all" if distinct > len(ranked) else ""
-        sentences.append(f"Next came {_listing(followers)}{tail}.")
+        sentences.append(f"Next came {listing(followers)}{tail}.")
     return sentences
 
 
@@ -160,13 +153,13 @@ def risers(
             if len(ranked) > 3:
                 shown.append(f"{number(len(ranked) - 3)} more")
             each = plural(int(counts.iloc[0]), "pulse")
-            second = f"{fresh}, with {each} each: {_listing(shown)}."
+            second = f"{fresh}, with {each} each: {listing(shown)}."
         else:
             named = [
                 f"{hashtag(r.tag)} ({plural(int(r.window_count), 'pulse')})"
                 for r in ranked.head(3).itertuples()
             ]
-            second = f"{fresh}, led by {_listing(named)}."
+            second = f"{fresh}, led by {listing(named)}."
     return [first, second]
 
 
@@ -231,7 +224,7 @@ def daily_spikes(series: pd.DataFrame, *, factor: float = 3.0, min_count: int = 
             f"every one of the {number(tags)} leading tags"
             if len(on_day) == tags
             else f"{number(len(on_day))} of the {number(tags)} leading tags "
-            f"({_listing([hashtag(t) for t in on_day['tag']])})"
+            f"({listing([hashtag(t) for t in on_day['tag']])})"
         )
         first = (
             f"On {moment(onset)} {who} jumped from a typical day (the median) of "
@@ -245,9 +238,9 @@ def daily_spikes(series: pd.DataFrame, *, factor: float = 3.0, min_count: int = 
         named = spiked[day]
         if len(named) == tags and tags > 1:
             return "every leading tag"
-        return _listing([hashtag(t) for t in sorted(named)])
+        return listing([hashtag(t) for t in sorted(named)])
 
-    listed = _listing([f"{moment(d)} ({tags_on(d)})" for d in others[:3]])
+    listed = listing([f"{moment(d)} ({tags_on(d)})" for d in others[:3]])
     more = f" and {plural(len(others) - 3, 'other day')}" if len(others) > 3 else ""
     noun = "day" if len(others) == 1 else "days"
     return [
