@@ -6,15 +6,18 @@ import logging
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import Engine
 
-from iwm_lab import migrate, rollups
-from iwm_lab.database import database_url, get_engine
 from iwm_lab.exceptions import IwmLabError
 from iwm_lab.settings import get_settings
+
+# Each command imports what it needs (SQLAlchemy, Alembic, pandas, papermill): `--help`,
+# `--version` and `report list` would otherwise wait seconds for libraries they never use.
+# tests/test_cli.py checks that importing this module loads none of them.
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 # A message from outside iwm-lab (a driver, the OS) may repeat a value as long as the input
 # that caused it: a 100 KB file name must not become a 100 KB error line.
@@ -101,12 +104,16 @@ class _Group(click.Group):
 
 def _writable_engine() -> Engine:
     """The owner's engine: migrations, seed and partitions change the schema."""
+    from iwm_lab.database import database_url, get_engine
+
     return get_engine(database_url(), writable=True)
 
 
 def _writer_engine() -> Engine:
     """The writer role's engine on the embedded server (rows and the refresh functions, no
     DDL): import and db refresh. With IWM_DATABASE_URL, that URL's role."""
+    from iwm_lab.database import database_url, get_engine
+
     return get_engine(database_url(), writable=True, role="writer")
 
 
@@ -123,6 +130,7 @@ def _server() -> Any:
 
 
 @click.group(cls=_Group)
+@click.version_option(package_name="iwm-lab", message="%(prog)s %(version)s")
 @click.option(
     "-v",
     "--verbose",
@@ -143,9 +151,18 @@ def db() -> None:
 
 @db.command()
 @click.option("--port", type=click.IntRange(1, 65535), help="Also listen on 127.0.0.1:PORT.")
-def start(port: int | None) -> None:
-    """Start the embedded PostgreSQL 16 server (initialising it on first use)."""
-    click.echo(_server().start(port=port).describe())
+@click.option("--yes", is_flag=True, help="With --port: end open sessions without asking.")
+def start(port: int | None, yes: bool) -> None:
+    """Start the embedded PostgreSQL 16 server (initialising it on first use).
+
+    With --port on a running server that does not listen there, restarts it in place (same
+    data, socket and roles); the open sessions that would end are listed first, and it
+    proceeds only with --yes or a "y" on a terminal.
+    """
+    from iwm_lab.destructive import confirm_interruption
+
+    status = _server().start(port=port, confirm=confirm_interruption(yes))
+    click.echo(status.describe())
 
 
 @db.command()
@@ -190,6 +207,7 @@ def roles_command(apply_: bool) -> None:
     from sqlalchemy.engine import URL
 
     from iwm_lab import roles
+    from iwm_lab.database import database_url, get_engine
 
     settings = get_settings()
     timeout = settings.statement_timeout_ms
@@ -211,6 +229,8 @@ def roles_command(apply_: bool) -> None:
 @click.argument("revision", default="head")
 def upgrade(revision: str) -> None:
     """Upgrade the database to REVISION (default: head)."""
+    from iwm_lab import migrate
+
     engine = _writable_engine()
     at = migrate.upgrade(engine, revision)
     click.echo(f"database at revision {at}")
@@ -232,6 +252,7 @@ def downgrade(revision: str, yes: bool) -> None:
     When tables that hold rows would be dropped, lists them with their row counts and
     proceeds only with --yes or a "y" on a terminal.
     """
+    from iwm_lab import migrate
     from iwm_lab.destructive import confirm_loss
 
     at = migrate.downgrade(_writable_engine(), revision, confirm=confirm_loss(yes))
@@ -241,6 +262,9 @@ def downgrade(revision: str, yes: bool) -> None:
 @db.command()
 def current() -> None:
     """Print the database's revision and the head revision."""
+    from iwm_lab import migrate
+    from iwm_lab.database import database_url, get_engine
+
     engine = get_engine(database_url())
     click.echo(f"current: {migrate.current_revision(engine) or '(none)'}")
     click.echo(f"head:    {migrate.head_revision()}")
@@ -250,6 +274,9 @@ def current() -> None:
 def check() -> None:
     """Compare the live database with the models and the migrations' head (CHECK constraints,
     rollups and their indexes, functions, extensions); exit non-zero listing every difference."""
+    from iwm_lab import migrate
+    from iwm_lab.database import database_url, get_engine
+
     migrate.check(get_engine(database_url()))
     click.echo(
         "database matches the models and the head revision's constraints, rollups, "
@@ -258,7 +285,48 @@ def check() -> None:
 
 
 @db.command()
-@click.argument("names", nargs=-1, type=click.Choice(rollups.ROLLUPS), metavar="[ROLLUP]...")
+@click.option("--check", "check_only", is_flag=True, help="Compare only; exit 1 if out of date.")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def docs(check_only: bool, path: Path | None) -> None:
+    """Write the schema reference (default docs/schema.md) from the database's tables, columns
+    and their descriptions; with --check, show what differs and fail instead."""
+    from iwm_lab import catalog
+    from iwm_lab.database import analyst_engine
+    from iwm_lab.exceptions import DocsOutOfDate
+
+    target = path or catalog.DOCS_PATH
+    with analyst_engine().connect() as conn:
+        if check_only:
+            diff = catalog.schema_docs_differences(target, conn)
+            if diff:
+                click.echo("\n".join(diff[:40]), err=True)
+                raise DocsOutOfDate(f"{target} is out of date: run `{catalog.REGENERATE}`")
+            click.echo(f"{target} is up to date")
+            return
+        changed = catalog.write_schema_docs(target, conn)
+    click.echo(f"{'wrote' if changed else 'unchanged:'} {target}")
+
+
+class _RollupChoice(click.Choice[str]):
+    """``click.Choice`` of the rollups' names, read from :mod:`iwm_lab.rollups` only when a
+    command line is checked against them: that module loads SQLAlchemy."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        from iwm_lab.rollups import ROLLUPS
+
+        return ROLLUPS
+
+    @choices.setter
+    def choices(self, _names: tuple[str, ...]) -> None:
+        """``click.Choice.__init__`` stores its (empty) choices; the property supplies them."""
+
+
+@db.command()
+@click.argument("names", nargs=-1, type=_RollupChoice(), metavar="[ROLLUP]...")
 @click.option(
     "--blocking",
     is_flag=True,
@@ -271,6 +339,7 @@ def refresh(names: tuple[str, ...], blocking: bool) -> None:
     """
     from sqlalchemy.exc import DBAPIError
 
+    from iwm_lab import rollups
     from iwm_lab.models.values import TRENDING_WINDOWS
     from iwm_lab.queries import trending
 
@@ -310,6 +379,8 @@ def _month(_ctx: click.Context, _param: click.Parameter, value: str) -> date:
 )
 def partitions(through: date) -> None:
     """Create the missing partitions of reviews_partitioned and pulses_partitioned."""
+    from iwm_lab import migrate
+
     created = migrate.ensure_partitions(_writable_engine(), through)
     click.echo(
         f"created {len(created)} partition(s)" + (": " + ", ".join(created) if created else "")

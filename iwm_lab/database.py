@@ -5,6 +5,12 @@ Analysts' notebooks call :func:`connect` (or :func:`get_engine`). Every session 
 neither change data nor hold the server for long. Migrations, demo data and the trending
 refresh ask for ``writable=True`` explicitly.
 
+:func:`connect` and :func:`analyst_engine` are for reading: they need an existing database at
+the head revision (:func:`require_migrated`), and run every statement in a read-only
+transaction of its own (autocommit), so a failed statement in a notebook does not leave the
+session aborted for the next one. Nothing here creates a database: with the embedded server,
+a data folder without a cluster raises :class:`DatabaseMissing`; a stopped cluster is started.
+
 On the embedded server a read-only engine logs in as the analyst role
 (:data:`iwm_lab.roles.ANALYST_ROLE`), which has SELECT and nothing else: the session settings
 are a convenience, the missing privileges the barrier. A writable engine logs in as the owner
@@ -18,6 +24,7 @@ user.
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -26,22 +33,33 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolResetState
 
-from iwm_lab.exceptions import DatabaseUnavailable, ReadOnlySessionError
+from iwm_lab.exceptions import DatabaseUnavailable, ReadOnlySessionError, SchemaNotReady
 from iwm_lab.settings import EMBEDDED_ROLE, Settings, get_settings
 
 # The embedded server's socket folders (see iwm_lab.server), and nothing else.
 _EMBEDDED_SOCKET = re.compile(r"/tmp/iwm-lab-[0-9a-f]{8}")
 
 
-def database_url(settings: Settings | None = None, *, start_server: bool = True) -> URL:
-    """The URL everything uses: ``IWM_DATABASE_URL`` or the embedded server (started if needed)."""
+def database_url(
+    settings: Settings | None = None, *, start_server: bool = True, create: bool = False
+) -> URL:
+    """The URL everything uses: ``IWM_DATABASE_URL`` or the embedded server, started if its
+    cluster exists and is stopped.
+
+    Raises :class:`~iwm_lab.exceptions.DatabaseMissing` when the data folder holds no
+    cluster, and creates nothing, unless ``create`` (``iwm-lab demo``): a mistyped
+    ``IWM_DATA_DIR`` must not become a new empty database.
+    """
     settings = settings or get_settings()
     if settings.database_url is not None:
         return settings.database_url
     from iwm_lab.server import EmbeddedServer
 
     server = EmbeddedServer(settings)
-    return server.ensure_running() if start_server else server.url()
+    if start_server:
+        return server.ensure_running(create=create)
+    server.require_cluster()
+    return server.url()
 
 
 def describe_url(url: URL) -> str:
@@ -198,6 +216,66 @@ def check_connection(engine: Engine) -> None:
         ) from None
 
 
+# Read-only sessions run each statement in a transaction of its own: a failed one cannot
+# leave the session aborted ("current transaction is aborted") for the next, and
+# default_transaction_read_only makes each of those transactions read-only.
+_EACH_STATEMENT = "AUTOCOMMIT"
+# Databases (by URL) this process found at the head revision.
+_MIGRATED: set[str] = set()
+
+
+def require_migrated(engine: Engine) -> str:
+    """The head revision, when ``engine``'s database is at it; otherwise
+    :class:`~iwm_lab.exceptions.SchemaNotReady`, one line saying what to run
+    (:class:`~iwm_lab.exceptions.DatabaseUnavailable` when it does not answer).
+
+    Checked once per process and URL: a database does not fall behind while a notebook runs.
+    """
+    key = engine.url.render_as_string(hide_password=False)
+    head, known = _revisions()
+    if key in _MIGRATED:
+        return head
+    from alembic.runtime.migration import MigrationContext
+
+    check_connection(engine)
+    where = describe_url(engine.url)
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_heads()
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise SchemaNotReady(
+            f"cannot read the revision of {where}: {scrub(reason, engine.url)}"
+        ) from None
+    if current == (head,):
+        _MIGRATED.add(key)
+        return head
+    if not current:
+        raise SchemaNotReady(
+            f"{where} holds no iwm-lab schema (never migrated): run `iwm-lab db upgrade`"
+        )
+    shown = ", ".join(current)
+    if not set(current) <= known:
+        raise SchemaNotReady(
+            f"{where} is at revision {shown}, which this iwm-lab does not know (a newer version "
+            "migrated it?): update iwm-lab, or run `iwm-lab db upgrade` with the one that did"
+        )
+    raise SchemaNotReady(
+        f"{where} is at revision {shown}, behind the head revision {head}: run `iwm-lab db upgrade`"
+    )
+
+
+@cache
+def _revisions() -> tuple[str, frozenset[str]]:
+    """The head revision and every revision the migrations folder holds."""
+    from alembic.script import ScriptDirectory
+
+    from iwm_lab import migrate
+
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    return migrate.head_revision(), frozenset(r.revision for r in script.walk_revisions())
+
+
 def connect(
     url: URL | str | None = None,
     *,
@@ -207,13 +285,27 @@ def connect(
 ) -> Connection:
     """Open a connection for a notebook: read-only with a statement timeout unless asked.
 
+    A read-only connection needs the database at the head revision
+    (:func:`require_migrated`) and runs each statement in its own read-only transaction, so
+    after an error the next statement just runs. A writable one keeps SQLAlchemy's
+    transactions: commit what it writes.
+
     >>> conn = connect()              # analysts: read-only
     >>> conn = connect(writable=True) # explicit: migrations, demo data, trending refresh
     """
-    engine = get_engine(
-        url, writable=writable, role=role, statement_timeout_ms=statement_timeout_ms
-    )
-    check_connection(engine)
+    if writable:
+        engine = get_engine(
+            url, writable=True, role=role, statement_timeout_ms=statement_timeout_ms
+        )
+        check_connection(engine)
+    else:
+        engine = get_engine(
+            url,
+            role=role,
+            statement_timeout_ms=statement_timeout_ms,
+            isolation_level=_EACH_STATEMENT,
+        )
+        require_migrated(engine)
     return engine.connect()
 
 
@@ -225,3 +317,23 @@ def require_writable(conn: Connection, action: str) -> None:
             f"{action} writes to the database, but this session is read-only; use a writable "
             "connection: iwm_lab.connect(writable=True) or iwm_lab.get_engine(writable=True)"
         )
+
+
+_ANALYST_ENGINES: dict[str, Engine] = {}
+
+
+def analyst_engine() -> Engine:
+    """The process-wide read-only engine on the configured database, checked once.
+
+    What ``iwm_lab.sql()`` and the ``%sql`` magic run on: the analyst role, the statement
+    timeout, every statement in its own transaction. The database must exist and be at the
+    head revision (:func:`require_migrated`); nothing is created.
+    """
+    url = database_url()
+    key = url.render_as_string(hide_password=False)
+    engine = _ANALYST_ENGINES.get(key)
+    if engine is None:
+        engine = get_engine(url, isolation_level=_EACH_STATEMENT)
+        require_migrated(engine)
+        _ANALYST_ENGINES[key] = engine
+    return engine

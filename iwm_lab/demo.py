@@ -53,8 +53,9 @@ def run_demo(
     output_dir: Path | None = None,
     report: Callable[[str], None] = print,
 ) -> DemoResult:
-    """Start the database (embedded unless IWM_DATABASE_URL is set), migrate and check it,
-    load the demo data when it is empty, and render the due reports.
+    """Start the database (embedded unless IWM_DATABASE_URL is set; the embedded cluster is
+    created when the data folder has none), migrate and check it, load the demo data when it
+    is empty, and render the due reports.
 
     The demo data is dated up to ``as_of`` (default: now; see
     :func:`iwm_lab.demodata.seed_database`). A database that holds data already is reused
@@ -68,7 +69,7 @@ def run_demo(
     # Checked before anything starts: a bad date should not cost a server start.
     wanted = None if as_of is None else check_as_of(as_of)
     report("starting the database")
-    url = database_url()
+    url = database_url(create=True)
     engine = get_engine(url, writable=True)
     try:
         report("upgrading to the head revision")

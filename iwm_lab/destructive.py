@@ -3,7 +3,9 @@
 Every command that deletes rows (``seed --reset``, ``db downgrade`` past a table that holds
 rows, and any future one) builds a :class:`Loss` (tables and exact row counts) and hands it to
 the ``confirm`` callback it was given. :func:`confirm_loss` is the command line's callback:
-it lists the loss and proceeds only with ``--yes`` or a "y" typed on a terminal.
+it lists the loss and proceeds only with ``--yes`` or a "y" typed on a terminal. A command
+that would end other people's sessions (``db start --port`` restarting a running server)
+does the same with an :class:`Interruption` and :func:`confirm_interruption`.
 
 :func:`embedded_mismatch` decides whether a connection reaches the embedded server's demo
 database, by the cluster's system identifier and data directory rather than by the socket
@@ -16,7 +18,9 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import click
 from sqlalchemy import Connection, Engine, text
@@ -65,6 +69,65 @@ class Loss:
 Confirm = Callable[[Loss], None]
 
 
+@dataclass(frozen=True)
+class Session:
+    """A client session open on a server (a row of ``pg_stat_activity``)."""
+
+    pid: int
+    role: str
+    database: str
+    application: str
+    client: str  # an address, or "local socket"
+    state: str
+    since: datetime
+
+
+@dataclass(frozen=True)
+class Interruption:
+    """What an action would interrupt: the open ``sessions`` of a server it restarts. Their
+    open transactions are rolled back, and temporary tables and settings lost."""
+
+    action: str  # what would do it, e.g. "restarting the embedded server for TCP port 5433"
+    where: str
+    sessions: tuple[Session, ...]
+
+    def summary(self) -> str:
+        return f"{self.action} would end {len(self.sessions)} open session(s) on {self.where}"
+
+    def describe(self) -> str:
+        header = ("pid", "role", "database", "application", "client", "state", "since (UTC)")
+        rows = [header] + [
+            (
+                str(s.pid),
+                s.role,
+                s.database,
+                s.application or "-",
+                s.client,
+                s.state or "-",
+                f"{s.since.astimezone(UTC):%Y-%m-%d %H:%M:%S}",
+            )
+            for s in self.sessions
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        lines = [
+            "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+            for r in rows
+        ]
+        return "\n".join([f"{self.summary()}:", *lines])
+
+
+ConfirmEnd = Callable[[Interruption], None]
+
+
+class _Listing(Protocol):
+    @property
+    def where(self) -> str: ...
+
+    def summary(self) -> str: ...
+
+    def describe(self) -> str: ...
+
+
 def count_rows(conn: Connection, tables: Iterable[str]) -> tuple[TableRows, ...]:
     """Exact row counts of those ``tables`` that hold rows (a partitioned table counts all of
     its partitions), in the order given."""
@@ -102,19 +165,30 @@ def confirm_loss(yes: bool, *, terminal: Callable[[], bool] | None = None) -> Co
 
     Without a terminal (cron, a pipe, CI) there is nobody to ask, so only ``--yes`` proceeds.
     """
+    return _asking(yes, terminal, "Delete these rows?", "nothing was deleted", "from")
+
+
+def confirm_interruption(yes: bool, *, terminal: Callable[[], bool] | None = None) -> ConfirmEnd:
+    """:func:`confirm_loss` for sessions: list them, then proceed with ``yes`` or a "y" on a
+    terminal; anything else raises :class:`DataLossRefused` and no session is ended."""
+    return _asking(yes, terminal, "End these sessions?", "no session was ended", "on")
+
+
+def _asking(
+    yes: bool, terminal: Callable[[], bool] | None, question: str, kept: str, place: str
+) -> Callable[[_Listing], None]:
     is_terminal = terminal or (lambda: sys.stdin.isatty())
 
-    def confirm(loss: Loss) -> None:
-        click.echo(loss.describe(), err=True)
+    def confirm(listing: _Listing) -> None:
+        click.echo(listing.describe(), err=True)
         if yes:
             return
         if not is_terminal():
             raise DataLossRefused(
-                f"{loss.summary()}; nothing was deleted: pass --yes to confirm "
-                "(no terminal to ask on)"
+                f"{listing.summary()}; {kept}: pass --yes to confirm (no terminal to ask on)"
             )
-        if not click.confirm("Delete these rows?", default=False, err=True):
-            raise DataLossRefused(f"not confirmed; nothing was deleted from {loss.where}")
+        if not click.confirm(question, default=False, err=True):
+            raise DataLossRefused(f"not confirmed; {kept} {place} {listing.where}")
 
     return confirm
 

@@ -17,6 +17,16 @@ class DatabaseUnavailable(IwmLabError):
     """The database does not answer; the message names host and database, never a password."""
 
 
+class DatabaseMissing(DatabaseUnavailable):
+    """The embedded server's data folder holds no cluster, and nothing was created: only
+    ``iwm-lab db start`` and ``iwm-lab demo`` create one (a mistyped IWM_DATA_DIR stays so)."""
+
+
+class SchemaNotReady(IwmLabError):
+    """The database is not at the head revision this iwm-lab is written for (never migrated,
+    behind, or at a revision it does not know); the message says what to run."""
+
+
 class MigrationError(IwmLabError):
     """A migration cannot run against this database as it is."""
 
@@ -97,3 +107,27 @@ class RollupMissing(IwmLabError):
 class ImportFailed(IwmLabError):
     """An import stopped for a reason outside the file: the database connection was lost or
     the server failed a statement. The message says whether anything was written."""
+
+
+class UnknownTable(IwmLabError):
+    """``iwm_lab.describe()`` was asked about a table the schema does not have; the message
+    names the closest ones."""
+
+
+class ChartExportError(IwmLabError):
+    """A chart cannot be written as a static image: no Chrome or Chromium to draw it with, or
+    a file type kaleido does not write. The message says what to install or use."""
+
+
+class QueryError(IwmLabError):
+    """An ad-hoc query (``iwm_lab.sql()``, ``%sql``) failed or was refused: the database's own
+    message (with the line and column, and its hint), or a parameter missing, unused or
+    unusable. Never a password or a bound value. ``sqlstate`` is the server's code, if any."""
+
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+class DocsOutOfDate(IwmLabError):
+    """A generated document (``docs/schema.md``) differs from what the database gives now."""

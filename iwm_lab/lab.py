@@ -1,8 +1,9 @@
 """``iwm-lab lab``: JupyterLab on the project's notebooks, with the database ready.
 
-The database is made ready first (the embedded server started when it is the default), so a
-notebook's ``iwm_lab.connect()`` works from the first cell. JupyterLab runs on this
-interpreter; notebooks name the ``python3`` kernel, which resolves to the virtual
+The database is checked first: it must exist and be at the head revision, or the command
+stops with one line saying what to run (a stopped embedded server is started; none is
+created), so a notebook's ``iwm_lab.connect()`` works from the first cell. JupyterLab runs on
+this interpreter; notebooks name the ``python3`` kernel, which resolves to the virtual
 environment's own kernel spec (jupyter_core puts the environment's folder first), and
 jupyter_client starts it with this same interpreter, so the kernel imports this ``iwm_lab``.
 """
@@ -14,8 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from iwm_lab import migrate
-from iwm_lab.database import database_url, describe_url, get_engine
+from iwm_lab.database import database_url, describe_url, get_engine, require_migrated
 from iwm_lab.exceptions import ConfigurationError
 from iwm_lab.reports.schedule import PROJECT_DIR
 
@@ -48,21 +48,18 @@ def lab_argv(
 
 
 def prepare_database() -> list[str]:
-    """Start or reach the database; return notes for the user (where, and any revision lag)."""
+    """Reach the database, which must exist at the head revision; return notes for the user.
+
+    Raises :class:`~iwm_lab.exceptions.DatabaseMissing` (no cluster in the data folder) or
+    :class:`~iwm_lab.exceptions.SchemaNotReady` (not migrated), each saying what to run.
+    """
     url = database_url()
     engine = get_engine(url)
     try:
-        current = migrate.current_revision(engine)
+        revision = require_migrated(engine)
     finally:
         engine.dispose()
-    head = migrate.head_revision()
-    notes = [f"database: {describe_url(url)} at revision {current or '(none)'}"]
-    if current != head:
-        notes.append(
-            f"warning: the head revision is {head}; notebooks may fail until you run "
-            "`iwm-lab db upgrade` (or `iwm-lab demo`)"
-        )
-    return notes
+    return [f"database: {describe_url(url)} at revision {revision}"]
 
 
 def check_notebook_dir(notebook_dir: Path) -> Path:

@@ -145,6 +145,13 @@ def _describe_diff(diff: Any) -> str:
             f"{_render(new)} in the models"
         )
     obj = diff[1]
+    if kind == "add_table_comment":  # (kind, table, the database's comment)
+        return (
+            f"table {obj.name}: comment is {_render(diff[2])} in the database, "
+            f"{_render(obj.comment)} in the models"
+        )
+    if kind == "remove_table_comment":
+        return f"table {obj.name}: comment only in the database"
     if kind in ("add_column", "remove_column"):
         table, column = diff[2], diff[3]
         where = "the database" if kind == "remove_column" else "the models"

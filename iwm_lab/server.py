@@ -5,6 +5,13 @@
 reach the installed binaries, a copy in ``postgresql-<version>/``. The socket is in
 ``/tmp/iwm-lab-<hash>``, as socket paths are limited to about 107 bytes. PostgreSQL refuses to
 run as root, so then its programs run as ``settings.server_user``, which owns the data dir.
+
+Only :meth:`EmbeddedServer.start` (``iwm-lab db start``, ``iwm-lab demo``) creates a cluster;
+everything else starts an existing one, or says that there is none and creates nothing.
+
+The socket file is named after the port (``.s.PGSQL.<port>``). A restart for another TCP port
+changes it, so the names served before stay as symbolic links to the new one while the server
+runs: URLs that other processes already hold keep working.
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from iwm_lab.exceptions import ServerError
+from iwm_lab.destructive import ConfirmEnd, Interruption, Session
+from iwm_lab.exceptions import DatabaseMissing, DataLossRefused, ServerError
 from iwm_lab.settings import EMBEDDED_DATABASE, EMBEDDED_ROLE, Settings, get_settings
 
 # The socket file is named after the port even without TCP; 5432 is the conventional one.
@@ -44,6 +52,9 @@ SOCKET_ONLY_PORT = 5432
 _Account = pwd.struct_passwd
 # Data dirs whose running server this process has seen with the iwm-lab roles.
 _CHECKED_ROLES: set[Path] = set()
+# The application name of this module's own short sessions (set-up, listing): a closed one
+# stays in pg_stat_activity for a moment, and is nobody's session to ask about.
+_OWN_SESSIONS = "iwm-lab server"
 
 
 @dataclass(frozen=True)
@@ -81,25 +92,39 @@ class EmbeddedServer:
         self.log_file = self.data_dir / "server.log"
         self.password_file = self.data_dir / "password"
 
-    def start(self, *, port: int | None = None, timeout: float = 60) -> ServerStatus:
+    def start(
+        self,
+        *,
+        port: int | None = None,
+        timeout: float = 60,
+        create: bool = True,
+        confirm: ConfirmEnd | None = None,
+    ) -> ServerStatus:
         """Start the server, creating the cluster on first use, and return its status.
 
-        With ``port`` it also listens on 127.0.0.1:``port``, where role iwm logs in with the
-        password in :attr:`password_file`. Starting a running server just reports it.
+        With ``create=False`` a data folder without a cluster raises :class:`DatabaseMissing`
+        and nothing is created. With ``port`` it also listens on 127.0.0.1:``port``, where
+        role iwm logs in with the password in :attr:`password_file`. Starting a running server
+        just reports it, unless ``port`` is one it does not listen on: then it is restarted in
+        place (see :meth:`_reopen`); the open sessions that would end are handed to
+        ``confirm`` first, which may raise to keep them (without ``confirm`` it is refused).
         """
         if port is not None and not 0 < port < 65536:
             raise ServerError(f"port must be between 1 and 65535, got {port}")
+        if not create:
+            self.require_cluster()
         installed = _installed_tree()
         account = self._account() if os.geteuid() == 0 else None
         self._prepare_data_dir(account)
+        seen = self._running()
+        if seen is not None and port is not None and _needs_restart(seen, port):
+            return self._reopen(seen, port, installed, account, timeout, confirm)
         with self._locked():
             running = self._running()
             if running is not None:
-                if port is not None and (port != running.port or not running.tcp):
-                    where = f"TCP port {running.port}" if running.tcp else "its Unix socket only"
+                if port is not None and _needs_restart(running, port):
                     raise ServerError(
-                        f"the embedded server is already running (pid {running.pid}) on {where}; "
-                        f"stop it first to serve TCP port {port}"
+                        "the embedded server was started meanwhile; run the command again"
                     )
                 # A server started before the roles existed gets them now; one that has them is
                 # left alone: GRANTs on a busy server can collide with a migration's DDL.
@@ -109,6 +134,8 @@ class EmbeddedServer:
             socket_dir = self._socket_dir(account)
             self._clear_leftovers(socket_dir)
             if not (self.pgdata / "PG_VERSION").exists():
+                if not create:  # removed since the check above
+                    self.require_cluster()
                 self._refuse_foreign_pgdata()
                 self._initdb(bin_dir, account, timeout)
             if port is not None:
@@ -127,14 +154,13 @@ class EmbeddedServer:
             if running is None:
                 return False
             account = self._account() if os.geteuid() == 0 else None
-            pg_ctl = self._runnable_tree(_installed_tree(), account) / "bin" / "pg_ctl"
-            args = [str(pg_ctl), "stop", "-D", str(self.pgdata), "-m", "fast"]
-            done = _run([*args, "-w", "-t", str(math.ceil(timeout))], account, timeout=timeout + 15)
-            if done.returncode != 0:
-                raise ServerError(f"pg_ctl could not stop the server: {_last_line(done)}")
+            self._pg_ctl_stop(self._runnable_tree(_installed_tree(), account), account, timeout)
+            socket_dir = Path(running.socket_dir)
+            for alias in _aliases(socket_dir):
+                alias.unlink(missing_ok=True)
             # The socket folder is empty now; one that is not stays.
             with suppress(OSError):
-                os.rmdir(running.socket_dir)
+                os.rmdir(socket_dir)
             return True
 
     def status(self) -> ServerStatus:
@@ -159,13 +185,125 @@ class EmbeddedServer:
             raise ServerError(f"the embedded PostgreSQL server in {self.data_dir} is not running")
         return self._url_from(running, database).set(username=role)
 
-    def ensure_running(self) -> URL:
+    def ensure_running(self, *, create: bool = False) -> URL:
+        """The URL of the running server, started if it is stopped: an existing cluster is
+        the user's own, and starting it takes a second. A data folder without a cluster
+        raises :class:`DatabaseMissing` (creating nothing) unless ``create``."""
         # Once per process and data dir, even when running: a server started by an iwm-lab
         # from before the roles existed would otherwise refuse every analyst session.
         if self._running() is None or self.data_dir not in _CHECKED_ROLES:
-            self.start()
+            self.start(create=create)
             _CHECKED_ROLES.add(self.data_dir)
         return self.url()
+
+    def has_cluster(self) -> bool:
+        """Whether the data folder holds a cluster; looks, creates nothing."""
+        try:
+            os.stat(self.pgdata / "PG_VERSION")
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except OSError:
+            return True  # unreadable: start() says whose it is
+        return True
+
+    def sessions(self) -> tuple[Session, ...]:
+        """The client sessions open on the running server, oldest first."""
+        running = self._running()
+        if running is None:
+            return ()
+        query = (
+            "select pid, usename, datname, application_name, "
+            "coalesce(host(client_addr), 'local socket'), coalesce(state, ''), backend_start "
+            "from pg_stat_activity where backend_type = 'client backend' "
+            "and application_name is distinct from %s order by backend_start, pid"
+        )
+        try:
+            with _connect(Path(running.socket_dir), running.port, "postgres") as conn:
+                rows = conn.execute(query, [_OWN_SESSIONS]).fetchall()
+        except psycopg.Error as exc:
+            raise ServerError(f"cannot list the server's sessions: {_first_line(exc)}") from None
+        return tuple(Session(*row) for row in rows)
+
+    def require_cluster(self) -> None:
+        """Raise :class:`DatabaseMissing`, saying what to run, unless there is a cluster."""
+        if not self.has_cluster():
+            raise DatabaseMissing(
+                f"no iwm-lab database in {self.data_dir} (IWM_DATA_DIR); run `iwm-lab demo` "
+                "for one with demo data, or `iwm-lab db start` for an empty one"
+            )
+
+    def _reopen(
+        self,
+        seen: _PidFile,
+        port: int,
+        installed: Path,
+        account: _Account | None,
+        timeout: float,
+        confirm: ConfirmEnd | None,
+    ) -> ServerStatus:
+        """Restart the running server in place to listen on 127.0.0.1:``port``: same cluster,
+        socket folder and roles; the socket names it served stay as links to the new one.
+
+        PostgreSQL reads ``port`` and ``listen_addresses`` at start only, so its sessions end
+        (fast shutdown). A smart shutdown would wait for them instead, but refuses new ones
+        meanwhile and cannot be called off: a notebook's idle pooled connection would keep
+        the server closed to everyone. So the sessions are listed and ``confirm`` asked;
+        sessions opened after that make the restart stop, with nothing changed.
+        """
+        _check_port_free(port)  # a port in use is refused before anything is asked or touched
+        listed = self.sessions()
+        if listed:
+            ending = Interruption(
+                f"restarting the embedded server for TCP port {port}",
+                f"the embedded server in {self.data_dir}",
+                listed,
+            )
+            if confirm is None:
+                raise DataLossRefused(f"{ending.summary()}; it was left running as it was")
+            confirm(ending)
+        with self._locked():
+            running = self._running()
+            if running is None or running.pid != seen.pid:
+                raise ServerError(
+                    "the embedded server was stopped or restarted meanwhile; run the command again"
+                )
+            opened = {s.pid for s in self.sessions()} - {s.pid for s in listed}
+            if opened:
+                raise ServerError(
+                    f"{len(opened)} session(s) opened on the embedded server meanwhile; it was "
+                    "left running as it was: run the command again"
+                )
+            _check_port_free(port)
+            tree = self._runnable_tree(installed, account)
+            socket_dir = Path(running.socket_dir)
+            served = {running.port} | {int(p.name.rsplit(".", 1)[1]) for p in _aliases(socket_dir)}
+            password = self._password()
+            self._pg_ctl_stop(tree, account, timeout)
+            try:
+                self._pg_ctl_start(tree / "bin", account, socket_dir, port, timeout)
+            except ServerError:
+                # Back as it was, so that a failed restart leaves a running server.
+                back = running.port if running.tcp else None
+                self._pg_ctl_start(tree / "bin", account, socket_dir, back, timeout)
+                self._alias(socket_dir, served, running.port, account)
+                raise ServerError(
+                    f"PostgreSQL could not restart on TCP port {port} (see {self.log_file}); "
+                    "it runs again as before"
+                ) from None
+            self._set_up(socket_dir, port, password)
+            self._alias(socket_dir, served, port, account)
+            return self.status()
+
+    def _alias(
+        self, socket_dir: Path, ports: set[int], serving: int, account: _Account | None
+    ) -> None:
+        """Make the socket names of ``ports`` links to the one of ``serving``."""
+        for old in ports - {serving}:
+            alias = socket_dir / f".s.PGSQL.{old}"
+            alias.unlink(missing_ok=True)
+            alias.symlink_to(f".s.PGSQL.{serving}")
+            if account is not None:
+                os.lchown(alias, account.pw_uid, account.pw_gid)
 
     @property
     def version(self) -> str:
@@ -355,6 +493,13 @@ class EmbeddedServer:
             raise ServerError(f"initdb failed: {_last_line(done)}")
         partial.rename(self.pgdata)
 
+    def _pg_ctl_stop(self, tree: Path, account: _Account | None, timeout: float) -> None:
+        """Fast shutdown: open sessions are ended, their transactions rolled back."""
+        args = [str(tree / "bin" / "pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast"]
+        done = _run([*args, "-w", "-t", str(math.ceil(timeout))], account, timeout=timeout + 15)
+        if done.returncode != 0:
+            raise ServerError(f"pg_ctl could not stop the server: {_last_line(done)}")
+
     def _pg_ctl_start(
         self,
         bin_dir: Path,
@@ -398,14 +543,7 @@ class EmbeddedServer:
         from iwm_lab import roles
 
         def connect(dbname: str) -> psycopg.Connection[Any]:
-            return psycopg.connect(
-                host=str(socket_dir),
-                port=port or SOCKET_ONLY_PORT,
-                user=EMBEDDED_ROLE,
-                dbname=dbname,
-                autocommit=True,
-                connect_timeout=30,
-            )
+            return _connect(socket_dir, port or SOCKET_ONLY_PORT, dbname)
 
         try:
             with connect("postgres") as conn:
@@ -439,8 +577,7 @@ class EmbeddedServer:
                     for statement in roles.database_statements(database, EMBEDDED_ROLE):
                         conn.execute(statement.encode())
         except psycopg.Error as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ServerError(f"cannot set up the embedded server: {reason}") from None
+            raise ServerError(f"cannot set up the embedded server: {_first_line(exc)}") from None
 
     def _url_from(self, running: _PidFile, database: str) -> URL:
         return URL.create(
@@ -450,6 +587,31 @@ class EmbeddedServer:
             database=database,
             query={"host": running.socket_dir},
         )
+
+
+def _needs_restart(running: _PidFile, port: int) -> bool:
+    return not (running.tcp and running.port == port)
+
+
+def _aliases(socket_dir: Path) -> list[Path]:
+    """The links :meth:`EmbeddedServer._alias` made: earlier socket names of the server."""
+    return [path for path in socket_dir.glob(".s.PGSQL.*") if path.is_symlink()]
+
+
+def _connect(socket_dir: Path, port: int, dbname: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(
+        host=str(socket_dir),
+        port=port,
+        user=EMBEDDED_ROLE,
+        dbname=dbname,
+        autocommit=True,
+        connect_timeout=30,
+        application_name=_OWN_SESSIONS,
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _installed_tree() -> Path:

@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from typing import TYPE_CHECKING
 
 from iwm_lab.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 DEFAULT_STATEMENT_TIMEOUT_MS = 60_000
 # Per sort or hash of a query: PostgreSQL's 4 MB default makes the analyses' hash aggregates
@@ -51,6 +52,11 @@ def _default_data_dir() -> Path:
 
 
 def _parse_url(raw: str) -> URL:
+    # Imported here: SQLAlchemy takes tenths of a second to load, and `iwm-lab --help` and
+    # `report list` import this module with no URL to parse.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         url = make_url(raw)
     except (ArgumentError, ValueError):  # ValueError: a bad port or IPv6 host, e.g. "[::1"

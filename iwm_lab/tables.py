@@ -14,6 +14,12 @@ A column's format comes from ``formats`` when given, else from its dtype and nam
 read yes/no; timestamps as dates (with the time when it is not midnight); durations in
 words; floats whose name says they are a share as percentages, a gap or change with its sign,
 other floats with ``digits`` decimals; integers with thousands separators.
+
+A table also keeps its data: the shown columns, every row, under the same headers, with the
+values as the frame held them (full precision, ISO dates), not as formatted. Its display
+carries them as CSV text in the output's metadata (:data:`TABLE_METADATA`), where a report
+run finds them and writes a file readers can download; a frontend ignores them, and so does
+nbval when it compares outputs.
 """
 
 from __future__ import annotations
@@ -30,6 +36,12 @@ from iwm_lab import formatting
 
 Formatter = Callable[[Any], str]
 
+# The key of a table's data in its display output's metadata: {"caption", "rows", "columns",
+# "bytes", "csv"}; "csv" is left out above CSV_LIMIT_BYTES.
+TABLE_METADATA = "iwm_lab.table"
+# A notebook output this large already slows JupyterLab and doubles the executed notebook.
+CSV_LIMIT_BYTES = 20 * 1024 * 1024
+
 # Words a header spells in a particular way, whatever the column name's case.
 _WORDS = {
     "imdb": "IMDb",
@@ -42,6 +54,8 @@ _WORDS = {
 }
 _SHARE = re.compile(r"(^|_)(share|shares|ratio_of|coverage|pct|percent)(_|$)")
 _SIGNED = re.compile(r"(^|_)(gap|diff|change|delta)(_|$)")
+# A year is a label, not a quantity: 2016, never "2,016".
+_YEAR = re.compile(r"(^|_)year(_|$)")
 
 
 def header(name: str) -> str:
@@ -83,7 +97,7 @@ def _guess(name: str, series: pd.Series, digits: int) -> str:
     if pd.api.types.is_timedelta64_dtype(dtype):
         return "duration"
     if pd.api.types.is_integer_dtype(dtype):
-        return "int"
+        return "text" if _YEAR.search(name) else "int"
     if pd.api.types.is_float_dtype(dtype):
         if _SHARE.search(name):
             return "percent"
@@ -104,13 +118,21 @@ def _numeric(spec: str) -> bool:
 class Table:
     """A formatted table: shown as HTML in notebooks and pages, as aligned text elsewhere.
 
-    ``cells`` holds the formatted text of every cell, under the readers' headers.
+    ``cells`` holds the formatted text of every cell, under the readers' headers; ``data``
+    the values behind them, under the same headers (None: nothing to download).
     """
 
-    def __init__(self, cells: pd.DataFrame, numeric: Sequence[str], caption: str | None) -> None:
+    def __init__(
+        self,
+        cells: pd.DataFrame,
+        numeric: Sequence[str],
+        caption: str | None,
+        data: pd.DataFrame | None = None,
+    ) -> None:
         self.cells = cells
         self.numeric = list(numeric)
         self.caption = caption
+        self.data = data
 
     @property
     def styler(self) -> Styler:
@@ -134,6 +156,37 @@ class Table:
 
     def _repr_html_(self) -> str:
         return self.to_html()
+
+    def to_csv(self) -> str:
+        """The data as CSV text: a header row, then one line per row, quoted where needed;
+        a missing value is an empty field."""
+        if self.data is None:
+            raise ValueError("this table was made without its data")
+        return self.data.to_csv(index=False, lineterminator="\n")
+
+    def metadata(self) -> dict[str, Any] | None:
+        """What :data:`TABLE_METADATA` holds for this table; None without data."""
+        if self.data is None:
+            return None
+        text = self.to_csv()
+        size = len(text.encode())
+        found: dict[str, Any] = {
+            "caption": self.caption,
+            "rows": len(self.data),
+            "columns": len(self.data.columns),
+            "bytes": size,
+        }
+        if size <= CSV_LIMIT_BYTES:
+            found["csv"] = text
+        return found
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        # text/plain still comes from __repr__; the data rides in the metadata, which nbval
+        # leaves out of its comparison, so stored outputs compare as before.
+        found = self.metadata()
+        return {"text/html": self.to_html()}, ({TABLE_METADATA: found} if found else {})
 
     def __repr__(self) -> str:
         text = self.cells.to_string(index=False) if len(self.cells) else "(no rows)"
@@ -170,12 +223,19 @@ def table(
             f"the frame has: {', '.join(map(str, df.columns))}"
         )
     cells: dict[str, list[str]] = {}
+    data: dict[str, pd.Series] = {}
     numeric: list[str] = []
     for name in chosen:
         spec = formats.get(name) or _guess(str(name), df[name], digits)
         formatter = spec if callable(spec) else _parsed(spec)
         title = labels.get(name, header(str(name)))
         cells[title] = [formatter(value) for value in df[name]]
+        data[title] = df[name].reset_index(drop=True)
         if isinstance(spec, str) and _numeric(spec):
             numeric.append(title)
-    return Table(pd.DataFrame(cells, columns=list(cells)), numeric, caption)
+    return Table(
+        pd.DataFrame(cells, columns=list(cells)),
+        numeric,
+        caption,
+        pd.DataFrame(data, columns=list(data), index=pd.RangeIndex(len(df))),
+    )

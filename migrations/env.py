@@ -33,6 +33,8 @@ def run_migrations_offline() -> None:
         dialect_name="postgresql",
         target_metadata=target_metadata,
         literal_binds=True,
+        # Named, not pyformat: a literal "%" in a comment or default stays one "%" in the SQL.
+        dialect_opts={"paramstyle": "named"},
         **comparison_options(),
     )
     with context.begin_transaction():

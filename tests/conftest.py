@@ -92,9 +92,22 @@ def conn(engine: Engine) -> Iterator[Connection]:
             tx.rollback()
 
 
+@pytest.fixture(scope="session")
+def default_database(pg_server: EmbeddedServer) -> URL:
+    """The test server's own ``iwm`` database, migrated to head: what ``iwm-lab`` commands,
+    ``connect()`` and ``iwm-lab lab`` read when nothing else is configured (they refuse a
+    database that was never migrated)."""
+    url = pg_server.url()
+    engine = get_engine(url, writable=True)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return url
+
+
 @pytest.fixture
-def cli_env(server_settings: Settings) -> dict[str, str]:
-    """Environment for running ``iwm-lab`` as a subprocess against the test server."""
+def cli_env(server_settings: Settings, default_database: URL) -> dict[str, str]:
+    """Environment for running ``iwm-lab`` as a subprocess against the test server, whose
+    default database is at head."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IWM_")}
     env["IWM_DATA_DIR"] = str(server_settings.data_dir)
     # The console script lives beside the interpreter running the tests (the venv's bin/).

@@ -439,6 +439,8 @@ def test_coverage_shares_are_percentages_with_the_region_marked() -> None:
     fig = charts.coverage_chart(COVERAGE, highlight="US")
     assert fig.layout.yaxis.tickformat == ".0%"
     assert fig.data[1].name == "Top 5 rated movies"
+    by_users = charts.coverage_chart(COVERAGE.assign(source="users"))
+    assert by_users.data[1].name == "Top 5 movies by mean user rating"
     [band] = fig.layout.shapes
     assert (band.x0, band.x1) == (0.5, 1.5)
     assert not charts.coverage_chart(COVERAGE, highlight="GB").layout.shapes

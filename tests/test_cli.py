@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import click
@@ -36,10 +38,118 @@ def test_every_command_is_documented_in_the_readme(command: str) -> None:
     assert re.search(rf"`{re.escape(command)}( |`)", readme), f"README does not document {command}"
 
 
+def _options(command: click.Command, path: str = "iwm-lab") -> list[tuple[str, list[str]]]:
+    """(command path, the option's names) for every option but ``--help``, groups' included."""
+    found = [(path, param.opts) for param in command.params if isinstance(param, click.Option)]
+    if isinstance(command, click.Group):
+        for name, sub in sorted(command.commands.items()):
+            found.extend(_options(sub, f"{path} {name}"))
+    return found
+
+
+def _readme_blocks() -> list[str]:
+    """The README's table rows, one each, and its other paragraphs."""
+    blocks: list[str] = []
+    paragraph: list[str] = []
+    for line in [*README.read_text().splitlines(), ""]:
+        if line.startswith("|") or not line.strip():
+            blocks.append("\n".join(paragraph))
+            paragraph = []
+            if line.startswith("|"):
+                blocks.append(line)
+        else:
+            paragraph.append(line)
+    return [block for block in blocks if block]
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [pytest.param(path, names, id=f"{path} {'/'.join(names)}") for path, names in _options(cli)],
+)
+def test_every_option_is_documented_with_its_command_in_the_readme(
+    command: str, option: list[str]
+) -> None:
+    """A table row or paragraph of the README that names the command (a group's options: the
+    group or any of its commands) in a code span mentions the option by one of its names."""
+    names_command = re.compile(rf"`{re.escape(command)}( [^`]*)?`")
+    names = "|".join(re.escape(name) for name in option)
+    mentions_option = re.compile(rf"(?<![\w-])({names})(?![\w-])")
+    assert any(
+        names_command.search(block) and mentions_option.search(block) for block in _readme_blocks()
+    ), f"README does not document {'/'.join(option)} of {command}"
+
+
 def run(cli_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["iwm-lab", *args], env=cli_env, capture_output=True, text=True, timeout=300
     )
+
+
+def test_version_is_the_installed_packages(cli_env: dict[str, str]) -> None:
+    done = run(cli_env, "--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"iwm-lab {version('iwm-lab')}\n"
+
+
+# What `--help`, `--version` and `report list` must not wait for: each takes a noticeable
+# part of a second (papermill's nbformat and nbconvert several seconds) to import.
+_HEAVY = (
+    "sqlalchemy",
+    "alembic",
+    "psycopg",
+    "pandas",
+    "plotly",
+    "papermill",
+    "nbformat",
+    "nbconvert",
+    "jupyter_client",
+)
+# A fresh interpreter imports the CLI, runs a command line in it if given one, prints which
+# of the heavy libraries are loaded then, and exits with the command's status.
+_LOADED_AFTER = """
+import json, sys
+from iwm_lab.cli import cli
+status = 0
+if len(sys.argv) > 2:
+    try:
+        cli(sys.argv[2:], prog_name="iwm-lab")
+    except SystemExit as exc:
+        status = exc.code
+print(json.dumps(sorted(name for name in json.loads(sys.argv[1]) if name in sys.modules)))
+sys.exit(status)
+"""
+
+
+def _loaded_after(env: dict[str, str], *args: str) -> tuple[int, list[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED_AFTER, json.dumps(_HEAVY), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    loaded: list[str] = json.loads(done.stdout.splitlines()[-1])
+    return done.returncode, loaded
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(), ("--help",), ("--version",), ("db", "--help"), ("report", "list")],
+    ids=["import", "--help", "--version", "db --help", "report list"],
+)
+def test_the_cli_loads_no_heavy_library_it_does_not_use(
+    cli_env: dict[str, str], args: tuple[str, ...]
+) -> None:
+    assert _loaded_after(cli_env, *args) == (0, [])
+
+
+def test_a_command_that_needs_a_heavy_library_still_loads_it(cli_env: dict[str, str]) -> None:
+    """The check above sees what is loaded: checking ``db refresh``'s rollup names reads
+    the rollups module, which loads SQLAlchemy."""
+    status, loaded = _loaded_after(cli_env, "db", "refresh", "no_such_rollup")
+    assert status == 2  # click's usage error: not a rollup
+    assert "sqlalchemy" in loaded
 
 
 def test_status_and_url_of_the_embedded_server(pg_server: object, cli_env: dict[str, str]) -> None:

@@ -1,4 +1,5 @@
-"""Analyst sessions are read-only with a statement timeout; passwords never leak."""
+"""Analyst sessions are read-only with a statement timeout, survive a failed statement;
+passwords never leak."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from collections.abc import Callable
 
 import pandas as pd
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from iwm_lab import connect, get_async_engine, get_engine, get_settings
-from iwm_lab.database import check_connection, scrub
+from iwm_lab.database import analyst_engine, check_connection, scrub
 from iwm_lab.exceptions import DatabaseUnavailable
+from iwm_lab.queries.overview import table_row_counts
+from iwm_lab.roles import ANALYST_ROLE
 from iwm_lab.settings import Settings
 
 SECRET = "S3cr3t-Pa55word"
@@ -231,3 +234,70 @@ def test_async_pooled_connections_are_reset(db_url: URL) -> None:
 
     read_only, timeout = asyncio.run(probe())
     assert read_only == "on" and timeout != "0"
+
+
+# The issue: after one failed statement in a notebook, every later call on the connection
+# failed with "current transaction is aborted". Each mistake, then the session goes on.
+MISTAKES = {
+    "no such table": ("select * from no_such_table", "UndefinedTable"),
+    "a write": ("create table t_mistake (id int)", "ReadOnlySqlTransaction"),
+    "division by zero": ("select 1 / 0", "DivisionByZero"),
+}
+
+
+@pytest.mark.parametrize("opened_by", ["connect", "analyst_engine"])
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_a_failed_statement_does_not_poison_the_analyst_session(
+    tiny_url: URL,
+    tiny: Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    opened_by: str,
+    mistake: str,
+) -> None:
+    if opened_by == "connect":
+        conn = connect(tiny_url)
+    else:
+        monkeypatch.setenv("IWM_DATABASE_URL", tiny_url.render_as_string(hide_password=False))
+        get_settings.cache_clear()
+        conn = analyst_engine().connect()
+    statement, error = MISTAKES[mistake]
+    try:
+        with pytest.raises(pd.errors.DatabaseError) as caught:
+            pd.read_sql(text(statement), conn)
+        cause = caught.value.__cause__
+        assert isinstance(cause, DBAPIError) and type(cause.orig).__name__ == error
+        assert pd.read_sql(text("select 1 as one"), conn)["one"].tolist() == [1]
+        pd.testing.assert_frame_equal(table_row_counts(conn), table_row_counts(tiny))
+        # Each statement's own transaction is read-only all the same.
+        assert conn.execute(text("show transaction_read_only")).scalar_one() == "on"
+    finally:
+        conn.close()
+        get_settings.cache_clear()
+
+
+def test_the_analyst_engine_is_one_per_process(
+    db_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IWM_DATABASE_URL", db_url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    try:
+        assert analyst_engine() is analyst_engine()
+        with analyst_engine().connect() as conn:
+            assert conn.execute(text("select current_user")).scalar_one() == ANALYST_ROLE
+    finally:
+        get_settings.cache_clear()
+
+
+def test_writable_connections_keep_their_transactions(db_url: URL) -> None:
+    with connect(db_url, writable=True) as conn:
+        conn.execute(text("create temporary table t_kept (id int)"))
+        conn.commit()
+        conn.execute(text("insert into t_kept values (1)"))
+        conn.rollback()
+        assert conn.execute(text("select count(*) from t_kept")).scalar_one() == 0
+        with pytest.raises(DBAPIError, match="no_such_table"):
+            conn.execute(text("select * from no_such_table"))
+        with pytest.raises(DBAPIError, match="current transaction is aborted"):
+            conn.execute(text("select 1"))
+        conn.rollback()
+        assert conn.execute(text("select 1")).scalar_one() == 1

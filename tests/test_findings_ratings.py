@@ -196,14 +196,30 @@ def distribution(counts: list[int], top: float = 10.0) -> pd.DataFrame:
     )
 
 
-def test_distribution_gives_the_peak_and_the_share_of_seven_or_more() -> None:
+def test_distribution_gives_the_peak_and_the_share_well_rated() -> None:
     counts = [0, 1, 2, 3, 5, 10, 20, 40, 30, 9]
     [sentence] = findings.score_distribution(distribution(counts))
-    high = sum(counts[7:]) / sum(counts)
+    # Well rated by default: 8 or more out of 10, the threshold every query uses.
+    high = sum(counts[8:]) / sum(counts)
     assert sentence == (
         f"The most common band is 7.0\u20138.0, with {40 / 120:.1%} of the 120 ratings; "
-        f"{high:.1%} are 7 or more out of 10."
+        f"{high:.1%} are 8 or more out of 10."
     )
+
+
+@pytest.mark.parametrize(("min_score", "said", "first_bin"), [(7, "7", 14), (6.5, "6.5", 13)])
+def test_distribution_takes_the_well_rated_threshold(
+    min_score: float, said: str, first_bin: int
+) -> None:
+    counts = list(range(1, 21))  # twenty half-point bins
+    [sentence] = findings.score_distribution(distribution(counts), min_score=min_score)
+    share = sum(counts[first_bin:]) / sum(counts)
+    assert sentence.endswith(f"; {share:.1%} are {said} or more out of 10.")
+
+
+def test_distribution_refuses_a_threshold_off_the_scale() -> None:
+    with pytest.raises(ValueError, match="min_score must be a number from 0 to 10"):
+        findings.score_distribution(distribution([1, 2]), min_score=70)
 
 
 def test_distribution_on_a_hundred_point_scale() -> None:
@@ -216,10 +232,10 @@ def test_distribution_on_a_hundred_point_scale() -> None:
         f"The most common bands are 60\u201370 and 70\u201380, with {9 / total:.1%} each of the "
         f"{total} Rotten Tomatoes scores; "
     )
-    assert sentence.endswith(f"{sum(counts[7:]) / total:.1%} are 70 or more out of 100.")
+    assert sentence.endswith(f"{sum(counts[8:]) / total:.1%} are 80 or more out of 100.")
 
 
-def test_distribution_without_a_bin_edge_at_seven_leaves_the_share_out() -> None:
+def test_distribution_without_a_bin_edge_at_the_threshold_leaves_the_share_out() -> None:
     [sentence] = findings.score_distribution(distribution([1, 2, 3]))  # edges 0, 3.3, 6.7, 10
     assert sentence == "The most common band is 6.7\u201310.0, with 50.0% of the 6 ratings."
 

@@ -17,13 +17,14 @@ from iwm_lab.queries import streaming
 
 
 def coverage_frame(
-    rows: list[tuple[str, int, int, int]], *, released: int, top_n: int
+    rows: list[tuple[str, int, int, int]], *, released: int, top_n: int, source: str = "siddu"
 ) -> pd.DataFrame:
     """(region, movies, released_available, top_n_available) per region."""
     df = pd.DataFrame(rows, columns=["region", "movies", "released_available", "top_n_available"])
     return df.assign(
         released_movies=released,
         released_share=df["released_available"] / released,
+        source=source,
         top_n=top_n,
         top_n_share=df["top_n_available"] / top_n,
     )
@@ -41,7 +42,7 @@ def test_coverage_ranks_by_share_of_the_released_catalogue() -> None:
         "US has the widest coverage: 65.0% of the released catalogue (650 of 1,000 movies) can "
         "be watched there, against 10.0% in JP, the narrowest.",
         "In **DE** (3rd of 4 regions), 300 movies can be watched: 25.0% of the released "
-        "catalogue and 40.0% of the top 100 rated.",
+        "catalogue and 40.0% of the top 100 rated by Siddu score.",
     ]
 
 
@@ -55,6 +56,11 @@ def test_coverage_ties_and_a_region_without_offers() -> None:
         "watched there, against 10.0% in DE and UK, the narrowest.",
         "No streaming offer is recorded in XX.",
     ]
+    # The top-rated set is named by the score it is ranked by.
+    by_users = coverage_frame([("DE", 10, 10, 1)], released=100, top_n=10, source="users")
+    assert findings.coverage(by_users, region="DE")[1].endswith(
+        "of the top 10 rated by mean user rating."
+    )
     # Tied regions share their rank.
     assert "(2nd of 3 regions)" in findings.coverage(coverage, region="UK")[1]
     assert "(2nd of 3 regions)" in findings.coverage(coverage, region="DE")[1]
@@ -142,11 +148,15 @@ def test_offer_mix_without_qualities_or_offers() -> None:
     ]
 
 
-def summary_frame(well_rated: int, missing: int, nowhere: int) -> pd.DataFrame:
+def summary_frame(
+    well_rated: int, missing: int, nowhere: int, *, source: str = "siddu", min_score: float = 8.0
+) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "region": ["US"],
-            "min_score": [8.0],
+            "source": [source],
+            "min_score": [min_score],
+            "min_reviews": [20],
             "well_rated": [well_rated],
             "missing": [missing],
             "missing_share": [missing / well_rated if well_rated else float("nan")],
@@ -161,8 +171,8 @@ def gaps_frame() -> pd.DataFrame:
         {
             "movie_id": [7, 3],
             "title": ["Stalker", "*Dune* [Part_Two]"],
-            "year": ["1979", "2024"],
-            "siddu_score": [9.1, 9.4],
+            "year": pd.array([1979, 2024], dtype="Int64"),
+            "score": [9.1, 9.4],
             "available_regions": [2, 0],
             "available_in": ["DE, UK", ""],
         }
@@ -195,6 +205,26 @@ def test_gaps_best_rated_elsewhere_and_the_extremes() -> None:
     ]
     assert findings.gaps(summary_frame(0, 0, 0)) == [
         "No released movie has a Siddu score of 8.0 or more."
+    ]
+
+
+def test_gaps_say_which_score_makes_a_movie_well_rated() -> None:
+    listed = gaps_frame().iloc[[0]]
+    by_users = findings.gaps(summary_frame(10, 3, 0, source="users", min_score=7.5), listed)
+    assert by_users == [
+        "**3 of the 10 released movies with a mean user rating of 7.5 or more (from at least "
+        "20 reviews) (30.0%) cannot be watched in US**; each of them can be watched in another "
+        "region.",
+        "The best rated of them, *Stalker* (1979, mean user rating 9.1), can be watched in DE, UK.",
+    ]
+    # Rotten Tomatoes is scored out of 100: the threshold and the score say so.
+    by_tomatoes = findings.gaps(summary_frame(10, 3, 0, source="rotten_tomatoes"), listed)
+    assert by_tomatoes[0].startswith(
+        "**3 of the 10 released movies with a Rotten Tomatoes score of 80 or more (30.0%)"
+    )
+    assert "(1979, Rotten Tomatoes score 91)" in by_tomatoes[1]
+    assert findings.gaps(summary_frame(0, 0, 0, source="critics", min_score=9)) == [
+        "No released movie has a critics score of 9.0 or more."
     ]
 
 

@@ -218,6 +218,13 @@ for function in (
 spec(streaming.coverage_gaps, {"region": "US"}, "min_score", SCORE)
 spec(streaming.coverage_gaps, {"region": "US"}, "limit", _int_values(1, 10_000))
 spec(streaming.coverage_gap_summary, {"region": "US"}, "min_score", SCORE)
+for function, base in (
+    (streaming.coverage_by_region, {}),
+    (streaming.coverage_gaps, {"region": "US"}),
+    (streaming.coverage_gap_summary, {"region": "US"}),
+):
+    spec(function, base, "source", _choice_values(optional=False))
+    spec(function, base, "min_reviews", MIN_REVIEWS)
 # title=None is how movie_ids are asked for instead.
 spec(streaming.availability, {}, "title", _text_values(200, optional=True))
 spec(

@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -149,6 +149,18 @@ def test_the_valid_values_come_from_the_database(
     assert checked.values_checked and checked.parameters["window"] == "45d"
     # None means "all of them" and is not checked.
     assert check_values(prepare(schedule, "picks", {"genre": "none"}))
+
+
+@pytest.mark.parametrize("spelling", [str.lower, lambda r: f" {r[0]}{r[1:].lower()} "])
+def test_a_region_is_admitted_in_any_case_as_the_queries_read_it(
+    schedule: Schedule, on_tiny: URL, tiny: Connection, spelling: Callable[[str], str]
+) -> None:
+    region = regions(tiny)[-1]
+    [checked] = check_values(prepare(schedule, "coverage", {"region": spelling(region)}))
+    assert checked.values_checked
+    # Still a wrong code in any case: "xx" is no region.
+    with pytest.raises(ReportValueError, match=r"parameter 'region' cannot be 'xx'; valid values"):
+        check_values(prepare(schedule, "coverage", {"region": "xx"}))
 
 
 def test_a_wrong_value_exits_1_and_leaves_nothing_behind(

@@ -90,7 +90,10 @@ def test_role_attributes_and_memberships(engine: Engine) -> None:
 
 
 def test_read_only_engines_on_the_embedded_server_log_in_as_the_analyst(
-    db_url: URL, pg_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+    db_url: URL,
+    pg_server: EmbeddedServer,
+    default_database: URL,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     engine = get_engine(db_url)
     with engine.connect() as conn:

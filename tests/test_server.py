@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -21,7 +22,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 
 from iwm_lab import server as server_module
-from iwm_lab.exceptions import ServerError
+from iwm_lab.destructive import Interruption
+from iwm_lab.exceptions import DataLossRefused, ServerError
+from iwm_lab.roles import ANALYST_ROLE
 from iwm_lab.server import EmbeddedServer
 from iwm_lab.settings import Settings
 
@@ -186,8 +189,6 @@ def test_tcp_port_requires_the_password(
     assert status.url is not None and password not in status.url.render_as_string(False)
     assert password not in status.describe()
     assert password not in (stopped.pgdata.parent / "server.log").read_text()
-    with pytest.raises(ServerError, match="already running"):
-        stopped.start(port=port + 1)
     assert stopped.start().pid == status.pid
 
 
@@ -428,3 +429,148 @@ def test_db_start_on_a_foreign_pgdata_is_one_line(workdir: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("error: ") and "is not a PostgreSQL cluster" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+# `db start --port N` on a running server: restarted in place, never behind anyone's back.
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def held_session(url: URL, name: str) -> psycopg.Connection[Any]:
+    """A session someone else holds open: a notebook's, say."""
+    dsn = url.render_as_string(hide_password=False).replace("+psycopg", "")
+    return psycopg.connect(dsn, application_name=name, autocommit=True)
+
+
+def never_asked(interruption: Interruption) -> None:
+    raise AssertionError(f"asked without cause: {interruption.summary()}")
+
+
+def db_start(server: EmbeddedServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """``iwm-lab db start`` on ``server``'s data folder, without a terminal to ask on."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IWM_")}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["IWM_DATA_DIR"] = str(server.data_dir)
+    return subprocess.run(
+        ["iwm-lab", "db", "start", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("how", ["library", "cli"])
+def test_a_port_in_use_leaves_the_running_server_untouched(
+    stopped: EmbeddedServer, how: str
+) -> None:
+    before = stopped.start()
+    with held_session(stopped.url(), "notebook") as held, socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        refusal = f"port {port} on 127.0.0.1 is already in use"
+        if how == "library":
+            with pytest.raises(ServerError, match=f"^{refusal}$"):
+                stopped.start(port=port, confirm=never_asked)
+        else:
+            done = db_start(stopped, "--port", str(port), "--yes")
+            assert (done.returncode, done.stderr) == (1, f"error: {refusal}\n")
+        assert held.execute("select 1").fetchone() == (1,)
+    after = stopped.status()
+    assert (after.pid, after.port, after.url) == (before.pid, before.port, before.url)
+
+
+def test_db_start_with_a_port_lists_the_sessions_it_would_end_and_asks(
+    stopped: EmbeddedServer,
+) -> None:
+    before = stopped.start()
+    old_url = stopped.url()
+    scalar(old_url, "create table kept_for_port (id int); insert into kept_for_port values (7)")
+    port = free_port()
+    with held_session(old_url, "someone's notebook") as held:
+        refused = db_start(stopped, "--port", str(port))
+        assert refused.returncode == 1
+        lines = refused.stderr.splitlines()
+        assert lines[0] == (
+            f"restarting the embedded server for TCP port {port} would end 1 open session(s) "
+            f"on the embedded server in {stopped.data_dir}:"
+        )
+        listed = [line.split() for line in lines[2:-1]]
+        assert [row[0] for row in listed] == [str(held.info.backend_pid)]
+        assert "someone's notebook" in lines[2]
+        assert lines[-1].startswith("error: ") and "--yes" in lines[-1]
+        assert stopped.status().pid == before.pid
+        assert held.execute("select 1").fetchone() == (1,)
+
+        done = db_start(stopped, "--port", str(port), "--yes")
+        assert done.returncode == 0, done.stderr
+        with pytest.raises(psycopg.OperationalError):
+            held.execute("select 1")
+    after = stopped.status()
+    assert after.port == port and after.pid != before.pid
+    assert f"tcp:      127.0.0.1:{port}" in done.stdout
+    # The URL handed out before the restart still leads there: same data, same roles.
+    assert scalar(old_url, "select id from kept_for_port") == 7
+    analyst = old_url.set(username=ANALYST_ROLE)
+    assert scalar(analyst, "select current_user") == ANALYST_ROLE
+    password = stopped.password_file.read_text().strip()
+    tcp = f"host=127.0.0.1 port={port} user=iwm dbname=iwm passfile=/dev/null connect_timeout=5"
+    with psycopg.connect(tcp, password=password) as conn:
+        assert conn.execute("select id from kept_for_port").fetchone() == (7,)
+    # On the port it serves, a start just reports it.
+    assert stopped.start(port=port, confirm=never_asked).pid == after.pid
+    assert db_start(stopped, "--port", str(port)).returncode == 0
+    assert stopped.status().pid == after.pid
+
+
+def test_a_restart_without_sessions_asks_nothing_and_keeps_every_earlier_socket_name(
+    stopped: EmbeddedServer,
+) -> None:
+    first = stopped.start()
+    assert first.url is not None
+    socket_dir = Path(str(first.url.query["host"]))
+    ports = [free_port()]
+    ports.append(next(p for p in iter(free_port, None) if p != ports[0]))
+    for port in ports:
+        assert stopped.start(port=port, confirm=never_asked).port == port
+    earlier = [first.url.port, ports[0]]
+    aliases = sorted(path.name for path in socket_dir.iterdir() if path.is_symlink())
+    assert aliases == sorted(f".s.PGSQL.{p}" for p in earlier)
+    for old in earlier:
+        assert scalar(first.url.set(port=old), "select current_setting('port')") == str(ports[1])
+    stopped.stop()
+    assert not socket_dir.exists(), "the links go with the server"
+
+
+def test_a_restart_that_fails_leaves_the_server_running_as_before(
+    stopped: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = stopped.start()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        # As if something took the port between the check and the restart.
+        monkeypatch.setattr(server_module, "_check_port_free", lambda _port: None)
+        with pytest.raises(ServerError, match=r"it runs again as before$"):
+            stopped.start(port=port, confirm=never_asked)
+    after = stopped.status()
+    assert after.running and (after.port, after.url) == (before.port, before.url)
+    assert scalar(stopped.url(), "select 1") == 1
+
+
+def test_without_a_confirm_a_restart_that_would_end_sessions_is_refused(
+    stopped: EmbeddedServer,
+) -> None:
+    before = stopped.start()
+    with held_session(stopped.url(), "notebook") as held:
+        with pytest.raises(DataLossRefused, match="would end 1 open session"):
+            stopped.start(port=free_port())
+        assert held.execute("select 1").fetchone() == (1,)
+    assert stopped.status().pid == before.pid

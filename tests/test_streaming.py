@@ -157,7 +157,7 @@ def test_coverage_shares_are_nan_without_a_catalogue(conn: Connection) -> None:
     insert(conn, "movie_streaming_options", [{"movie_id": movie, "region": "US", "type": "free"}])
     df = coverage_by_region(conn)
     values = [None if pd.isna(v) else v for v in df.iloc[0]]
-    assert values == ["US", 1, 0, 0, 0, 1, 0, 0, None, 0, 0, None]
+    assert values == ["US", 1, 0, 0, 0, 1, 0, 0, None, "siddu", 0, 0, None]
 
 
 def test_type_columns_cover_every_offer_type() -> None:
@@ -200,8 +200,8 @@ def test_coverage_gaps(conn: Connection, catalogue: dict[str, int]) -> None:
     df = coverage_gaps(conn, region="US")
     assert dict(df.dtypes.astype(str)) == streaming.GAPS_COLUMNS
     assert [tuple(r.values()) for r in records(df)] == [
-        (catalogue["Dune: Part Two"], "Dune: Part Two", "2024", 8.5, 0, ""),
-        (catalogue["Arrival"], "Arrival", "2016", 8.0, 2, "FR, IN"),  # min_score is inclusive
+        (catalogue["Dune: Part Two"], "Dune: Part Two", 2024, 8.5, 0, ""),
+        (catalogue["Arrival"], "Arrival", 2016, 8.0, 2, "FR, IN"),  # min_score is inclusive
     ]
 
 
@@ -233,7 +233,9 @@ def test_gap_summary_counts_every_gap_beyond_the_list(
     assert records(df) == [
         {
             "region": "JP",
+            "source": "siddu",
             "min_score": 8.0,
+            "min_reviews": 20,
             "well_rated": 4,  # Avatar 3 (9.5) is not released
             "missing": 4,
             "missing_share": 1.0,
@@ -250,6 +252,103 @@ def test_gap_summary_without_well_rated_movies(conn: Connection, catalogue: dict
     row = records(coverage_gap_summary(conn, region="US", min_score=10))[0]
     assert (row["well_rated"], row["missing"], row["nowhere"]) == (0, 0, 0)
     assert row["missing_share"] is None
+
+
+# --- well rated, by each score source ---------------------------------------------------------
+
+# Built so that the sources disagree: Siddu's darling is panned by users, the crowd pleaser
+# scores low on Siddu, a single rave review makes no users' score unless min_reviews is 1.
+# title: (siddu_score, critics_score, rotten_tomatoes_score, users' ratings, regions offered)
+SCORED: dict[str, tuple[float | None, float | None, int | None, list[float], list[str]]] = {
+    "Siddu's darling": (9.0, None, None, [5.0, 5.0, 6.0], ["FR"]),
+    "Crowd pleaser": (6.0, None, None, [9.0, 9.0, 10.0], ["IN"]),
+    "Both agree": (8.5, 7.9, 79, [8.0, 9.0, 8.0], ["US"]),
+    "One rave": (None, None, None, [10.0], []),
+    "Critics' pick": (None, 9.0, 80, [], []),
+}
+
+
+@pytest.fixture
+def scored(conn: Connection) -> dict[str, int]:
+    """SCORED, all released; returns movie ids by title."""
+    rows = [
+        {"title": t, "siddu_score": s, "critics_score": c, "rotten_tomatoes_score": rt}
+        for t, (s, c, rt, _, _) in SCORED.items()
+    ]
+    ids = dict(zip(SCORED, insert(conn, "movies", rows), strict=True))
+    reviews = [
+        {"title": "r", "content": "c", "rating": rating, "movie_id": ids[t]}
+        for t, (*_, ratings, _) in SCORED.items()
+        for rating in ratings
+    ]
+    insert(conn, "reviews", reviews)
+    options = [
+        {"movie_id": ids[t], "region": region, "type": "rent"}
+        for t, (*_, regions) in SCORED.items()
+        for region in regions
+    ]
+    insert(conn, "movie_streaming_options", options)
+    return ids
+
+
+@pytest.mark.parametrize(
+    ("source", "min_reviews", "well_rated"),
+    [
+        ("siddu", 20, {"Siddu's darling": 9.0, "Both agree": 8.5}),
+        ("users", 3, {"Crowd pleaser": 28 / 3, "Both agree": 25 / 3}),
+        ("users", 1, {"One rave": 10.0, "Crowd pleaser": 28 / 3, "Both agree": 25 / 3}),
+        ("critics", 20, {"Critics' pick": 9.0}),
+        ("rotten_tomatoes", 20, {"Critics' pick": 8.0}),  # 80 of 100 is 8.0: inclusive
+    ],
+)
+def test_each_source_picks_its_own_well_rated_movies(
+    conn: Connection,
+    scored: dict[str, int],
+    source: str,
+    min_reviews: int,
+    well_rated: dict[str, float],
+) -> None:
+    for region in ("US", "fr"):
+        region_code = region.upper()
+        gaps = coverage_gaps(conn, region=region, source=source, min_reviews=min_reviews)
+        missing = {t: s for t, s in well_rated.items() if region_code not in SCORED[t][4]}
+        assert dict(zip(gaps["title"], gaps["score"], strict=True)) == pytest.approx(missing)
+        assert list(gaps["score"]) == sorted(gaps["score"], reverse=True)
+        summary = records(
+            coverage_gap_summary(conn, region=region, source=source, min_reviews=min_reviews)
+        )[0]
+        assert (summary["region"], summary["source"], summary["min_reviews"]) == (
+            region_code,
+            source,
+            min_reviews,
+        )
+        assert (summary["well_rated"], summary["missing"]) == (len(well_rated), len(missing))
+        offered_nowhere = [t for t in missing if not SCORED[t][4]]
+        assert summary["nowhere"] == len(offered_nowhere)
+
+
+@pytest.mark.parametrize(
+    ("source", "min_reviews", "best"),
+    [("siddu", 20, "Siddu's darling"), ("users", 3, "Crowd pleaser"), ("users", 1, "One rave")],
+)
+def test_top_rated_set_is_ranked_by_the_source(
+    conn: Connection, scored: dict[str, int], source: str, min_reviews: int, best: str
+) -> None:
+    df = coverage_by_region(conn, top_n=1, source=source, min_reviews=min_reviews)
+    assert set(df["source"]) == {source}
+    available = dict(zip(df["region"], df["top_n_available"], strict=True))
+    assert available == {region: int(region in SCORED[best][4]) for region in ("FR", "IN", "US")}
+
+
+def test_the_threshold_is_inclusive_on_every_scale(
+    conn: Connection, scored: dict[str, int]
+) -> None:
+    # Both agree: critics 7.9, Rotten Tomatoes 79 (7.9 out of 10).
+    for source in ("critics", "rotten_tomatoes"):
+        summary = records(coverage_gap_summary(conn, region="US", source=source, min_score=7.9))
+        assert summary[0]["well_rated"] == 2
+        summary = records(coverage_gap_summary(conn, region="US", source=source, min_score=8.1))
+        assert summary[0]["well_rated"] == (1 if source == "critics" else 0)
 
 
 # --- region codes ---------------------------------------------------------------------
@@ -456,6 +555,11 @@ BAD_CALLS: list[tuple[str, Any, dict[str, Any]]] = [
     ("min_score above 10", coverage_gaps, {"region": "US", "min_score": 10.5}),
     ("min_score negative", coverage_gaps, {"region": "US", "min_score": -1}),
     ("min_score text", coverage_gaps, {"region": "US", "min_score": "8"}),
+    ("unknown source", coverage_gaps, {"region": "US", "source": "tmdb"}),
+    ("source in capitals", coverage_gap_summary, {"region": "US", "source": "Siddu"}),
+    ("ranked by an unknown source", coverage_by_region, {"source": "weighted"}),
+    ("min_reviews 0", coverage_gaps, {"region": "US", "source": "users", "min_reviews": 0}),
+    ("min_reviews float", coverage_by_region, {"min_reviews": 2.0}),
     ("limit 0", coverage_gaps, {"region": "US", "limit": 0}),
     ("limit float", coverage_gaps, {"region": "US", "limit": 5.0}),
     ("neither title nor ids", availability, {}),
@@ -527,6 +631,12 @@ def read(conn: Connection, sql: str) -> pd.DataFrame:
     return pd.read_sql(text(sql), conn)
 
 
+def four_digit_years(years: pd.Series) -> pd.Series:
+    """``movies.year`` as the queries read it: a number when four digits, else NA."""
+    valid = years.where(years.str.fullmatch(r"[0-9]{4}").fillna(False))
+    return pd.to_numeric(valid).astype("Int64")
+
+
 @pytest.fixture(scope="module")
 def tiny_tables(tiny: Connection) -> dict[str, pd.DataFrame]:
     return {
@@ -562,6 +672,7 @@ def test_tiny_coverage_by_region(tiny: Connection, tiny_tables: dict[str, pd.Dat
             "released_movies": len(released),
             "released_available": on_sale,
             "released_share": on_sale / len(released),
+            "source": "siddu",
             "top_n": len(top),
             "top_n_available": len(available & top),
             "top_n_share": len(available & top) / len(top),
@@ -618,8 +729,8 @@ def test_tiny_coverage_gaps(tiny: Connection, tiny_tables: dict[str, pd.DataFram
         {
             "movie_id": gaps["id"],
             "title": gaps["title"],
-            "year": gaps["year"],
-            "siddu_score": gaps["siddu_score"],
+            "year": four_digit_years(gaps["year"]),
+            "score": gaps["siddu_score"],
             "available_regions": gaps["id"].map(where.nunique()).fillna(0),
             "available_in": gaps["id"].map(regions_of).fillna(""),
         }
@@ -651,7 +762,7 @@ def test_tiny_availability(tiny: Connection, tiny_tables: dict[str, pd.DataFrame
         .rename(columns={"id": "movie_id"})
         .merge(options.rename(columns={"id": "option_id"}), on="movie_id", how="left")
         .merge(platforms.rename(columns={"id": "platform_id", "name": "platform"}), how="left")
-        .assign(similarity=float("nan"))
+        .assign(similarity=float("nan"), year=lambda d: four_digit_years(d["year"]))
         .sort_values(
             ["movie_id", "region", "platform", "platform_id", "type", "quality", "option_id"],
             na_position="last",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 
 from iwm_lab import formatting
-from iwm_lab.tables import header, table
+from iwm_lab.tables import TABLE_METADATA, header, table
 
 
 @pytest.mark.parametrize(
@@ -95,6 +96,32 @@ def test_text_form_has_the_same_cells() -> None:
     text = repr(table(FRAME, columns=["region", "coverage_share"]))
     assert "30.3%" in text and "US" in text and "NaN" not in text
     assert repr(table(FRAME.iloc[:0])) == "(no rows)"
+
+
+def test_the_display_carries_the_raw_data_of_the_shown_columns() -> None:
+    from IPython.core.formatters import DisplayFormatter
+
+    shown = table(FRAME, columns=["region", "coverage_share", "mean_gap"], caption="Gaps, é")
+    data, metadata = DisplayFormatter().format(shown)
+    # What readers and nbval see is unchanged: the Styler's HTML and the aligned text.
+    assert data == {"text/html": shown.to_html(), "text/plain": repr(shown)}
+    carried = metadata[TABLE_METADATA]
+    assert carried["caption"] == "Gaps, é" and carried["rows"] == len(FRAME)
+    assert carried["columns"] == 3 and carried["bytes"] == len(carried["csv"].encode())
+    csv = pd.read_csv(io.StringIO(carried["csv"]))
+    expected = FRAME[["region", "coverage_share", "mean_gap"]].reset_index(drop=True)
+    # Full precision, not "30.3%" or "+0.26"; the frame's index is not a column.
+    pd.testing.assert_frame_equal(csv, expected.rename(columns=header), check_dtype=False)
+
+
+def test_a_table_made_without_data_has_nothing_to_download() -> None:
+    from IPython.core.formatters import DisplayFormatter
+
+    bare = table(FRAME)
+    bare.data = None
+    assert bare.metadata() is None and DisplayFormatter().format(bare)[1] == {}
+    with pytest.raises(ValueError, match="without its data"):
+        bare.to_csv()
 
 
 def test_unknown_columns_and_formats_are_clear_errors() -> None:

@@ -13,6 +13,9 @@ The generic :func:`bar_chart` and :func:`line_chart` serve frames of any shape; 
 builders know a query's columns, labels and scales. Figures carry their own small template,
 not plotly's default one, so a notebook that stores them stays small and its outputs do not
 change with plotly's defaults.
+
+Static images (``fig.write_image``, :func:`save_image`, :func:`save_images`) are drawn by a
+local Chrome or Chromium, never downloaded; see :mod:`iwm_lab.charts.export`.
 """
 
 from iwm_lab.charts._base import (
@@ -25,6 +28,12 @@ from iwm_lab.charts._base import (
     bar_chart,
     empty_figure,
     line_chart,
+)
+from iwm_lab.charts.export import (
+    browser_path,
+    check_browser_before_export,
+    save_image,
+    save_images,
 )
 from iwm_lab.charts.overview import (
     hash_audit_chart,
@@ -61,6 +70,7 @@ __all__ = [
     "TEMPLATE",
     "agreement_chart",
     "bar_chart",
+    "browser_path",
     "coverage_chart",
     "empty_figure",
     "genre_ratings_chart",
@@ -76,7 +86,11 @@ __all__ = [
     "review_volume_chart",
     "rising_tags_chart",
     "row_counts_chart",
+    "save_image",
+    "save_images",
     "score_gap_chart",
     "score_histogram",
     "top_rated_chart",
 ]
+
+check_browser_before_export()

@@ -10,6 +10,7 @@ from iwm_lab.charts._base import (
     bar_chart,
     empty_figure,
 )
+from iwm_lab.queries._common import SCORE_NAMES
 
 
 def coverage_chart(
@@ -21,13 +22,18 @@ def coverage_chart(
     if coverage.empty:
         return empty_figure(title)
     top_n = int(coverage["top_n"].max())
+    # The frame names the score its top N were ranked by; "rated" alone would hide which.
+    sources = coverage["source"].dropna().unique() if "source" in coverage else []
+    top = f"Top {top_n} rated movies"
+    if len(sources) == 1:
+        top = f"Top {top_n} movies by {SCORE_NAMES.get(sources[0], sources[0])}"
     fig = bar_chart(
         coverage,
         x="region",
         y=["released_share", "top_n_share"],
         names={
             "released_share": "Released movies",
-            "top_n_share": f"Top {top_n} rated movies",
+            "top_n_share": top,
         },
         title=title,
         x_title="Region",

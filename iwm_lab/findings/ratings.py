@@ -25,14 +25,12 @@ from iwm_lab.formatting import (
     plural,
     signed,
 )
-from iwm_lab.queries._common import FREQUENCIES, check_choice
+from iwm_lab.queries._common import DEFAULT_MIN_SCORE, FREQUENCIES, check_choice, check_number
 
 # A group's paired gap over fewer movies than this is called out as resting on few.
 FEW_MOVIES = 10
 # A whole period with at least SPIKE times the typical period's reviews is a spike.
 SPIKE = 2.0
-# The share of scores counted as high: the top 30 % of the scale (7 of 10, 70 of 100).
-HIGH_SCORE = 0.7
 # Names listed in a sentence before the rest are counted instead.
 _LISTED = 4
 
@@ -232,13 +230,17 @@ def agreement(agreement: pd.DataFrame, *, labels: Mapping[str, str] | None = Non
 # --- distribution ------------------------------------------------------------------------------
 
 
-def score_distribution(dist: pd.DataFrame, *, what: str = "ratings") -> list[str]:
+def score_distribution(
+    dist: pd.DataFrame, *, what: str = "ratings", min_score: float = DEFAULT_MIN_SCORE
+) -> list[str]:
     """What :func:`~iwm_lab.queries.ratings.score_distribution` shows: the most common band
-    with its share, and the share of ``what`` (``"ratings"``, ``"critics scores"``) in the
-    top 30 % of the scale (7 or more out of 10, 70 or more out of 100).
+    with its share, and the share of ``what`` (``"ratings"``, ``"critics scores"``) that are
+    well rated: ``min_score`` or more on the 0-10 scale, the threshold of
+    :class:`iwm_lab.queries._common.WellRated` (8 by default; 80 out of 100 on a 0-100 scale).
 
     Shares are of all counted values, whatever the bins' width. The high share is given only
     when a bin starts at that mark, since a bin across it cannot be split."""
+    check_number(min_score, "min_score", 0, 10)
     total = int(dist["count"].sum())
     if total == 0:
         return [f"There are no {what} to count."]
@@ -256,12 +258,13 @@ def score_distribution(dist: pd.DataFrame, *, what: str = "ratings") -> list[str
     else:
         first = f"The most common bands are {bands}, with {percent(peak_share)} each of the "
     first += f"{number(total)} {what}"
-    mark = HIGH_SCORE * top
+    mark = min_score / 10 * top
     starts = dist["bin_start"].to_numpy()
     if not (abs(starts - mark) < 1e-9 * top).any():
         return [first + "."]
     high = int(dist.loc[dist["bin_start"] >= mark - 1e-9 * top, "count"].sum()) / total
-    return [f"{first}; {percent(high)} are {number(mark)} or more out of {number(top)}."]
+    shown = number(mark, 0 if mark == round(mark) else 1)
+    return [f"{first}; {percent(high)} are {shown} or more out of {number(top)}."]
 
 
 # --- top rated --------------------------------------------------------------------------------
@@ -416,7 +419,6 @@ def divisive(div: pd.DataFrame) -> list[str]:
 
 __all__ = [
     "FEW_MOVIES",
-    "HIGH_SCORE",
     "SPIKE",
     "agreement",
     "divisive",

@@ -3,7 +3,8 @@
 Each function takes the frame of the :mod:`iwm_lab.queries.streaming` function it reads and
 returns one or two Markdown sentences. Every share says what it is a share of: the released
 catalogue (coverage), the movies watchable in a region (platforms), a region's offers (offer
-mix) or the well-rated movies (gaps).
+mix) or the well-rated movies (gaps). "Top rated" and "well rated" are said of the score the
+frame names (its ``source``), as :class:`iwm_lab.queries._common.WellRated` defines them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pandas as pd
 
 from iwm_lab.formatting import is_missing, listing, number, ordinal, percent, plural
 from iwm_lab.models.values import STREAMING_OPTION_TYPES, STREAMING_QUALITIES
+from iwm_lab.queries._common import SCORE_NAMES, WellRated
 
 # How an offer of each type reads after "N% ...".
 _TYPE_WORDS = {
@@ -38,7 +40,7 @@ def coverage(coverage: pd.DataFrame, *, region: str | None = None) -> list[str]:
     watchable there (one denominator for all), not by ``movies``, which also counts films
     not yet released. The first sentence names the widest and narrowest coverage; with
     ``region``, the second places that region among the others, with its share of the
-    top-rated movies.
+    top-rated movies, named by the score they are ranked by (the frame's ``source``).
     """
     if coverage.empty:
         return ["No streaming offer is recorded in any region."]
@@ -83,7 +85,8 @@ def coverage(coverage: pd.DataFrame, *, region: str | None = None) -> list[str]:
             sentences.append(
                 f"In **{region}**{place}, {plural(int(row['movies']), 'movie')} can be watched: "
                 f"{percent(row['released_share'])} of the released catalogue and "
-                f"{percent(row['top_n_share'])} of the top {number(row['top_n'])} rated."
+                f"{percent(row['top_n_share'])} of the top {number(row['top_n'])} rated by "
+                f"{SCORE_NAMES[row['source']]}."
             )
     return sentences
 
@@ -172,20 +175,21 @@ def gaps(summary: pd.DataFrame, gaps: pd.DataFrame | None = None) -> list[str]:
     :func:`iwm_lab.queries.streaming.coverage_gap_summary` (every such movie, not only the
     ones a capped :func:`~iwm_lab.queries.streaming.coverage_gaps` list shows); with
     ``gaps``, that list, the second sentence names the best rated of them and where it can
-    be watched instead.
+    be watched instead. "Well rated" is the definition the summary names (``source``,
+    ``min_score``, ``min_reviews``): "a Siddu score of 8.0 or more" by default.
     """
     if summary.empty:
         raise ValueError("the gap summary has no row; pass coverage_gap_summary's result")
     row = summary.iloc[0]
     region = row["region"]
-    score = number(row["min_score"], 1)
+    definition = WellRated(str(row["source"]), float(row["min_score"]), int(row["min_reviews"]))
     well_rated, missing = int(row["well_rated"]), int(row["missing"])
     if well_rated == 0:
-        return [f"No released movie has a Siddu score of {score} or more."]
+        return [f"No released movie has {definition.describe()}."]
     if missing == 0:
         return [
-            f"Every one of the {plural(well_rated, 'released movie')} with a Siddu score of "
-            f"{score} or more can be watched in {region}."
+            f"Every one of the {plural(well_rated, 'released movie')} with "
+            f"{definition.describe()} can be watched in {region}."
         ]
     nowhere = int(row["nowhere"])
     if nowhere == 0:
@@ -195,19 +199,18 @@ def gaps(summary: pd.DataFrame, gaps: pd.DataFrame | None = None) -> list[str]:
     else:
         elsewhere = f"{number(nowhere)} of them cannot be watched in any region"
     sentences = [
-        f"**{number(missing)} of the {plural(well_rated, 'released movie')} with a Siddu "
-        f"score of {score} or more ({percent(row['missing_share'])}) cannot be watched in "
+        f"**{number(missing)} of the {plural(well_rated, 'released movie')} with "
+        f"{definition.describe()} ({percent(row['missing_share'])}) cannot be watched in "
         f"{region}**; {elsewhere}."
     ]
     if gaps is not None and not gaps.empty:
-        best = gaps.sort_values(
-            ["siddu_score", "movie_id"], ascending=[False, True], kind="stable"
-        ).iloc[0]
+        ranked = gaps.sort_values(["score", "movie_id"], ascending=[False, True], kind="stable")
+        best = ranked.iloc[0]
         about = ", ".join(
             part
             for part in (
                 "" if is_missing(best["year"]) else str(best["year"]),
-                f"Siddu score {number(best['siddu_score'], 1)}",
+                definition.score_text(float(best["score"])),
             )
             if part
         )

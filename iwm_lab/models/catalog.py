@@ -58,31 +58,46 @@ class Movie(Base):
             name="rotten_tomatoes_score_range",
         ),
         CheckConstraint(sql_in("status", MOVIE_STATUSES), name="status"),
+        {"comment": "Primary table for all movie data."},
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    external_id: Mapped[str | None] = mapped_column(String(50), unique=True)
-    title: Mapped[str] = mapped_column(String(200), nullable=False)
-    tagline: Mapped[str | None] = mapped_column(String(500))
-    year: Mapped[str | None] = mapped_column(String(4))
-    release_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
-    runtime: Mapped[int | None] = mapped_column(Integer)
-    siddu_score: Mapped[float | None] = mapped_column(Float)
-    critics_score: Mapped[float | None] = mapped_column(Float)
-    imdb_rating: Mapped[float | None] = mapped_column(Float)
-    rotten_tomatoes_score: Mapped[int | None] = mapped_column(Integer)
-    rating: Mapped[str | None] = mapped_column(String(10))
-    language: Mapped[str | None] = mapped_column(String(50))
-    country: Mapped[str | None] = mapped_column(String(50))
-    overview: Mapped[str | None] = mapped_column(Text)
-    poster_url: Mapped[str | None] = mapped_column(String(255))
-    backdrop_url: Mapped[str | None] = mapped_column(String(255))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Internal ID")
+    external_id: Mapped[str | None] = mapped_column(
+        String(50), unique=True, comment="External identifier (e.g., tmdb_12345)"
+    )
+    title: Mapped[str] = mapped_column(String(200), nullable=False, comment="Movie title")
+    tagline: Mapped[str | None] = mapped_column(String(500), comment="Movie tagline")
+    year: Mapped[str | None] = mapped_column(String(4), comment="Release year")
+    release_date: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=False), comment="Exact release date"
+    )
+    runtime: Mapped[int | None] = mapped_column(Integer, comment="Runtime in minutes")
+    siddu_score: Mapped[float | None] = mapped_column(Float, comment="Platform rating (0-10)")
+    critics_score: Mapped[float | None] = mapped_column(Float, comment="Critics rating")
+    imdb_rating: Mapped[float | None] = mapped_column(Float, comment="IMDB rating")
+    rotten_tomatoes_score: Mapped[int | None] = mapped_column(Integer, comment="RT score (0-100)")
+    rating: Mapped[str | None] = mapped_column(
+        String(10), comment="Content rating (PG-13, R, etc.)"
+    )
+    language: Mapped[str | None] = mapped_column(String(50), comment="Primary language")
+    country: Mapped[str | None] = mapped_column(String(50), comment="Country of origin")
+    overview: Mapped[str | None] = mapped_column(Text, comment="Plot synopsis")
+    poster_url: Mapped[str | None] = mapped_column(String(255), comment="Poster image URL")
+    backdrop_url: Mapped[str | None] = mapped_column(String(255), comment="Backdrop image URL")
     # BIGINT, not the seed's INTEGER: worldwide grosses pass 2,147,483,647 (DESIGN.md).
-    budget: Mapped[int | None] = mapped_column(BigInteger)
-    revenue: Mapped[int | None] = mapped_column(BigInteger)
-    status: Mapped[str | None] = mapped_column(String(20), server_default=text("'released'"))
-    trivia: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
-    timeline: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    budget: Mapped[int | None] = mapped_column(BigInteger, comment="Production budget (USD)")
+    revenue: Mapped[int | None] = mapped_column(BigInteger, comment="Box office revenue (USD)")
+    status: Mapped[str | None] = mapped_column(
+        String(20),
+        server_default=text("'released'"),
+        comment="Status (released, upcoming, in-production)",
+    )
+    trivia: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JSONB, comment="Array of trivia objects"
+    )
+    timeline: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JSONB, comment="Array of timeline events"
+    )
 
     genres: Mapped[list[Genre]] = relationship(
         secondary="movie_genres",
@@ -129,9 +144,10 @@ Index("idx_movies_timeline_gin", Movie.timeline, postgresql_using="gin")
 
 class Genre(Base):
     __tablename__ = "genres"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    slug: Mapped[str | None] = mapped_column(String(50), unique=True)
-    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    __table_args__ = ({"comment": "Movie genres taxonomy."},)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Internal ID")
+    slug: Mapped[str | None] = mapped_column(String(50), unique=True, comment="URL-friendly slug")
+    name: Mapped[str] = mapped_column(String(100), nullable=False, comment="Genre name")
 
     movies: Mapped[list[Movie]] = relationship(
         secondary="movie_genres",
@@ -149,11 +165,14 @@ Index("idx_genres_slug", Genre.slug)
 
 class Person(Base):
     __tablename__ = "people"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    external_id: Mapped[str | None] = mapped_column(String(50), unique=True)
-    name: Mapped[str] = mapped_column(String(100), nullable=False)
-    bio: Mapped[str | None] = mapped_column(Text)
-    image_url: Mapped[str | None] = mapped_column(String(255))
+    __table_args__ = ({"comment": "Actors, directors, writers, producers."},)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Internal ID")
+    external_id: Mapped[str | None] = mapped_column(
+        String(50), unique=True, comment="External identifier"
+    )
+    name: Mapped[str] = mapped_column(String(100), nullable=False, comment="Person's name")
+    bio: Mapped[str | None] = mapped_column(Text, comment="Biography")
+    image_url: Mapped[str | None] = mapped_column(String(255), comment="Profile image URL")
 
     credits: Mapped[list[MoviePerson]] = relationship(
         back_populates="person", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
@@ -174,24 +193,37 @@ Index(
 
 class Scene(Base):
     __tablename__ = "scenes"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    external_id: Mapped[str | None] = mapped_column(String(50), unique=True)
-    title: Mapped[str] = mapped_column(String(200), nullable=False)
-    description: Mapped[str | None] = mapped_column(Text)
-    thumbnail_url: Mapped[str | None] = mapped_column(String(255))
-    duration_str: Mapped[str | None] = mapped_column(String(20))
-    duration_seconds: Mapped[int | None] = mapped_column(Integer)
-    scene_type: Mapped[str | None] = mapped_column(String(50))
-    director: Mapped[str | None] = mapped_column(String(100))
-    cinematographer: Mapped[str | None] = mapped_column(String(100))
-    view_count: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
-    comment_count: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
-    is_popular: Mapped[bool | None] = mapped_column(server_default=false())
-    is_visual_treat: Mapped[bool | None] = mapped_column(server_default=false())
-    added_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=False), server_default=func.now()
+    __table_args__ = ({"comment": "Individual movie scenes for Scene Explorer feature."},)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Internal ID")
+    external_id: Mapped[str | None] = mapped_column(
+        String(50), unique=True, comment="External identifier"
     )
-    movie_id: Mapped[int | None] = mapped_column(ForeignKey("movies.id"))
+    title: Mapped[str] = mapped_column(String(200), nullable=False, comment="Scene title")
+    description: Mapped[str | None] = mapped_column(Text, comment="Scene description")
+    thumbnail_url: Mapped[str | None] = mapped_column(String(255), comment="Thumbnail image")
+    duration_str: Mapped[str | None] = mapped_column(
+        String(20), comment='Duration string (e.g., "2:30")'
+    )
+    duration_seconds: Mapped[int | None] = mapped_column(Integer, comment="Duration in seconds")
+    scene_type: Mapped[str | None] = mapped_column(String(50), comment="Type of scene")
+    director: Mapped[str | None] = mapped_column(String(100), comment="Director name")
+    cinematographer: Mapped[str | None] = mapped_column(String(100), comment="Cinematographer name")
+    view_count: Mapped[int | None] = mapped_column(
+        Integer, server_default=text("0"), comment="Number of views"
+    )
+    comment_count: Mapped[int | None] = mapped_column(
+        Integer, server_default=text("0"), comment="Number of comments"
+    )
+    is_popular: Mapped[bool | None] = mapped_column(server_default=false(), comment="Popular flag")
+    is_visual_treat: Mapped[bool | None] = mapped_column(
+        server_default=false(), comment="Visual treat flag"
+    )
+    added_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=False), server_default=func.now(), comment="When added"
+    )
+    movie_id: Mapped[int | None] = mapped_column(
+        ForeignKey("movies.id"), comment="Associated movie"
+    )
 
     movie: Mapped[Movie | None] = relationship(back_populates="scenes", lazy="raise")
 
@@ -213,11 +245,12 @@ class MovieGenre(Base):
     """movie ↔ genre (designed here: the seed names association tables but omits the page)."""
 
     __tablename__ = "movie_genres"
+    __table_args__ = ({"comment": "Genres of each movie: one row per movie and genre."},)
     movie_id: Mapped[int] = mapped_column(
-        ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True, comment="Movie"
     )
     genre_id: Mapped[int] = mapped_column(
-        ForeignKey("genres.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("genres.id", ondelete="CASCADE"), primary_key=True, comment="Genre"
     )
 
     def __repr__(self) -> str:
@@ -246,18 +279,30 @@ class MoviePerson(Base):
             postgresql_nulls_not_distinct=True,
         ),
         CheckConstraint(sql_in("role", CREDIT_ROLES), name="role"),
+        {
+            "comment": "Credits: a person's role in a movie; an actor playing two characters "
+            "has two rows."
+        },
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Internal ID")
     movie_id: Mapped[int] = mapped_column(
-        ForeignKey("movies.id", ondelete="CASCADE"), nullable=False
+        ForeignKey("movies.id", ondelete="CASCADE"), nullable=False, comment="Movie"
     )
     person_id: Mapped[int] = mapped_column(
-        ForeignKey("people.id", ondelete="CASCADE"), nullable=False
+        ForeignKey("people.id", ondelete="CASCADE"), nullable=False, comment="Credited person"
     )
-    role: Mapped[str] = mapped_column(String(20), nullable=False)
-    character_name: Mapped[str | None] = mapped_column(String(200))
-    billing_order: Mapped[int | None] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(
+        String(20),
+        nullable=False,
+        comment="Role (actor, director, writer, producer, composer, cinematographer, editor)",
+    )
+    character_name: Mapped[str | None] = mapped_column(
+        String(200), comment="Character played (actors only)"
+    )
+    billing_order: Mapped[int | None] = mapped_column(
+        Integer, comment="Position in the cast list (actors only; 1 is top billing)"
+    )
 
     movie: Mapped[Movie] = relationship(back_populates="credits", lazy="raise")
     person: Mapped[Person] = relationship(back_populates="credits", lazy="raise")

@@ -41,28 +41,47 @@ class Pulse(Base):
     __tablename__ = "pulses"
     __table_args__ = (
         CheckConstraint(sql_in("linked_type", PULSE_LINKED_TYPES), name="linked_type"),
+        {"comment": "Social posts (like tweets) about movies/cricket."},
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    external_id: Mapped[str | None] = mapped_column(String(80), unique=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    content_text: Mapped[str] = mapped_column(Text, nullable=False)
-    # The JSON-in-TEXT columns are as documented (not JSONB): parse them, expect bad rows.
-    content_media: Mapped[str | None] = mapped_column(Text)
-    linked_type: Mapped[str | None] = mapped_column(String(20))
-    linked_external_id: Mapped[str | None] = mapped_column(String(80))
-    linked_title: Mapped[str | None] = mapped_column(String(200))
-    linked_poster_url: Mapped[str | None] = mapped_column(String(255))
-    linked_movie_id: Mapped[int | None] = mapped_column(ForeignKey("movies.id"))
-    hashtags: Mapped[str | None] = mapped_column(Text)
-    reactions_json: Mapped[str | None] = mapped_column(Text)
-    reactions_total: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
-    comments_count: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
-    shares_count: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
-    created_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=False), server_default=func.now()
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Internal ID")
+    external_id: Mapped[str | None] = mapped_column(
+        String(80), unique=True, comment="External identifier"
     )
-    edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), comment="Post author")
+    content_text: Mapped[str] = mapped_column(Text, nullable=False, comment="Post content")
+    # The JSON-in-TEXT columns are as documented (not JSONB): parse them, expect bad rows.
+    content_media: Mapped[str | None] = mapped_column(Text, comment="JSON array of media objects")
+    linked_type: Mapped[str | None] = mapped_column(
+        String(20), comment="Linked content type (movie, cricket)"
+    )
+    linked_external_id: Mapped[str | None] = mapped_column(String(80), comment="Linked content ID")
+    linked_title: Mapped[str | None] = mapped_column(String(200), comment="Linked content title")
+    linked_poster_url: Mapped[str | None] = mapped_column(
+        String(255), comment="Linked content poster"
+    )
+    linked_movie_id: Mapped[int | None] = mapped_column(
+        ForeignKey("movies.id"), comment="Linked movie"
+    )
+    hashtags: Mapped[str | None] = mapped_column(Text, comment="JSON array of hashtags")
+    reactions_json: Mapped[str | None] = mapped_column(
+        Text, comment="JSON object with reaction counts"
+    )
+    reactions_total: Mapped[int | None] = mapped_column(
+        Integer, server_default=text("0"), comment="Total reactions"
+    )
+    comments_count: Mapped[int | None] = mapped_column(
+        Integer, server_default=text("0"), comment="Comment count"
+    )
+    shares_count: Mapped[int | None] = mapped_column(
+        Integer, server_default=text("0"), comment="Share count"
+    )
+    created_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=False), server_default=func.now(), comment="Creation time"
+    )
+    edited_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=False), comment="Last edit time"
+    )
 
     user: Mapped[User | None] = relationship(back_populates="pulses", lazy="raise")
     linked_movie: Mapped[Movie | None] = relationship(lazy="raise")
@@ -83,13 +102,18 @@ Index(
 
 class UserFollow(Base):
     __tablename__ = "user_follows"
-    __table_args__ = (CheckConstraint("follower_id <> following_id", name="no_self_follow"),)
+    __table_args__ = (
+        CheckConstraint("follower_id <> following_id", name="no_self_follow"),
+        {"comment": "User follow relationships."},
+    )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    follower_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    following_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Internal ID")
+    follower_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), comment="Follower user")
+    following_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id"), comment="Following user"
+    )
     created_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=False), server_default=func.now()
+        DateTime(timezone=False), server_default=func.now(), comment="Follow date"
     )
 
     follower: Mapped[User | None] = relationship(foreign_keys=[follower_id], lazy="raise")
@@ -119,15 +143,22 @@ class TrendingTopic(Base):
         UniqueConstraint("tag", "window_label"),
         CheckConstraint(sql_in("category", TRENDING_CATEGORIES), name="category"),
         CheckConstraint(sql_in("window_label", TRENDING_WINDOWS), name="window_label"),
+        {"comment": "Trending hashtags and topics."},
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tag: Mapped[str | None] = mapped_column(String(120))
-    category: Mapped[str | None] = mapped_column(String(20))
-    window_label: Mapped[str | None] = mapped_column(String(10), server_default=text("'7d'"))
-    count: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Internal ID")
+    tag: Mapped[str | None] = mapped_column(String(120), comment="Hashtag or topic")
+    category: Mapped[str | None] = mapped_column(
+        String(20), comment="Category (movie, cricket, event, general)"
+    )
+    window_label: Mapped[str | None] = mapped_column(
+        String(10), server_default=text("'7d'"), comment="Time window (7d, 30d)"
+    )
+    count: Mapped[int | None] = mapped_column(
+        Integer, server_default=text("0"), comment="Occurrence count"
+    )
     computed_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=False), server_default=func.now()
+        DateTime(timezone=False), server_default=func.now(), comment="Computation time"
     )
 
     def __repr__(self) -> str:

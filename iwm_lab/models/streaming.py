@@ -28,12 +28,15 @@ if TYPE_CHECKING:
 
 class StreamingPlatform(Base):
     __tablename__ = "streaming_platforms"
+    __table_args__ = ({"comment": "Streaming service providers."},)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    external_id: Mapped[str | None] = mapped_column(String(50), unique=True)
-    name: Mapped[str] = mapped_column(String(100), nullable=False)
-    logo_url: Mapped[str | None] = mapped_column(String(255))
-    website_url: Mapped[str | None] = mapped_column(String(255))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Internal ID")
+    external_id: Mapped[str | None] = mapped_column(
+        String(50), unique=True, comment="External identifier"
+    )
+    name: Mapped[str] = mapped_column(String(100), nullable=False, comment="Platform name")
+    logo_url: Mapped[str | None] = mapped_column(String(255), comment="Logo image URL")
+    website_url: Mapped[str | None] = mapped_column(String(255), comment="Website URL")
 
     # The FK has no ON DELETE action: the database keeps a platform that still has offers.
     options: Mapped[list[MovieStreamingOption]] = relationship(
@@ -50,19 +53,28 @@ class MovieStreamingOption(Base):
         CheckConstraint(sql_in("type", STREAMING_OPTION_TYPES), name="type"),
         CheckConstraint(sql_in("quality", STREAMING_QUALITIES), name="quality"),
         CheckConstraint(f"region ~ '{REGION_PATTERN}'", name="region_format"),
+        {"comment": "Where movies are available to stream."},
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    external_id: Mapped[str | None] = mapped_column(String(80), unique=True)
-    movie_id: Mapped[int | None] = mapped_column(ForeignKey("movies.id"))
-    platform_id: Mapped[int | None] = mapped_column(ForeignKey("streaming_platforms.id"))
-    region: Mapped[str | None] = mapped_column(String(10))
-    type: Mapped[str] = mapped_column(String(20), nullable=False)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Internal ID")
+    external_id: Mapped[str | None] = mapped_column(
+        String(80), unique=True, comment="External identifier"
+    )
+    movie_id: Mapped[int | None] = mapped_column(ForeignKey("movies.id"), comment="Movie")
+    platform_id: Mapped[int | None] = mapped_column(
+        ForeignKey("streaming_platforms.id"), comment="Platform"
+    )
+    region: Mapped[str | None] = mapped_column(String(10), comment="Region code (US, UK, IN, etc.)")
+    type: Mapped[str] = mapped_column(
+        String(20), nullable=False, comment="Type (subscription, rent, buy, free)"
+    )
     # A display string as documented ("$3.99", "₹149"), not a number.
-    price: Mapped[str | None] = mapped_column(String(20))
-    quality: Mapped[str | None] = mapped_column(String(10))
-    url: Mapped[str | None] = mapped_column(String(500))
-    verified: Mapped[bool | None] = mapped_column(server_default=false())
+    price: Mapped[str | None] = mapped_column(String(20), comment="Price string")
+    quality: Mapped[str | None] = mapped_column(String(10), comment="Quality (HD, 4K, SD)")
+    url: Mapped[str | None] = mapped_column(String(500), comment="Direct URL")
+    verified: Mapped[bool | None] = mapped_column(
+        server_default=false(), comment="Verified availability"
+    )
 
     movie: Mapped[Movie | None] = relationship(back_populates="streaming_options", lazy="raise")
     platform: Mapped[StreamingPlatform | None] = relationship(

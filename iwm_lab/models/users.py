@@ -44,17 +44,24 @@ if TYPE_CHECKING:
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = ({"comment": "User accounts."},)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    external_id: Mapped[str | None] = mapped_column(String(50), unique=True)
-    email: Mapped[str | None] = mapped_column(String(200), unique=True)
-    hashed_password: Mapped[str] = mapped_column(String(255), nullable=False)
-    name: Mapped[str] = mapped_column(String(100), nullable=False)
-    avatar_url: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=False), server_default=func.now()
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Internal ID")
+    external_id: Mapped[str | None] = mapped_column(
+        String(50), unique=True, comment="External identifier"
     )
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
+    email: Mapped[str | None] = mapped_column(String(200), unique=True, comment="Email address")
+    hashed_password: Mapped[str] = mapped_column(
+        String(255), nullable=False, comment="Argon2 hashed password"
+    )
+    name: Mapped[str] = mapped_column(String(100), nullable=False, comment="Display name")
+    avatar_url: Mapped[str | None] = mapped_column(String(255), comment="Avatar image URL")
+    created_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=False), server_default=func.now(), comment="Account creation"
+    )
+    updated_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=False), comment="Last update"
+    )
 
     # passive_deletes="all" on every child collection: the FKs have no ON DELETE action, so the
     # database refuses to delete a user who still owns rows; the ORM must not null them out.
@@ -86,26 +93,43 @@ Index("idx_users_created_at", User.created_at.desc())
 
 class Review(Base):
     __tablename__ = "reviews"
-    __table_args__ = (CheckConstraint(sql_between("rating", SCORE_RANGE), name="rating_range"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    external_id: Mapped[str | None] = mapped_column(String(50), unique=True)
-    title: Mapped[str] = mapped_column(String(200), nullable=False)
-    content: Mapped[str] = mapped_column(Text, nullable=False)
-    rating: Mapped[float] = mapped_column(Float, nullable=False)
-    date: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=False), server_default=func.now()
+    __table_args__ = (
+        CheckConstraint(sql_between("rating", SCORE_RANGE), name="rating_range"),
+        {"comment": "User movie reviews."},
     )
-    has_spoilers: Mapped[bool | None] = mapped_column(server_default=false())
-    is_verified: Mapped[bool | None] = mapped_column(server_default=false())
-    helpful_votes: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
-    unhelpful_votes: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
-    comment_count: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
-    engagement_score: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Internal ID")
+    external_id: Mapped[str | None] = mapped_column(
+        String(50), unique=True, comment="External identifier"
+    )
+    title: Mapped[str] = mapped_column(String(200), nullable=False, comment="Review title")
+    content: Mapped[str] = mapped_column(Text, nullable=False, comment="Review content")
+    rating: Mapped[float] = mapped_column(Float, nullable=False, comment="User rating (0-10)")
+    date: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=False), server_default=func.now(), comment="Review date"
+    )
+    has_spoilers: Mapped[bool | None] = mapped_column(
+        server_default=false(), comment="Contains spoilers"
+    )
+    is_verified: Mapped[bool | None] = mapped_column(
+        server_default=false(), comment="Verified purchase/viewing"
+    )
+    helpful_votes: Mapped[int | None] = mapped_column(
+        Integer, server_default=text("0"), comment="Helpful count"
+    )
+    unhelpful_votes: Mapped[int | None] = mapped_column(
+        Integer, server_default=text("0"), comment="Unhelpful count"
+    )
+    comment_count: Mapped[int | None] = mapped_column(
+        Integer, server_default=text("0"), comment="Number of comments"
+    )
+    engagement_score: Mapped[int | None] = mapped_column(
+        Integer, server_default=text("0"), comment="Engagement metric"
+    )
     # TEXT holding a JSON array, as documented (not JSONB): parse it, and expect bad rows.
-    media_urls: Mapped[str | None] = mapped_column(Text)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    movie_id: Mapped[int | None] = mapped_column(ForeignKey("movies.id"))
+    media_urls: Mapped[str | None] = mapped_column(Text, comment="JSON array of media URLs")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), comment="Review author")
+    movie_id: Mapped[int | None] = mapped_column(ForeignKey("movies.id"), comment="Reviewed movie")
 
     user: Mapped[User | None] = relationship(back_populates="reviews", lazy="raise")
     movie: Mapped[Movie | None] = relationship(back_populates="reviews", lazy="raise")
@@ -123,20 +147,29 @@ Index("idx_reviews_engagement", Review.engagement_score.desc())
 
 class Collection(Base):
     __tablename__ = "collections"
+    __table_args__ = ({"comment": "User-created movie collections."},)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    external_id: Mapped[str | None] = mapped_column(String(50), unique=True)
-    title: Mapped[str] = mapped_column(String(200), nullable=False)
-    description: Mapped[str | None] = mapped_column(Text)
-    is_public: Mapped[bool | None] = mapped_column(server_default=true())
-    followers: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
-    # TEXT holding a JSON array, as documented.
-    tags: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=False), server_default=func.now()
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Internal ID")
+    external_id: Mapped[str | None] = mapped_column(
+        String(50), unique=True, comment="External identifier"
     )
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    title: Mapped[str] = mapped_column(String(200), nullable=False, comment="Collection title")
+    description: Mapped[str | None] = mapped_column(Text, comment="Collection description")
+    is_public: Mapped[bool | None] = mapped_column(
+        server_default=true(), comment="Public visibility"
+    )
+    followers: Mapped[int | None] = mapped_column(
+        Integer, server_default=text("0"), comment="Follower count"
+    )
+    # TEXT holding a JSON array, as documented.
+    tags: Mapped[str | None] = mapped_column(Text, comment="JSON array of tags")
+    created_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=False), server_default=func.now(), comment="Creation date"
+    )
+    updated_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=False), comment="Last update"
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), comment="Collection owner")
 
     user: Mapped[User | None] = relationship(back_populates="collections", lazy="raise")
     entries: Mapped[list[CollectionMovie]] = relationship(
@@ -164,18 +197,23 @@ class CollectionMovie(Base):
     """A movie in a collection, at a position (designed here: the seed omits the page)."""
 
     __tablename__ = "collection_movies"
+    __table_args__ = ({"comment": "Movies of each collection, in order."},)
 
     collection_id: Mapped[int] = mapped_column(
-        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True, comment="Collection"
     )
     movie_id: Mapped[int] = mapped_column(
-        ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True, comment="Movie"
     )
     # Not unique per collection: reordering would then need deferred constraints; readers
     # order by (position, added_at).
-    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    position: Mapped[int] = mapped_column(
+        Integer,
+        nullable=False,
+        comment="Position in the collection (not unique: order by position, then added_at)",
+    )
     added_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=False), server_default=func.now()
+        DateTime(timezone=False), server_default=func.now(), comment="When added"
     )
 
     collection: Mapped[Collection] = relationship(back_populates="entries", lazy="raise")
@@ -198,18 +236,27 @@ class WatchlistEntry(Base):
         CheckConstraint(sql_in("status", WATCHLIST_STATUSES), name="status"),
         CheckConstraint(sql_in("priority", WATCHLIST_PRIORITIES), name="priority"),
         CheckConstraint(sql_between("progress", PERCENT_RANGE), name="progress_range"),
+        {"comment": "User watchlist entries."},
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    external_id: Mapped[str | None] = mapped_column(String(50), unique=True)
-    date_added: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=False), server_default=func.now()
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Internal ID")
+    external_id: Mapped[str | None] = mapped_column(
+        String(50), unique=True, comment="External identifier"
     )
-    status: Mapped[str | None] = mapped_column(String(20), server_default=text("'want-to-watch'"))
-    priority: Mapped[str | None] = mapped_column(String(10), server_default=text("'medium'"))
-    progress: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    movie_id: Mapped[int | None] = mapped_column(ForeignKey("movies.id"))
+    date_added: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=False), server_default=func.now(), comment="When added"
+    )
+    status: Mapped[str | None] = mapped_column(
+        String(20), server_default=text("'want-to-watch'"), comment="Status"
+    )
+    priority: Mapped[str | None] = mapped_column(
+        String(10), server_default=text("'medium'"), comment="Priority level"
+    )
+    progress: Mapped[int | None] = mapped_column(
+        Integer, server_default=text("0"), comment="Watch progress (%)"
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), comment="User")
+    movie_id: Mapped[int | None] = mapped_column(ForeignKey("movies.id"), comment="Movie")
 
     user: Mapped[User | None] = relationship(back_populates="watchlist", lazy="raise")
     movie: Mapped[Movie | None] = relationship(lazy="raise")
@@ -235,18 +282,31 @@ class Favorite(Base):
     """
 
     __tablename__ = "favorites"
-    __table_args__ = (CheckConstraint(sql_in("type", FAVORITE_TYPES), name="type"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    external_id: Mapped[str | None] = mapped_column(String(50), unique=True)
-    type: Mapped[str] = mapped_column(String(20), nullable=False)
-    added_date: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=False), server_default=func.now()
+    __table_args__ = (
+        CheckConstraint(sql_in("type", FAVORITE_TYPES), name="type"),
+        {"comment": "User favorites (movies, people, scenes)."},
     )
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    movie_id: Mapped[int | None] = mapped_column(ForeignKey("movies.id"))
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
-    scene_id: Mapped[int | None] = mapped_column(ForeignKey("scenes.id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Internal ID")
+    external_id: Mapped[str | None] = mapped_column(
+        String(50), unique=True, comment="External identifier"
+    )
+    type: Mapped[str] = mapped_column(
+        String(20), nullable=False, comment="Type (movie, person, scene, article)"
+    )
+    added_date: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=False), server_default=func.now(), comment="When favorited"
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), comment="User")
+    movie_id: Mapped[int | None] = mapped_column(
+        ForeignKey("movies.id"), comment="Movie (if type=movie)"
+    )
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id"), comment="Person (if type=person)"
+    )
+    scene_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scenes.id"), comment="Scene (if type=scene)"
+    )
 
     user: Mapped[User | None] = relationship(back_populates="favorites", lazy="raise")
     movie: Mapped[Movie | None] = relationship(lazy="raise")

@@ -1,18 +1,37 @@
-"""What every query function shares: parameter validation and typed, stable result frames."""
+"""What every query function shares: parameter validation, typed and stable result frames, and
+the one definition of a movie's score and of "well rated"."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from itertools import islice
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Executable, Interval, cast, func, literal, select, text
-from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy import (
+    Connection,
+    Executable,
+    Float,
+    Integer,
+    Interval,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Select, TableValuedAlias
 
-from iwm_lab.models import Genre
+from iwm_lab.formatting import number
+from iwm_lab.models import SCORE_RANGE, Genre, Movie
+from iwm_lab.rollups import MOVIE_REVIEW_STATS
 
 MAX_LIMIT = 10_000
 # Years a date or moment may fall in: the first films to the end of the century. Outside them a
@@ -212,6 +231,16 @@ def check_year_range(year_from: int | None, year_to: int | None) -> None:
     check_date_range(year_from, year_to, ("year_from", "year_to"))  # type: ignore[arg-type]
 
 
+# What a valid ``movies.year`` looks like (the column is text: '19??' and 'TBA' occur).
+YEAR_PATTERN = "^[0-9]{4}$"
+
+
+def movie_year() -> ColumnElement[int]:
+    """``movies.year`` as an integer, NULL unless it is four digits: every query's ``year``."""
+    # The CASE guards the cast: a junk year such as '19??' would abort the whole query.
+    return case((Movie.year.regexp_match(YEAR_PATTERN), cast(Movie.year, Integer)))
+
+
 def genre_slugs(conn: Connection) -> list[str]:
     slugs = conn.execute(select(Genre.slug).order_by(Genre.slug)).scalars()
     return [slug for slug in slugs if slug is not None]
@@ -255,19 +284,24 @@ def regions(conn: Connection) -> list[str]:
     return sorted(conn.execute(_REGIONS_SQL).scalars())
 
 
-# Regions are ISO 3166 codes: there are fewer than 300.
-MAX_REGIONS = 300
+MAX_REGION_LENGTH = 10  # movie_streaming_options.region is VARCHAR(10)
 
 
-def check_regions(conn: Connection, values: Sequence[str]) -> list[str]:
-    items = check_list(values, "regions", MAX_REGIONS)
-    for value in items:
-        check_text(value, "region", 10)
-    known = set(regions(conn))
-    for value in items:
-        if value not in known:
-            check_choice(value, known, "region")
-    return items
+def normal_region(value: str) -> str:
+    """A region code as the database spells it: stored codes are upper case (a CHECK
+    constraint), so ``de`` and `` De `` can only mean ``DE``."""
+    return value.strip().upper()
+
+
+def region_code(value: str) -> str:
+    """:func:`normal_region` of a value checked to be text short enough to be a code. Whether
+    the region has any option is for the caller to check, against :func:`regions`."""
+    if not isinstance(value, str) or len(value) > MAX_REGION_LENGTH:
+        raise ValueError(
+            f"region must be a region code (text of at most {MAX_REGION_LENGTH} characters), "
+            f"got {shown(value)}"
+        )
+    return normal_region(value)
 
 
 def frame(
@@ -301,3 +335,109 @@ def check_text(value: str, name: str, max_length: int) -> str:
     if "\x00" in value:
         raise ValueError(f"{name} must not contain NUL characters")
     return value
+
+
+# --- scores, and what "well rated" means -------------------------------------------------------
+
+# The score sources, in the order results list them.
+SOURCES: tuple[str, ...] = ("siddu", "critics", "imdb", "rotten_tomatoes", "users")
+# How a sentence names each source's score.
+SCORE_NAMES: dict[str, str] = {
+    "siddu": "Siddu score",
+    "critics": "critics score",
+    "imdb": "IMDb rating",
+    "rotten_tomatoes": "Rotten Tomatoes score",
+    "users": "mean user rating",
+}
+DEFAULT_SOURCE = "siddu"
+DEFAULT_MIN_SCORE = 8.0
+DEFAULT_MIN_REVIEWS = 20
+# A threshold above any movie's review count is a mistake; unbounded, a huge one overflows the
+# bigint it is bound as.
+MAX_MIN_REVIEWS = 1_000_000
+# A column of a query: a model's attribute (Movie.title) or an expression.
+Column = ColumnElement[Any] | QueryableAttribute[Any]
+
+
+def check_min_reviews(value: int) -> int:
+    return check_int(value, "min_reviews", 1, MAX_MIN_REVIEWS)
+
+
+def platform_score(source: str) -> ColumnElement[Any]:
+    """A platform ``source``'s score of ``movies`` on the common 0-10 scale: ``siddu_score``,
+    ``critics_score`` and ``imdb_rating`` as stored, ``rotten_tomatoes_score`` (0-100) / 10."""
+    if source == "rotten_tomatoes":
+        return cast(Movie.rotten_tomatoes_score, Float) / 10
+    columns = {
+        "siddu": Movie.siddu_score,
+        "critics": Movie.critics_score,
+        "imdb": Movie.imdb_rating,
+    }
+    return columns[source].expression
+
+
+@dataclass(frozen=True)
+class WellRated:
+    """What "well rated" and "top rated" mean, wherever a query, a finding or a notebook says
+    it: a movie's score from one ``source``, on the common 0-10 scale, at least ``min_score``
+    (inclusive). Invalid values raise ``ValueError`` when the definition is made.
+
+    ``source`` is one of :data:`SOURCES`:
+
+    - ``siddu``: ``movies.siddu_score``, iwm's own score (0-10; the default);
+    - ``critics``: ``movies.critics_score`` (0-10);
+    - ``imdb``: ``movies.imdb_rating`` (0-10);
+    - ``rotten_tomatoes``: ``movies.rotten_tomatoes_score`` (0-100) divided by 10, so
+      ``min_score=8`` means 80 or more;
+    - ``users``: the mean ``reviews.rating`` (0-10) of the movie's reviews, for movies with at
+      least ``min_reviews`` reviews (fewer make no score at all); read from the
+      ``movie_review_stats`` rollup, as of its last refresh. ``min_reviews`` (1 to 1,000,000)
+      matters to this source only.
+
+    A movie without a score of the source is neither well rated nor ranked. "Top rated" is
+    the same score ranked: the ``top_n`` movies with the highest score, ties by movie id.
+    ``min_score`` runs from 0 to 10. :func:`iwm_lab.queries.ratings.top_rated` is another
+    thing, a ranking of users' ratings weighted by their number, and says so.
+    """
+
+    source: str = DEFAULT_SOURCE
+    min_score: float = DEFAULT_MIN_SCORE
+    min_reviews: int = DEFAULT_MIN_REVIEWS
+
+    def __post_init__(self) -> None:
+        check_choice(self.source, SOURCES, "source")
+        low, high = SCORE_RANGE
+        check_number(self.min_score, "min_score", low, high)
+        check_min_reviews(self.min_reviews)
+
+    def scored(self, *columns: Column) -> Select[Any]:
+        """``columns`` of ``movies`` and ``score`` (0-10), for every movie with a score of the
+        source; callers add their own conditions and order."""
+        if self.source != "users":
+            score = platform_score(self.source)
+            return select(*columns, score.label("score")).where(score.is_not(None))
+        stats = MOVIE_REVIEW_STATS
+        mean = stats.c.rating_sum / cast(stats.c.reviews, Float)
+        rated = and_(stats.c.movie_id == Movie.id, stats.c.reviews >= self.min_reviews)
+        return select(*columns, mean.label("score")).join_from(Movie, stats, rated)
+
+    def movies(self, *columns: Column) -> Select[Any]:
+        """:meth:`scored`, of the well-rated movies only."""
+        stmt = self.scored(*columns)
+        return stmt.where(stmt.selected_columns.score >= float(self.min_score))
+
+    def score_text(self, score: float) -> str:
+        """A movie's score as a sentence gives it: ``Siddu score 8.5``, ``Rotten Tomatoes
+        score 85``."""
+        if self.source == "rotten_tomatoes":
+            return f"{SCORE_NAMES[self.source]} {number(score * 10)}"
+        return f"{SCORE_NAMES[self.source]} {number(score, 1)}"
+
+    def describe(self) -> str:
+        """The definition as a sentence says it: ``a Siddu score of 8.0 or more``."""
+        if self.source == "rotten_tomatoes":
+            return f"a {SCORE_NAMES[self.source]} of {number(self.min_score * 10)} or more"
+        text = f"a {SCORE_NAMES[self.source]} of {number(self.min_score, 1)} or more"
+        if self.source == "users":
+            text += f" (from at least {self.min_reviews:,} reviews)"
+        return text

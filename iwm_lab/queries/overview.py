@@ -268,3 +268,19 @@ def null_shares(conn: Connection) -> pd.DataFrame:
         "null_share": "float64",
     }
     return frame(conn, stmt, columns)
+
+
+__all__ = [
+    "ACTIVITY_TABLES",
+    "KEY_COLUMNS",
+    "age_figures",
+    "freshness",
+    "null_shares",
+    "stale_sources",
+    "table_row_counts",
+]
+
+
+def __dir__() -> list[str]:
+    # What tab completion offers: the queries, not the names they are built from.
+    return list(__all__)

@@ -7,6 +7,11 @@ Scores come in two kinds. Platform scores are columns of ``movies``: ``siddu`` (
 (``sci-fi``), ``year_from``/``year_to`` are inclusive release years, ``language`` is compared
 with ``movies.language`` literally (case and all; blank, over 50 characters or NUL is refused).
 
+The score sources (:data:`SOURCES`) and what "well rated" means are defined once, in
+:class:`iwm_lab.queries._common.WellRated`: a score of one source on the common 0-10 scale
+(Rotten Tomatoes divided by 10; users' the mean rating of movies with ``min_reviews`` reviews)
+at least ``min_score``. :func:`top_rated` ranks by users' weighted rating instead, and says so.
+
 ``movies.year`` is text; a value that is not four digits ('19??', 'TBA') reads as no year: such
 movies drop out of year filters and year series but count everywhere else.
 
@@ -61,17 +66,21 @@ from sqlalchemy.sql.selectable import CTE, Select, Subquery
 from iwm_lab.models import PERCENT_RANGE, SCORE_RANGE, Genre, Movie, MovieGenre
 from iwm_lab.queries._common import (
     FREQUENCIES,
+    SOURCES,
+    YEAR_PATTERN,
     check_choice,
     check_date_range,
     check_day,
     check_genre,
-    check_int,
     check_limit,
+    check_min_reviews,
     check_periods,
     check_text,
     check_year_range,
     frame,
+    movie_year,
     period_starts,
+    platform_score,
     typed,
 )
 from iwm_lab.rollups import (
@@ -81,8 +90,6 @@ from iwm_lab.rollups import (
     SCORE_PAIR_CELLS,
 )
 
-# Score sources, in the order results list them; "users" is the mean review rating.
-SOURCES: tuple[str, ...] = ("siddu", "critics", "imdb", "rotten_tomatoes", "users")
 PERIODS: tuple[str, ...] = ("year", "decade")
 # The groups of score_gap; "none" is one group of every movie.
 GAP_GROUPS: tuple[str, ...] = ("genre", "decade", "year", "none")
@@ -95,10 +102,6 @@ _SCALES: dict[str, tuple[int, int]] = {
     "rotten_tomatoes": PERCENT_RANGE,
     "users": SCORE_RANGE,
 }
-_YEAR_PATTERN = "^[0-9]{4}$"
-# A threshold above any movie's review count is a mistake; unbounded, a huge one overflows the
-# bigint it is bound as.
-MAX_MIN_REVIEWS = 1_000_000
 _LANGUAGE_LENGTH = 50  # movies.language is VARCHAR(50): a longer value cannot match
 # Sort keys are rounded: summing the same ratings in another order changes the last bits of a
 # mean, and that noise must not decide between movies that are equal.
@@ -118,7 +121,7 @@ _CATALOGUE_COLUMNS = {
 }
 _GAP_COLUMNS = {
     "group": "str",
-    "movies": "Int64",
+    "movies": "int64",
     "mean_a": "float64",
     "mean_b": "float64",
     "mean_gap": "float64",
@@ -132,16 +135,6 @@ _MOVIE_COLUMNS = {
     "reviews": "int64",
     "mean_rating": "float64",
 }
-
-
-def _check_min_reviews(value: int) -> int:
-    return check_int(value, "min_reviews", 1, MAX_MIN_REVIEWS)
-
-
-def _year() -> ColumnElement[int]:
-    """``movies.year`` as an integer, NULL unless it is four digits."""
-    # The CASE guards the cast: a junk year such as '19??' would abort the whole query.
-    return case((Movie.year.regexp_match(_YEAR_PATTERN), cast(Movie.year, Integer)))
 
 
 def _genre_id(conn: Connection, genre: str | None) -> int | None:
@@ -167,9 +160,9 @@ def _movie_conditions(
         conditions.append(Movie.id.in_(of_genre))
     if year_from is not None or year_to is not None:
         # Compared as text: four-digit strings order as their numbers do, and the planner
-        # then estimates from the column's statistics (it cannot see through _year()'s CASE,
+        # then estimates from the column's statistics (it cannot see through movie_year()'s CASE,
         # and a wrong guess sends it to fetch millions of reviews one movie at a time).
-        conditions.append(Movie.year.regexp_match(_YEAR_PATTERN))
+        conditions.append(Movie.year.regexp_match(YEAR_PATTERN))
         if year_from is not None:
             conditions.append(Movie.year >= f"{year_from:04d}")
         if year_to is not None:
@@ -214,7 +207,7 @@ def _first_with_titles(ranked: Subquery, key: str, limit: int) -> Select[Any]:
         select(
             first.c.movie_id,
             Movie.title,
-            _year().label("year"),
+            movie_year().label("year"),
             first.c.reviews,
             first.c.mean_rating,
             first.c[key],
@@ -330,7 +323,7 @@ def platform_agreement(
     differences are NaN when ``n`` is 0. :func:`score_gap` gives the signed difference per
     genre or period, with its interval.
     """
-    _check_min_reviews(min_reviews)
+    check_min_reviews(min_reviews)
     genre_id = _genre_id(conn, genre)
 
     pairs = list(combinations(SOURCES, 2))
@@ -352,10 +345,7 @@ def platform_agreement(
     stats = _review_stats(_movie_conditions(genre_id=genre_id))
     rated = (
         select(
-            Movie.siddu_score.label("siddu"),
-            Movie.critics_score.label("critics"),
-            Movie.imdb_rating.label("imdb"),
-            (cast(Movie.rotten_tomatoes_score, Float) / 10).label("rotten_tomatoes"),
+            *(platform_score(source).label(source) for source in SOURCES if source != "users"),
             stats.c.mean_rating.label("users"),
         )
         .join(stats, and_(stats.c.movie_id == Movie.id, stats.c.reviews >= min_reviews))
@@ -461,16 +451,7 @@ def platform_agreement(
 
 def _score_on_ten(source: str, stats: Subquery) -> ColumnElement[Any]:
     """A movie's ``source`` score on the common 0-10 scale; users' from ``stats``."""
-    if source == "users":
-        return stats.c.mean_rating
-    if source == "rotten_tomatoes":
-        return cast(Movie.rotten_tomatoes_score, Float) / 10
-    columns = {
-        "siddu": Movie.siddu_score,
-        "critics": Movie.critics_score,
-        "imdb": Movie.imdb_rating,
-    }
-    return columns[source].expression
+    return stats.c.mean_rating if source == "users" else platform_score(source)
 
 
 def score_gap(
@@ -500,7 +481,7 @@ def score_gap(
 
     - ``group`` (str): the genre's display name, the decade ("1990s"), the year ("1995"), or
       "all".
-    - ``movies`` (Int64): movies with both scores.
+    - ``movies`` (int64): movies with both scores.
     - ``mean_a``, ``mean_b`` (float64): the two sources' mean scores over those movies, 0-10.
     - ``mean_gap`` (float64): mean of ``a - b`` over those movies, in points out of 10:
       positive when ``a`` scores them higher.
@@ -512,13 +493,13 @@ def score_gap(
     if a == b:
         raise ValueError(f"a and b must be two different sources, got {a!r} for both")
     check_choice(by, GAP_GROUPS, "by")
-    _check_min_reviews(min_reviews)
+    check_min_reviews(min_reviews)
     genre_id = _genre_id(conn, genre)
 
     conditions = _movie_conditions(genre_id=genre_id)
     stats = _review_stats(conditions)
     score_a, score_b = _score_on_ten(a, stats), _score_on_ten(b, stats)
-    period = _year() if by == "year" else _year() // 10 * 10
+    period = movie_year() if by == "year" else movie_year() // 10 * 10
     paired = select(
         Movie.id.label("movie_id"),
         period.label("period"),
@@ -595,6 +576,11 @@ def top_rated(
     rating, ``m = min_reviews`` and ``C`` the mean rating of every review of every movie
     meeting the filters. A movie with few reviews is pulled towards ``C``.
 
+    A ranking of users' ratings only, weighted by their number: not "well rated" in the sense
+    of the other queries (one ``source``'s score at least ``min_score``, for users the plain
+    mean rating of movies with ``min_reviews`` reviews; see
+    :class:`iwm_lab.queries._common.WellRated`).
+
     At most ``limit`` rows, by ``weighted_rating`` descending, then ``reviews`` descending,
     then ``movie_id``:
 
@@ -603,7 +589,7 @@ def top_rated(
     - ``mean_rating`` (float64): ``R``, 0-10.
     - ``weighted_rating`` (float64): ``WR``, 0-10.
     """
-    _check_min_reviews(min_reviews)
+    check_min_reviews(min_reviews)
     check_year_range(year_from, year_to)
     check_limit(limit)
     if language is not None:
@@ -646,7 +632,7 @@ def divisive_movies(
     - ``mean_rating`` (float64): their mean rating, 0-10.
     - ``stddev_rating`` (float64): their sample standard deviation (n - 1 denominator).
     """
-    _check_min_reviews(min_reviews)
+    check_min_reviews(min_reviews)
     check_limit(limit)
     genre_id = _genre_id(conn, genre)
 
@@ -713,7 +699,7 @@ def ratings_by_genre(
     difference is not a gap between the two sources. :func:`score_gap` compares two sources
     on the same movies. Means are NaN when nothing is averaged.
     """
-    _check_min_reviews(min_reviews)
+    check_min_reviews(min_reviews)
     check_year_range(year_from, year_to)
 
     conditions = _movie_conditions(year_from=year_from, year_to=year_to)
@@ -744,7 +730,9 @@ def ratings_by_year(
     Movies without a valid year are left out. One row per period from the first to the last
     period that has a movie, gaps included (with zeros), sorted by ``period``:
 
-    - ``period`` (int64): the year, or with ``by="decade"`` the decade's first year (1990).
+    - ``period`` (datetime64[us]): the period's first moment, as in every time series: the
+      year's 1 January (1995-01-01), or with ``by="decade"`` the decade's (1990-01-01 for the
+      1990s); ``period.dt.year`` gives the year.
     - ``movies`` (int64): movies in the group.
     - ``rated_movies`` (int64): those with at least ``min_reviews`` reviews.
     - ``reviews`` (int64): the reviews of the rated movies.
@@ -761,15 +749,15 @@ def ratings_by_year(
     on the same movies. Means are NaN when nothing is averaged.
     """
     check_choice(by, PERIODS, "by")
-    _check_min_reviews(min_reviews)
+    check_min_reviews(min_reviews)
     genre_id = _genre_id(conn, genre)
 
     conditions = _movie_conditions(genre_id=genre_id)
     step = 1 if by == "year" else 10
-    period = _year() if by == "year" else _year() // 10 * 10
+    period = movie_year() if by == "year" else movie_year() // 10 * 10
     movies = (
         select(*_catalogue_scores(), period.label("period"))
-        .where(_year().is_not(None), *conditions)
+        .where(movie_year().is_not(None), *conditions)
         .cte("movies_by_period")
     )
     stats = _review_stats(conditions)
@@ -792,12 +780,13 @@ def ratings_by_year(
         func.coalesce(per_period.c[name], 0).label(name) if dtype == "int64" else per_period.c[name]
         for name, dtype in _CATALOGUE_COLUMNS.items()
     ]
+    starts = func.make_timestamp(series.c.period, 1, 1, 0, 0, 0.0)
     stmt = (
-        select(series.c.period, *filled)
+        select(starts.label("period"), *filled)
         .select_from(series.outerjoin(per_period, per_period.c.period == series.c.period))
         .order_by(series.c.period)
     )
-    return frame(conn, stmt, {"period": "int64", **_CATALOGUE_COLUMNS})
+    return frame(conn, stmt, {"period": "datetime64[us]", **_CATALOGUE_COLUMNS})
 
 
 def review_volume(
@@ -889,3 +878,8 @@ __all__ = [
     "score_gap",
     "top_rated",
 ]
+
+
+def __dir__() -> list[str]:
+    # What tab completion offers: the queries, not the names they are built from.
+    return list(__all__)

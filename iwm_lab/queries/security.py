@@ -137,4 +137,9 @@ def password_hash_audit(conn: Connection, *, hasher: PasswordHasher | None = Non
     return typed(audit, AUDIT_COLUMNS)
 
 
-__all__ = ["AUDIT_COLUMNS", "password_hash_audit"]
+__all__ = ["password_hash_audit"]
+
+
+def __dir__() -> list[str]:
+    # What tab completion offers: the queries, not the names they are built from.
+    return list(__all__)

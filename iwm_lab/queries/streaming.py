@@ -9,17 +9,20 @@ migration 0002
 (:mod:`iwm_lab.rollups`), as of their last refresh (the seeder, ``iwm-lab import`` and
 ``iwm-lab db refresh`` refresh them); the others read the table itself.
 
-"Top rated" and "well rated" mean ``movies.siddu_score`` (iwm's own 0-10 score, indexed) among
-released movies, ties by movie id. The review-based weighted rating of the ratings module would
-cost a pass over every review on each call and rank unreviewed films nowhere.
+"Top rated" and "well rated" are among released movies, by one score ``source`` (one of
+:data:`SOURCES`, default ``siddu``: ``movies.siddu_score``, iwm's own 0-10 score) on the
+common 0-10 scale, ties by movie id; well rated is a score of at least ``min_score`` (default
+8.0), and ``source="users"`` scores the movies with ``min_reviews`` reviews by their mean
+rating. The definition is :class:`iwm_lab.queries._common.WellRated`, the same wherever a query,
+a finding or a notebook says "well rated" or "top rated".
 
 Regions are validated against the regions that have at least one option
 (:func:`iwm_lab.queries._common.regions`), in any case (``de`` is ``DE``: see
 :func:`check_region`); types against :data:`iwm_lab.models.values.STREAMING_OPTION_TYPES`.
 Ranges, checked before any query (a ``ValueError`` naming the range otherwise): ``limit`` and
-``top_n`` 1 to 10,000; ``min_score`` 0 to 10; at most 300 regions (each at most 10
-characters), 16 types, 10,000 ``movie_ids`` (each 1 to 2,147,483,647); a title at most 200
-characters.
+``top_n`` 1 to 10,000; ``min_score`` 0 to 10; ``min_reviews`` 1 to 1,000,000; at most 300
+regions (each at most 10 characters), 16 types, 10,000 ``movie_ids`` (each 1 to
+2,147,483,647); a title at most 200 characters.
 """
 
 from __future__ import annotations
@@ -27,21 +30,45 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
-from sqlalchemy import Connection, Float, Integer, Select, String, TextClause, column, select, text
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Float,
+    Integer,
+    Select,
+    String,
+    TextClause,
+    cast,
+    column,
+    func,
+    literal,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.sql.elements import ColumnElement
 
-from iwm_lab.models import MovieStreamingOption, StreamingPlatform
-from iwm_lab.models.values import SCORE_RANGE, STREAMING_OPTION_TYPES, STREAMING_QUALITIES
+from iwm_lab.models import Movie, MovieStreamingOption, StreamingPlatform
+from iwm_lab.models.values import STREAMING_OPTION_TYPES, STREAMING_QUALITIES
 from iwm_lab.queries import _common
 from iwm_lab.queries._common import (
+    DEFAULT_MIN_REVIEWS,
+    DEFAULT_MIN_SCORE,
+    DEFAULT_SOURCE,
     MAX_LIMIT,
+    SOURCES,
+    YEAR_PATTERN,
+    Column,
+    WellRated,
     check_choice,
     check_int,
     check_limit,
     check_list,
-    check_number,
     check_text,
     frame,
-    shown,
+    movie_year,
+    region_code,
 )
 
 # One column per offer type in coverage_by_region; the SQL below names the same four.
@@ -66,7 +93,6 @@ MAX_TITLE_LENGTH = 200  # movies.title
 
 # Regions are ISO 3166 codes (fewer than 300); a longer list is a mistake.
 MAX_REGIONS = 300
-MAX_REGION_LENGTH = 10  # a code with room for surrounding spaces
 MAX_TYPES = len(STREAMING_OPTION_TYPES) * 4
 # movies.id is an integer column: a larger id would fail the cast of the whole list.
 MAX_MOVIE_ID = 2**31 - 1
@@ -82,16 +108,10 @@ def _as_list(values: str | Sequence[str], name: str, max_items: int) -> list[str
 
 
 def _check_region_texts(values: Sequence[str]) -> list[str]:
-    """Region codes as the database spells them, before the database is asked: stored codes
-    are two upper-case letters (a CHECK constraint), so "de" can only mean DE."""
-    for value in values:
-        if not isinstance(value, str) or len(value) > MAX_REGION_LENGTH:
-            raise ValueError(
-                f"region must be a region code (text of at most {MAX_REGION_LENGTH} characters), "
-                f"got {shown(value)}"
-            )
-    # Anything else unknown is refused by the lookup, which lists the valid codes.
-    return [value.strip().upper() for value in values]
+    """Region codes as the database spells them (:func:`~iwm_lab.queries._common.region_code`),
+    before the database is asked; anything else unknown is refused by the lookup, which lists
+    the valid codes."""
+    return [region_code(value) for value in values]
 
 
 def _check_regions(conn: Connection, values: Sequence[str]) -> list[str]:
@@ -109,19 +129,19 @@ def check_region(conn: Connection, region: str) -> str:
     return _check_regions(conn, _check_region_texts([region]))[0]
 
 
-def _check_score(value: float, name: str) -> float:
-    low, high = SCORE_RANGE
-    return float(check_number(value, name, low, high))
+def _offered(movie_id: Column, region: str | None = None) -> ColumnElement[bool]:
+    """Whether the movie has an option in ``region`` (None: in any region)."""
+    o = MovieStreamingOption.__table__
+    where = o.c.region == region if region is not None else o.c.region.is_not(None)
+    return select(o.c.id).where(o.c.movie_id == movie_id, where).exists()
 
 
 # Counts from streaming_region_type_counts (a few rows per region: one per combination of
-# offer types); the top-rated movies, at most 10,000, are looked up in streaming_region_movies.
+# offer types); the top-rated movies, at most 10,000 ids, are looked up in
+# streaming_region_movies.
 _COVERAGE_SQL = text("""
 WITH top_rated AS (
-    SELECT id FROM movies
-    WHERE status = 'released' AND siddu_score IS NOT NULL
-    ORDER BY siddu_score DESC, id
-    LIMIT :top_n
+    SELECT unnest(CAST(:top_ids AS integer[])) AS id
 ),
 per_region AS (
     SELECT c.region,
@@ -157,7 +177,7 @@ SELECT w.region, coalesce(r.movies, 0) AS movies,
        coalesce(r.movies_free, 0) AS movies_free, c.released_movies,
        coalesce(r.released_available, 0) AS released_available,
        coalesce(r.released_available, 0)::float8 / nullif(c.released_movies, 0) AS released_share,
-       c.top_n, coalesce(t.top_n_available, 0) AS top_n_available,
+       CAST(:source AS text) AS source, c.top_n, coalesce(t.top_n_available, 0) AS top_n_available,
        coalesce(t.top_n_available, 0)::float8 / nullif(c.top_n, 0) AS top_n_share
 FROM unnest(CAST(:regions AS text[])) AS w(region)
 CROSS JOIN catalogue AS c
@@ -173,6 +193,7 @@ COVERAGE_COLUMNS: dict[str, str] = {
     "released_movies": "int64",
     "released_available": "int64",
     "released_share": "float64",
+    "source": "str",
     "top_n": "int64",
     "top_n_available": "int64",
     "top_n_share": "float64",
@@ -185,12 +206,17 @@ def coverage_by_region(
     regions: str | Sequence[str] | None = None,
     types: str | Sequence[str] | None = None,
     top_n: int = 100,
+    source: str = DEFAULT_SOURCE,
+    min_reviews: int = DEFAULT_MIN_REVIEWS,
 ) -> pd.DataFrame:
     """How much of the catalogue can be watched in each region.
 
-    ``regions``: a region code or a list of them (default: every region with an option).
-    ``types``: offer types to count (default: all of ``subscription``, ``rent``, ``buy``,
-    ``free``); options of other types are ignored everywhere in the result.
+    ``regions``: a region code or a list of them, in any case (default: every region with an
+    option). ``types``: offer types to count (default: all of ``subscription``, ``rent``,
+    ``buy``, ``free``); options of other types are ignored everywhere in the result.
+    ``top_n``, ``source`` and ``min_reviews``: the top-rated set, the ``top_n`` released movies
+    with the best score of ``source`` (:class:`~iwm_lab.queries._common.WellRated`: ``siddu``
+    by default; ``users`` ranks the movies with ``min_reviews`` reviews by their mean rating).
 
     One row per region, sorted by region; a region whose options are all of other types gets a
     row of zeros. Columns:
@@ -204,12 +230,14 @@ def coverage_by_region(
     - ``released_movies``: movies with ``status = 'released'`` in the whole catalogue.
     - ``released_available``: of those, how many are available there.
     - ``released_share``: ``released_available / released_movies`` (NaN for an empty catalogue).
+    - ``source``: the score the top-rated set is ranked by.
     - ``top_n``: size of the top-rated set: the ``top_n`` released movies with the highest
-      ``siddu_score`` (ties by id; fewer when fewer are scored).
+      score of ``source`` (ties by id; fewer when fewer are scored).
     - ``top_n_available``: of those, how many are available there.
     - ``top_n_share``: ``top_n_available / top_n`` (NaN when no movie is scored).
     """
     check_limit(top_n, "top_n")
+    ranking = WellRated(source=source, min_reviews=min_reviews)
     wanted_types = _as_list(STREAMING_OPTION_TYPES if types is None else types, "types", MAX_TYPES)
     for value in wanted_types:
         check_choice(value, STREAMING_OPTION_TYPES, "type")
@@ -219,7 +247,13 @@ def coverage_by_region(
         # Deduplicated again once normalised: "de" and "DE" are one region.
         asked = _check_region_texts(_as_list(regions, "regions", MAX_REGIONS))
         wanted_regions = _check_regions(conn, list(dict.fromkeys(asked)))
-    params: dict[str, object] = {"regions": wanted_regions, "top_n": top_n}
+    ranked = ranking.scored(Movie.id).where(Movie.status == "released")
+    best = ranked.order_by(ranked.selected_columns.score.desc(), Movie.id).limit(top_n)
+    params: dict[str, object] = {
+        "regions": wanted_regions,
+        "top_ids": list(conn.execute(best).scalars()),
+        "source": source,
+    }
     params.update({t: t in wanted_types for t in STREAMING_OPTION_TYPES})
     return frame(conn, _COVERAGE_SQL, COVERAGE_COLUMNS, params)
 
@@ -236,7 +270,7 @@ ORDER BY s.movies DESC, platform, s.platform_id
 """)
 
 PLATFORM_SHARE_COLUMNS: dict[str, str] = {
-    "platform_id": "int64",
+    "platform_id": "Int64",
     "platform": "str",
     "movies": "int64",
     "share": "float64",
@@ -251,7 +285,8 @@ def platform_share(conn: Connection, *, region: str) -> pd.DataFrame:
     One row per platform with at least one option there, sorted by ``movies`` (descending),
     then platform name and id. Columns:
 
-    - ``platform_id``, ``platform``: the platform's id and name.
+    - ``platform_id`` (Int64, as in :func:`availability`), ``platform``: the platform's id
+      and name.
     - ``movies``: distinct movies it offers there (any type).
     - ``share``: ``movies`` / distinct movies offered there by any platform. A movie on two
       platforms counts for both, so shares add up to more than 1.
@@ -262,93 +297,78 @@ def platform_share(conn: Connection, *, region: str) -> pd.DataFrame:
     return frame(conn, _PLATFORM_SHARE_SQL, PLATFORM_SHARE_COLUMNS, {"region": region})
 
 
-_GAPS_SQL = text("""
-WITH gaps AS (
-    SELECT m.id, m.title, m.year, m.siddu_score
-    FROM movies AS m
-    WHERE m.status = 'released'
-      AND m.siddu_score >= :min_score
-      AND NOT EXISTS (
-          SELECT 1 FROM movie_streaming_options AS o
-          WHERE o.movie_id = m.id AND o.region = :region
-      )
-    ORDER BY m.siddu_score DESC, m.id
-    LIMIT :limit
-)
-SELECT g.id AS movie_id, g.title, g.year, g.siddu_score,
-       coalesce(a.regions, 0) AS available_regions,
-       coalesce(a.available_in, '') AS available_in
-FROM gaps AS g
-LEFT JOIN LATERAL (
-    SELECT count(DISTINCT o.region) AS regions,
-           string_agg(DISTINCT o.region, ', ' ORDER BY o.region) AS available_in
-    FROM movie_streaming_options AS o
-    WHERE o.movie_id = g.id AND o.region IS NOT NULL
-) AS a ON true
-ORDER BY g.siddu_score DESC, g.id
-""")
-
 GAPS_COLUMNS: dict[str, str] = {
     "movie_id": "int64",
     "title": "str",
-    "year": "str",
-    "siddu_score": "float64",
+    "year": "Int64",
+    "score": "float64",
     "available_regions": "int64",
     "available_in": "str",
 }
 
 
 def coverage_gaps(
-    conn: Connection, *, region: str, min_score: float = 8.0, limit: int = 50
+    conn: Connection,
+    *,
+    region: str,
+    source: str = DEFAULT_SOURCE,
+    min_score: float = DEFAULT_MIN_SCORE,
+    min_reviews: int = DEFAULT_MIN_REVIEWS,
+    limit: int = 50,
 ) -> pd.DataFrame:
     """Well-rated released movies that cannot be watched in ``region`` at all.
 
-    A movie qualifies when ``status = 'released'``, ``siddu_score >= min_score`` and it has no
-    option of any type in ``region``. At most ``limit`` rows, best score first, ties by movie
-    id. Columns:
+    A movie qualifies when ``status = 'released'``, it is well rated (its score of ``source``
+    is at least ``min_score`` on the 0-10 scale, :class:`~iwm_lab.queries._common.WellRated`:
+    by default a Siddu score of 8.0 or more; ``source="users"`` takes the mean rating of the
+    movies with ``min_reviews`` reviews) and it has no option of any type in ``region``. At
+    most ``limit`` rows, best score first, ties by movie id. Columns:
 
-    - ``movie_id``, ``title``, ``year``, ``siddu_score``: the movie.
+    - ``movie_id``, ``title``, ``year`` (Int64, NA when not a four-digit year): the movie.
+    - ``score``: its score of ``source``, 0-10.
     - ``available_regions``: how many other regions offer it (0: nowhere).
     - ``available_in``: those regions, sorted and joined by ``", "`` (``""`` when none).
     """
-    _check_score(min_score, "min_score")
+    well_rated = WellRated(source, min_score, min_reviews)
     check_limit(limit)
     region = check_region(conn, region)
-    params = {"region": region, "min_score": float(min_score), "limit": limit}
-    return frame(conn, _GAPS_SQL, GAPS_COLUMNS, params)
-
-
-# The same movies as _GAPS_SQL, all of them: the gap list stops at its limit.
-_GAP_SUMMARY_SQL = text("""
-WITH well_rated AS (
-    SELECT m.id
-    FROM movies AS m
-    WHERE m.status = 'released' AND m.siddu_score >= :min_score
-),
-missing AS (
-    SELECT w.id
-    FROM well_rated AS w
-    WHERE NOT EXISTS (
-        SELECT 1 FROM movie_streaming_options AS o
-        WHERE o.movie_id = w.id AND o.region = :region
+    found = well_rated.movies(
+        Movie.id.label("movie_id"), Movie.title, movie_year().label("year")
+    ).where(Movie.status == "released", ~_offered(Movie.id, region))
+    gaps = (
+        found.order_by(found.selected_columns.score.desc(), Movie.id).limit(limit).subquery("gaps")
     )
-)
-SELECT CAST(:region AS text) AS region,
-       CAST(:min_score AS float8) AS min_score,
-       (SELECT count(*) FROM well_rated) AS well_rated,
-       (SELECT count(*) FROM missing) AS missing,
-       (SELECT count(*) FROM missing)::float8
-           / nullif((SELECT count(*) FROM well_rated), 0) AS missing_share,
-       (SELECT count(*) FROM missing AS x
-        WHERE NOT EXISTS (
-            SELECT 1 FROM movie_streaming_options AS o
-            WHERE o.movie_id = x.id AND o.region IS NOT NULL
-        )) AS nowhere
-""")
+    o = MovieStreamingOption.__table__
+    elsewhere = (
+        select(
+            func.count(o.c.region.distinct()).label("regions"),
+            func.string_agg(
+                o.c.region.distinct(), aggregate_order_by(literal(", "), o.c.region)
+            ).label("available_in"),
+        )
+        .where(o.c.movie_id == gaps.c.movie_id, o.c.region.is_not(None))
+        .lateral("elsewhere")
+    )
+    stmt = (
+        select(
+            gaps.c.movie_id,
+            gaps.c.title,
+            gaps.c.year,
+            gaps.c.score,
+            elsewhere.c.regions.label("available_regions"),
+            func.coalesce(elsewhere.c.available_in, "").label("available_in"),
+        )
+        .select_from(gaps.join(elsewhere, true()))
+        .order_by(gaps.c.score.desc(), gaps.c.movie_id)
+    )
+    return frame(conn, stmt, GAPS_COLUMNS)
+
 
 GAP_SUMMARY_COLUMNS: dict[str, str] = {
     "region": "str",
+    "source": "str",
     "min_score": "float64",
+    "min_reviews": "int64",
     "well_rated": "int64",
     "missing": "int64",
     "missing_share": "float64",
@@ -356,38 +376,66 @@ GAP_SUMMARY_COLUMNS: dict[str, str] = {
 }
 
 
-def coverage_gap_summary(conn: Connection, *, region: str, min_score: float = 8.0) -> pd.DataFrame:
+def coverage_gap_summary(
+    conn: Connection,
+    *,
+    region: str,
+    source: str = DEFAULT_SOURCE,
+    min_score: float = DEFAULT_MIN_SCORE,
+    min_reviews: int = DEFAULT_MIN_REVIEWS,
+) -> pd.DataFrame:
     """How many well-rated released movies cannot be watched in ``region``: every one that
     :func:`coverage_gaps` would list, however long its list.
 
-    A movie is well rated when ``status = 'released'`` and ``siddu_score >= min_score``; it is
-    missing when it has no option of any type in ``region``. One row. Columns:
+    Well rated as in :func:`coverage_gaps` (:class:`~iwm_lab.queries._common.WellRated`); a
+    movie is missing when it has no option of any type in ``region``. One row. Columns:
 
-    - ``region``, ``min_score``: the question asked.
-    - ``well_rated``: well-rated movies in the whole catalogue.
+    - ``region``, ``source``, ``min_score``, ``min_reviews``: the question asked.
+    - ``well_rated``: well-rated released movies in the whole catalogue.
     - ``missing``: of those, the ones with no option in ``region``.
     - ``missing_share``: ``missing / well_rated`` (NaN when no movie is well rated).
     - ``nowhere``: of the missing ones, those with no option in any region.
     """
-    _check_score(min_score, "min_score")
+    well_rated = WellRated(source, min_score, min_reviews)
     region = check_region(conn, region)
-    params = {"region": region, "min_score": float(min_score)}
-    return frame(conn, _GAP_SUMMARY_SQL, GAP_SUMMARY_COLUMNS, params)
+    rated = well_rated.movies(Movie.id).where(Movie.status == "released").cte("well_rated")
+    missing = select(rated.c.id).where(~_offered(rated.c.id, region)).cte("missing")
+
+    def count(rows: Select[tuple[int]]) -> ColumnElement[int]:
+        return select(func.count()).select_from(rows.subquery()).scalar_subquery()
+
+    well_rated_count = count(select(rated.c.id))
+    missing_count = count(select(missing.c.id))
+    stmt = select(
+        literal(region, String).label("region"),
+        literal(source, String).label("source"),
+        literal(float(min_score), Float).label("min_score"),
+        literal(min_reviews, BigInteger).label("min_reviews"),
+        well_rated_count.label("well_rated"),
+        missing_count.label("missing"),
+        (cast(missing_count, Float) / func.nullif(well_rated_count, 0)).label("missing_share"),
+        count(select(missing.c.id).where(~_offered(missing.c.id))).label("nowhere"),
+    )
+    return frame(conn, stmt, GAP_SUMMARY_COLUMNS)
 
 
 # `%` (similarity above pg_trgm.similarity_threshold, default 0.3) catches typos in a whole
 # title; `<%` (word similarity above pg_trgm.word_similarity_threshold, default 0.6) catches a
 # query that is part of a longer title ("Dune" in "Dune: Part Two"). Both use the GIN trigram
-# index on movies.title.
+# index on movies.title. The year is read as movie_year() reads it: NULL unless four digits.
 _MATCH_BY_TITLE = text("""
-    SELECT m.id, m.title, m.year, similarity(m.title, :title) AS similarity
+    SELECT m.id, m.title,
+           CASE WHEN m.year ~ :year_pattern THEN CAST(m.year AS integer) END AS year,
+           similarity(m.title, :title) AS similarity
     FROM movies AS m
     WHERE m.title % :title OR :title <% m.title
     ORDER BY similarity DESC, word_similarity(:title, m.title) DESC, m.id
     LIMIT :limit
 """)
 _MATCH_BY_ID = text("""
-    SELECT m.id, m.title, m.year, CAST(NULL AS real) AS similarity
+    SELECT m.id, m.title,
+           CASE WHEN m.year ~ :year_pattern THEN CAST(m.year AS integer) END AS year,
+           CAST(NULL AS real) AS similarity
     FROM movies AS m
     WHERE m.id = ANY(CAST(:movie_ids AS integer[]))
     ORDER BY m.id
@@ -400,7 +448,7 @@ def _availability_stmt(matched: TextClause) -> Select[tuple[object, ...]]:
     mt = matched.columns(
         column("id", Integer),
         column("title", String),
-        column("year", String),
+        column("year", Integer),
         column("similarity", Float),
     ).cte("matched")
     o = MovieStreamingOption.__table__
@@ -443,7 +491,7 @@ _AVAILABILITY_BY_ID = _availability_stmt(_MATCH_BY_ID)
 AVAILABILITY_COLUMNS: dict[str, str] = {
     "movie_id": "int64",
     "title": "str",
-    "year": "str",
+    "year": "Int64",
     "similarity": "float64",
     "option_id": "Int64",
     "region": "str",
@@ -480,7 +528,7 @@ def availability(
     id; a matched movie without any option gets one row with the option columns empty.
     Columns:
 
-    - ``movie_id``, ``title``, ``year``: the movie.
+    - ``movie_id``, ``title``, ``year`` (Int64, NA when not a four-digit year): the movie.
     - ``similarity``: ``similarity(title, query)`` from 0 to 1 (NaN when asked by id).
     - ``option_id`` (NA: no option), ``region``, ``platform_id``, ``platform``: the offer.
     - ``type``: subscription, rent, buy or free; ``quality``: SD, HD or 4K.
@@ -492,12 +540,12 @@ def availability(
         raise ValueError("pass exactly one of title or movie_ids")
     if title is not None:
         check_text(title, "title", MAX_TITLE_LENGTH)
-        params: dict[str, object] = {"title": title, "limit": limit}
+        params: dict[str, object] = {"title": title, "limit": limit, "year_pattern": YEAR_PATTERN}
         return frame(conn, _AVAILABILITY_BY_TITLE, AVAILABILITY_COLUMNS, params)
     ids = check_list(movie_ids, "movie_ids", MAX_LIMIT)
     for movie_id in ids:
         check_int(movie_id, "each of movie_ids", 1, MAX_MOVIE_ID)
-    params = {"movie_ids": ids, "limit": limit}
+    params = {"movie_ids": ids, "limit": limit, "year_pattern": YEAR_PATTERN}
     return frame(conn, _AVAILABILITY_BY_ID, AVAILABILITY_COLUMNS, params)
 
 
@@ -552,3 +600,22 @@ def price_quality_mix(conn: Connection, *, region: str) -> pd.DataFrame:
         "qualities": list(STREAMING_QUALITIES),
     }
     return frame(conn, _PRICE_MIX_SQL, PRICE_MIX_COLUMNS, params)
+
+
+__all__ = [
+    "CURRENCY_MARKERS",
+    "SOURCES",
+    "TYPE_COLUMNS",
+    "availability",
+    "check_region",
+    "coverage_by_region",
+    "coverage_gap_summary",
+    "coverage_gaps",
+    "platform_share",
+    "price_quality_mix",
+]
+
+
+def __dir__() -> list[str]:
+    # What tab completion offers: the queries, not the names they are built from.
+    return list(__all__)

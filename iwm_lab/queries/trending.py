@@ -657,3 +657,22 @@ def new_tags(
         .limit(limit)
     )
     return frame(conn, stmt, NEW_COLUMNS)
+
+
+__all__ = [
+    "FREQUENCIES",
+    "hashtag_counts",
+    "hashtag_timeseries",
+    "new_tags",
+    "pulse_span",
+    "refresh_trending_topics",
+    "rising_tags",
+    "trending_refreshes",
+    "trending_topics",
+    "window_totals",
+]
+
+
+def __dir__() -> list[str]:
+    # What tab completion offers: the queries, not the names they are built from.
+    return list(__all__)

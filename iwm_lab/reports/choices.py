@@ -42,8 +42,12 @@ class Allowed:
     values: tuple[str, ...]
     rule: Callable[[str], bool] | None = None
     rule_text: str = ""  # the rule in words, for the error message
+    # How the queries read a value before comparing it (region codes: any case, spaces trimmed).
+    normal: Callable[[str], str] | None = None
 
     def admits(self, value: str) -> bool:
+        if self.normal is not None:
+            value = self.normal(value)
         return value in self.values or (self.rule is not None and self.rule(value))
 
     def describe(self) -> str:
@@ -52,9 +56,9 @@ class Allowed:
 
 
 def _regions(conn: Connection) -> Allowed:
-    from iwm_lab.queries._common import regions
+    from iwm_lab.queries._common import normal_region, regions
 
-    return Allowed(tuple(regions(conn)))
+    return Allowed(tuple(regions(conn)), normal=normal_region)
 
 
 def _genres(conn: Connection) -> Allowed:

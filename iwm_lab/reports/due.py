@@ -35,10 +35,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
-from iwm_lab.reports.runner import job_dir
 from iwm_lab.reports.schedule import Job, Schedule
 from iwm_lab.reports.signals import interrupts_once
-from iwm_lab.reports.state import RunRecord, read_state, try_job_lock
+from iwm_lab.reports.state import RunRecord, job_dir, read_state, try_job_lock
 
 WORKER = "iwm_lab.reports.worker"
 RETRYING = "retrying: the last attempt could not reach the database"

@@ -12,6 +12,9 @@ self-contained page inlines it instead, for a single file to mail.
 Cells tagged ``report-hide`` (a notebook's title, which the header repeats, or instructions
 for JupyterLab users) are left out, unless they hold the error of a failed run.
 
+Each table that carries its data gets a "Download CSV" link under it, to a file beside the
+page (:func:`shown_tables` names them, :mod:`.tables` writes them); a hidden table has none.
+
 Plotly figures reach the HTML as their JSON (``application/vnd.plotly.v1+json``: the runner
 starts kernels with ``PLOTLY_RENDERER=plotly_mimetype``); each becomes a ``div`` plus its
 spec in a ``<script type="application/json">``, drawn by the inlined plotly.js. Figures
@@ -33,7 +36,13 @@ import nbformat
 from iwm_lab.reports.changes import Changes
 from iwm_lab.reports.records import RECORD_MIMETYPE
 from iwm_lab.reports.state import write_text_atomic
-from iwm_lab.reports.tables import format_tables
+from iwm_lab.reports.tables import (
+    TableFile,
+    download_link,
+    format_tables,
+    table_data,
+    table_files,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +99,37 @@ def _hidden(cell: nbformat.NotebookNode) -> bool:
     return not any(o.get("output_type") == "error" for o in cell.get("outputs", []))
 
 
+def _joined(html: str | list[str]) -> str:
+    # nbformat may store a text output as a list of lines.
+    return html if isinstance(html, str) else "".join(html)
+
+
+def _table_outputs(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    """The outputs of the page's tables that carry their data, in page order."""
+    return [
+        output
+        for cell in nb.cells
+        if cell.cell_type == "code" and not _hidden(cell)
+        for output in cell.get("outputs", [])
+        if table_data(output) is not None
+    ]
+
+
+def shown_tables(nb: nbformat.NotebookNode) -> list[TableFile]:
+    """The CSV files of the tables the page of ``nb`` shows, in page order."""
+    return table_files([table_data(output) or {} for output in _table_outputs(nb)])
+
+
 def prepare_for_html(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, int]:
     """A copy of ``nb`` for the page: ``report-hide`` cells and recorded figures removed,
-    plotly figures as offline HTML, tables formatted (:mod:`.tables`).
+    plotly figures as offline HTML, tables formatted (:mod:`.tables`) with their download
+    links (:func:`shown_tables`).
 
     Returns the copy and the number of plotly figures in it.
     """
     nb = copy.deepcopy(nb)
+    for output, file in zip(_table_outputs(nb), shown_tables(nb), strict=True):
+        output["data"]["text/html"] = _joined(output["data"]["text/html"]) + download_link(file)
     nb.cells = [cell for cell in nb.cells if not _hidden(cell)]
     figures = 0
     for cell in nb.cells:
@@ -108,8 +141,7 @@ def prepare_for_html(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, 
             if RECORD_MIMETYPE in data:
                 continue
             if isinstance(data.get("text/html"), str | list) and PLOTLY_MIMETYPE not in data:
-                html = data["text/html"]
-                data["text/html"] = format_tables(html if isinstance(html, str) else "".join(html))
+                data["text/html"] = format_tables(_joined(data["text/html"]))
             if PLOTLY_MIMETYPE in data:
                 spec = data[PLOTLY_MIMETYPE]
                 kinds = {trace.get("type") for trace in spec.get("data", [])}

@@ -3,7 +3,8 @@
 The page's header is built here from the run's record: parameters, the data's as-of, whether
 the run is ad hoc, and how the key figures changed since the previous comparable run
 (:mod:`.changes`). plotly.js is referenced from the output folder's ``_static/`` unless the
-page is to be self-contained (see :mod:`.html`).
+page is to be self-contained (see :mod:`.html`). Each table the page shows that carries its
+data is written as a CSV under ``tables/`` beside the page, with the page or not at all.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
@@ -22,11 +24,18 @@ import nbformat
 
 from iwm_lab.formatting import moment
 from iwm_lab.reports.changes import figure_changes, previous_run
-from iwm_lab.reports.html import HeaderParameter, ReportHeader, export_html, plotly_asset
+from iwm_lab.reports.html import (
+    HeaderParameter,
+    ReportHeader,
+    export_html,
+    plotly_asset,
+    shown_tables,
+)
 from iwm_lab.reports.prepare import AS_OF, PreparedJob
 from iwm_lab.reports.records import read_records
 from iwm_lab.reports.redaction import Redactor
 from iwm_lab.reports.state import FAILED, INTERRUPTED, SUCCESS, RunRecord
+from iwm_lab.reports.tables import TABLES_DIR, write_table_files
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +96,11 @@ def render(
             keep_code=show_code or record.status != SUCCESS,
             plotly_src=src,
         )
+        # The CSVs of the tables the page shows, beside it (the notebook was redacted).
+        write_table_files(shown_tables(nb), staging)
         (staging / f"{job.file_stem}.html").write_text(redactor.text(page), encoding="utf-8")
     except Exception as exc:
+        shutil.rmtree(staging / TABLES_DIR, ignore_errors=True)
         if record.status == SUCCESS:
             record.status = FAILED
             record.error = f"HTML export failed: {type(exc).__name__}: {exc}"

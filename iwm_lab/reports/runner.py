@@ -49,6 +49,7 @@ from iwm_lab.reports.state import (
     STAGING,
     SUCCESS,
     RunRecord,
+    job_dir,
     job_lock,
     new_run_id,
     read_state,
@@ -84,11 +85,6 @@ class RunResult:
         if self.run_dir is None:
             return None
         return next((self.run_dir / f for f in self.record.files if f.endswith(suffix)), None)
-
-
-def job_dir(schedule: Schedule, job: Job) -> Path:
-    """The job's folder below the output root: history, lock, ``latest`` and run folders."""
-    return schedule.output_dir / job.key
 
 
 def check_database() -> str:

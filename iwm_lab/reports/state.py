@@ -26,9 +26,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from iwm_lab.exceptions import ReportBusy, ReportError
+
+if TYPE_CHECKING:
+    from iwm_lab.reports.schedule import Job, Schedule
 
 STATE_FILE = "state.json"
 RUN_FILE = "run.json"
@@ -103,6 +106,11 @@ class JobState:
     def last_attempt(self) -> RunRecord | None:
         """The newest run made for a slot (by run-due), whatever became of it."""
         return next((r for r in self.runs if r.slot is not None), None)
+
+
+def job_dir(schedule: Schedule, job: Job) -> Path:
+    """The job's folder below the output root: history, lock, ``latest`` and run folders."""
+    return schedule.output_dir / job.key
 
 
 def new_run_id(now: datetime | None = None) -> str:
