@@ -152,7 +152,7 @@ class Table:
         return styler
 
     def to_html(self) -> str:
-        return self.styler.to_html()
+        return str(self.styler.to_html())
 
     def _repr_html_(self) -> str:
         return self.to_html()
@@ -162,7 +162,7 @@ class Table:
         a missing value is an empty field."""
         if self.data is None:
             raise ValueError("this table was made without its data")
-        return self.data.to_csv(index=False, lineterminator="\n")
+        return str(self.data.to_csv(index=False, lineterminator="\n"))
 
     def metadata(self) -> dict[str, Any] | None:
         """What :data:`TABLE_METADATA` holds for this table; None without data."""

@@ -216,7 +216,8 @@ def collection_movies(world: World) -> Iterator[CopyRows]:
 def _per_user(world: World, rng: np.random.Generator, idx: np.ndarray, mean: float) -> np.ndarray:
     """How many rows each user in ``idx`` gets: Poisson around ``mean``, lifted by activity."""
     lift = world.user_activity**0.7
-    return rng.poisson(mean * lift[idx] / lift.mean())
+    counts: np.ndarray = rng.poisson(mean * lift[idx] / lift.mean())
+    return counts
 
 
 def watchlist(world: World) -> Iterator[CopyRows]:

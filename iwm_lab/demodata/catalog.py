@@ -150,7 +150,8 @@ def movies(world: World) -> Iterator[CopyRows]:
 
 
 def _tenths(values: np.ndarray, low: float, high: float) -> I64:
-    return np.rint(np.clip(values, low, high) * 10).astype(np.int64)
+    tenths: I64 = np.rint(np.clip(values, low, high) * 10).astype(np.int64)
+    return tenths
 
 
 def _content_rating(rng: np.random.Generator, primary: I64, lang: I64) -> Take:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from iwm_lab.demodata import activity, catalog, social, streaming
+from iwm_lab.demodata import activity, catalog, social, streaming, vocab
 from iwm_lab.demodata.copytext import CopyRows, clear_cache
 from iwm_lab.demodata.world import World
 
@@ -40,7 +40,7 @@ def _per_movie(factor: float) -> Callable[[World], int]:
 
 
 SOURCES: tuple[TableSource, ...] = (
-    TableSource("genres", lambda w: len(catalog.vocab.GENRES), catalog.genres),
+    TableSource("genres", lambda w: len(vocab.GENRES), catalog.genres),
     TableSource("movies", lambda w: w.scale.movies, catalog.movies),
     TableSource("people", lambda w: w.scale.people, catalog.people),
     TableSource("movie_genres", _per_movie(1.85), catalog.movie_genres),
@@ -66,7 +66,7 @@ SOURCES: tuple[TableSource, ...] = (
         lambda w: round(w.scale.users * w.scale.follows_per_user),
         social.user_follows,
     ),
-    TableSource("streaming_platforms", lambda w: len(catalog.vocab.PLATFORMS), streaming.platforms),
+    TableSource("streaming_platforms", lambda w: len(vocab.PLATFORMS), streaming.platforms),
     TableSource(
         "movie_streaming_options",
         lambda w: round(w.scale.movies * w.scale.options_per_movie),

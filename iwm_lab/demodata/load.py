@@ -243,7 +243,8 @@ def _generator_thread(chunks: Iterator[Chunk]) -> Iterator[Callable[[], Chunk | 
         item = out.get()
         if isinstance(item, BaseException):
             raise item
-        return item
+        chunk: Chunk | None = item
+        return chunk
 
     try:
         yield take

@@ -91,7 +91,8 @@ def between(lo: Dates, hi: Dates, fraction: F64) -> Dates:
     """Timestamps (to the second) at ``fraction`` of the way from ``lo`` to ``hi``."""
     lo_s, hi_s = lo.astype("datetime64[s]"), hi.astype("datetime64[s]")
     span = (hi_s - lo_s).astype(np.int64)
-    return lo_s + (span * fraction).astype(np.int64) * SECOND
+    moments: Dates = lo_s + (span * fraction).astype(np.int64) * SECOND
+    return moments
 
 
 def as_datetime64(value: datetime) -> np.datetime64:

@@ -48,7 +48,8 @@ def _range(values: list[float]) -> str:
 
 
 def _moment(value: Any) -> datetime:
-    return pd.Timestamp(value).to_pydatetime()
+    moment: datetime = pd.Timestamp(value).to_pydatetime()
+    return moment
 
 
 # Leaders -----------------------------------------------------------------------------------

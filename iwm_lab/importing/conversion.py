@@ -270,9 +270,10 @@ def _parse_timestamp(text: str) -> datetime:
 
 def _to_timestamp(value: Any) -> datetime:
     if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value
+        moment: datetime = value
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        return moment
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
     if isinstance(value, str):
