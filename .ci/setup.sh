@@ -1,4 +1,5 @@
-# Sourced by .ci/demo and .ci/test: find Python >= 3.12, make .venv, install the locked stack.
+# Sourced by .ci/demo and .ci/test: find Python >= 3.12, make .venv, install the locked stack;
+# .ci/test also calls ensure_chromium.
 # Re-running is cheap: the install is skipped while requirements.lock and pyproject.toml match
 # what .venv was built from.
 
@@ -46,6 +47,22 @@ setup_venv() {
         .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
         echo "$want" > "$stamp"
     fi
+}
+
+# Called by .ci/test only. The browser tests drive Debian's chromium through Playwright, whose
+# own browser download cannot work where only package mirrors are reachable.
+ensure_chromium() {
+    if command -v chromium >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing Debian's chromium for the browser tests" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        return 0
+    fi
+    echo "note: chromium is not installed, so the browser tests will be skipped (under CI=true" >&2
+    echo "      they fail). Install it as root: apt-get install chromium" >&2
 }
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

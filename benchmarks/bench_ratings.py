@@ -2,15 +2,15 @@
 
 For every function (some twice, with and without filters) it reports the median latency over
 repeated calls and, in the same run, the median of a baseline that loads the rows it needs with
-``pandas.read_sql`` (plain selects) and aggregates in pandas. The baseline is the test suite's
-independent pandas computation (``tests/test_ratings.py``), so the run also checks that both
-agree. Then it prints ``EXPLAIN (ANALYZE, BUFFERS)`` of the slowest queries.
+``pandas.read_sql`` (plain selects) and aggregates in pandas. The baseline is the independent
+pandas computation of ``benchmarks/references.py``, so the run also checks that both agree.
+Then it prints ``EXPLAIN (ANALYZE, BUFFERS)`` of the slowest queries.
 
 Run it from the repository root:
 
-    .venv/bin/python benchmarks/bench_ratings.py              # the configured database
-    .venv/bin/python benchmarks/bench_ratings.py --url postgresql+psycopg://me@host/iwm
-    .venv/bin/python benchmarks/bench_ratings.py --seed small # fresh iwm_bench_ratings_small
+    .venv/bin/python -m benchmarks.bench_ratings              # the configured database
+    .venv/bin/python -m benchmarks.bench_ratings --url postgresql+psycopg://me@host/iwm
+    .venv/bin/python -m benchmarks.bench_ratings --seed small # fresh iwm_bench_ratings_small
 
 ``--seed SCALE`` (re)creates the database ``iwm_bench_ratings_SCALE`` on the configured server,
 migrates it, seeds the demo dataset at that scale, vacuums and analyses it, and measures it; it
@@ -22,28 +22,24 @@ baseline) are for scale ``large`` (100k movies, 5M reviews) on two cores:
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import re
 import statistics
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from time import perf_counter
-from types import ModuleType
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import URL, make_url
 
+from benchmarks.references import REFERENCES, Raw, assert_same
 from iwm_lab import migrate
 from iwm_lab.database import database_url, describe_url, get_engine
 from iwm_lab.queries import ratings
 
-TESTS = Path(__file__).resolve().parents[1] / "tests"
 SEED = 42
 
 
@@ -81,12 +77,6 @@ class LastStatement:
 
     def _record(self, conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         self.statement, self.parameters = statement, parameters
-
-
-def references() -> ModuleType:
-    """The pandas computations of tests/test_ratings.py (``REFERENCES``, ``Raw``)."""
-    sys.path.insert(0, str(TESTS))
-    return importlib.import_module("test_ratings")
 
 
 def cases(conn: Connection) -> list[Case]:
@@ -139,7 +129,6 @@ def median_ms(call: Callable[[], pd.DataFrame], repeat: int) -> tuple[float, pd.
 def measure(
     conn: Connection,
     last: LastStatement,
-    ref: ModuleType,
     case: Case,
     repeat: int,
     pandas_repeat: int,
@@ -148,12 +137,12 @@ def measure(
     function(conn, **case.params)  # warm-up: plan, caches
     statement, parameters = last.statement, last.parameters
     sql_ms, result = median_ms(lambda: function(conn, **case.params), repeat)
-    baseline = ref.REFERENCES[case.function]
+    baseline = REFERENCES[case.function]
     pandas_ms, expected = median_ms(
-        lambda: baseline(ref.Raw(conn, case.review_dates), **case.params), pandas_repeat
+        lambda: baseline(Raw(conn, case.review_dates), **case.params), pandas_repeat
     )
     try:
-        ref.assert_same(result, expected)
+        assert_same(result, expected)
         same = True
     except AssertionError:
         same = False
@@ -200,7 +189,6 @@ def main(argv: list[str] | None = None) -> None:
         url: URL | None = fresh_database(args.seed)
     else:
         url = make_url(args.url) if args.url else None
-    ref = references()
     engine = get_engine(url)  # read-only, as analysts' sessions are
     last = LastStatement(engine)
     with engine.connect() as conn:
@@ -212,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"median of {args.repeat} calls (pandas: {args.pandas_repeat}); {load()}\n")
         results = []
         for case in cases(conn):
-            results.append(measure(conn, last, ref, case, args.repeat, args.pandas_repeat))
+            results.append(measure(conn, last, case, args.repeat, args.pandas_repeat))
             m = results[-1]
             print(f"  {m.sql_ms:9.1f} ms  {m.pandas_ms:9.1f} ms  {m.case.label}", flush=True)
 

@@ -39,9 +39,10 @@ from sqlalchemy.engine import URL
 
 from iwm_lab import migrate
 from iwm_lab.database import database_url, get_engine
-from iwm_lab.demodata import SCALES, SeedReport, is_embedded_url, load, seed_database
+from iwm_lab.demodata import SCALES, SeedReport, load, seed_database
 from iwm_lab.demodata.generate import SOURCES, chunks
 from iwm_lab.demodata.world import build_world
+from iwm_lab.server import is_embedded
 
 # Tables smaller than this are listed but not held to the 80% target: a rate measured over a
 # few chunks is mostly start-up, and the generator may have rendered them ahead.
@@ -161,7 +162,7 @@ def run_one(args: argparse.Namespace, scale: str) -> dict[str, Any]:
             engine,
             scale=scale,
             seed=args.seed,
-            allow_external=not is_embedded_url(url),
+            allow_external=not is_embedded(url),
             progress=not args.quiet,
         )
         engine.dispose()
@@ -187,7 +188,7 @@ def print_report(
     print()
     print(
         f"seed benchmark: scale {report.scale}, seed {report.seed}, {os.cpu_count()} CPUs, "
-        f"{'embedded server' if is_embedded_url(url) else 'external server'}"
+        f"{'embedded server' if is_embedded(url) else 'external server'}"
     )
     print(
         f"load average before/after seeding: {loads[0][0]:.1f} / {loads[1][0]:.1f} "

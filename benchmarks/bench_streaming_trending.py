@@ -20,27 +20,26 @@ refresh is given that as-of too, so it counts a full window.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import re
 import resource
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import URL
 
-from iwm_lab import migrate
+from benchmarks.references import parse_price
+from iwm_lab import migrate, operations
 from iwm_lab.database import database_url, get_engine
+from iwm_lab.models import Base
 from iwm_lab.queries import overview, streaming, trending
 
 Call = Callable[[Connection], Any]
@@ -138,23 +137,13 @@ def pd_availability_ids(conn: Connection, ids: list[int]) -> pd.DataFrame:
     return opts.sort_values(["movie_id", "region", "platform", "type", "quality", "id"])
 
 
-def reference_price_parser() -> Callable[[object], tuple[str | None, float | None]]:
-    """The test suite's independent price parser (``tests/test_streaming.py``)."""
-    tests = str(Path(__file__).resolve().parents[1] / "tests")
-    if tests not in sys.path:
-        sys.path.insert(0, tests)
-    parse: Callable[[object], tuple[str | None, float | None]]
-    parse = importlib.import_module("test_streaming")._parse_price
-    return parse
-
-
 def pd_price_mix(conn: Connection, region: str) -> pd.DataFrame:
     opts = read(
         conn,
         "select type, quality, price from movie_streaming_options where region = :region",
         region=region,
     )
-    parsed = opts["price"].map(reference_price_parser())
+    parsed = opts["price"].map(parse_price)
     opts["currency"] = parsed.str[0]
     opts["amount"] = parsed.str[1].astype("float64")
     grouped = opts.groupby(["type", "quality", "currency"], dropna=False)["amount"]
@@ -240,7 +229,7 @@ def pd_row_counts(conn: Connection) -> dict[str, int]:
     # A count needs every row; one column of each is the least to read.
     return {
         t.name: len(read(conn, f"select 1 as x from {t.name}"))  # noqa: S608
-        for t in overview.Base.metadata.sorted_tables
+        for t in Base.metadata.sorted_tables
     }
 
 
@@ -376,7 +365,7 @@ def refresh_ms(engine: Engine, repeat: int) -> float:
         for _ in range(repeat + 1):
             tx = conn.begin()
             started = time.perf_counter()
-            trending.refresh_trending_topics(conn, as_of=as_of)
+            operations.refresh_trending_topics(conn, as_of=as_of)
             samples.append((time.perf_counter() - started) * 1000)
             tx.rollback()
     return statistics.median(samples[1:])

@@ -24,12 +24,13 @@ import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from datetime import time as clock
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
-from iwm_lab import rollups
+from iwm_lab import operations, rollups
 from iwm_lab.database import describe_url, get_engine
 from iwm_lab.queries import ratings, trending
 
@@ -74,8 +75,8 @@ def windows(conn: Connection, repeat: int) -> None:
         start = end - timedelta(days=days - 1)
         since = datetime.combine(start, clock())
         until = datetime.combine(end + timedelta(days=1), clock())
-        calls = {
-            "rollup": lambda s=start: ratings.review_volume(conn, start=s, end=end),
+        calls: dict[str, Callable[[], Any]] = {
+            "rollup": partial(ratings.review_volume, conn, start=start, end=end),
             "plain": raw(conn, _REVIEWS_RAW, "reviews", since=since, until=until),
             "twin": raw(conn, _REVIEWS_RAW, "reviews_partitioned", since=since, until=until),
         }
@@ -83,7 +84,7 @@ def windows(conn: Connection, repeat: int) -> None:
     for label, days in (("pulses, 7 days", 7), ("pulses, 30 days", 30)):
         since = last_pulse - timedelta(days=days)
         calls = {
-            "rollup": lambda d=days: trending.hashtag_counts(conn, window_days=d, as_of=last_pulse),
+            "rollup": partial(trending.hashtag_counts, conn, window_days=days, as_of=last_pulse),
             "plain": raw(conn, _PULSES_RAW, "pulses", since=since, until=last_pulse),
             "twin": raw(conn, _PULSES_RAW, "pulses_partitioned", since=since, until=last_pulse),
         }
@@ -96,7 +97,8 @@ def report(label: str, ms: dict[str, float]) -> None:
 
 
 def refreshes(url: Any, repeat: int) -> None:
-    engine = get_engine(url, writable=True)
+    # As `iwm-lab db refresh` runs them: the writer role (on the embedded server).
+    engine = get_engine(url, writable=True, role="writer")
     print("\n| rollup | rows | concurrent refresh s | blocking refresh s |")
     print("|---|---:|---:|---:|")
     with engine.connect() as conn:
@@ -106,7 +108,7 @@ def refreshes(url: Any, repeat: int) -> None:
             for _ in range(repeat):
                 for concurrently in (True, False):
                     tx = conn.begin()
-                    (done,) = rollups.refresh_in(conn, [name], concurrently=concurrently)
+                    (done,) = operations.refresh_rollups_in(conn, [name], concurrently=concurrently)
                     tx.rollback()
                     seconds[concurrently].append(done.seconds)
                     rows = done.rows
@@ -128,7 +130,9 @@ def main() -> None:
     with engine.connect() as conn:
         print(f"{describe_url(engine.url)}; load average {os.getloadavg()[0]:.1f}\n")
         windows(conn, args.repeat)
-    refreshes(engine.url, args.refresh_repeat)
+    # The configured URL, not the read-only engine's: on the embedded server that one is the
+    # analyst's, whose sessions are read-only whatever is asked.
+    refreshes(url, args.refresh_repeat)
     engine.dispose()
 
 

@@ -25,8 +25,8 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from iwm_lab.exceptions import IwmLabError, UnknownTable
+from iwm_lab.settings import SCHEMA_DOCS as DOCS_PATH
 
-DOCS_PATH = Path(__file__).resolve().parent.parent / "docs" / "schema.md"
 REGENERATE = "iwm-lab db docs"
 
 # relkind -> what describe() calls it. Partitions (relispartition) are left out: their parent

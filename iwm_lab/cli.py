@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,28 @@ def _describe(exc: BaseException) -> str:
     )
 
 
+# The flag that sets each keyword argument a library refusal may name (OptionNeeded.option).
+_FLAGS = {
+    "allow_external": "--allow-external",
+    "encoding": "--encoding",
+    "force": "--force",
+    "format": "--format",
+    "reject_path": "--reject-file",
+    "reset": "--reset",
+    "skip_bad": "--skip-bad",
+    "yes": "--yes",
+}
+
+
+def _with_flag(exc: IwmLabError) -> str:
+    """The error's message; for a refusal a flag would lift, then what to pass."""
+    from iwm_lab.exceptions import OptionNeeded
+
+    if isinstance(exc, OptionNeeded) and exc.option in _FLAGS:
+        return f"{exc}; pass {_FLAGS[exc.option]} {exc.remedy}"
+    return str(exc)
+
+
 class _Group(click.Group):
     """The single place where an error becomes one ``error:`` line and an exit status.
 
@@ -83,7 +106,7 @@ class _Group(click.Group):
             sys.exit(143 if isinstance(exc, Terminated) else 130)
         except IwmLabError as exc:
             self._traceback(ctx)
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {_with_flag(exc)}", err=True)
             sys.exit(1)
         except Exception as exc:
             import errno
@@ -293,8 +316,9 @@ def docs(check_only: bool, path: Path | None) -> None:
     from iwm_lab import catalog
     from iwm_lab.database import analyst_engine
     from iwm_lab.exceptions import DocsOutOfDate
+    from iwm_lab.settings import SCHEMA_DOCS
 
-    target = path or catalog.DOCS_PATH
+    target = path or SCHEMA_DOCS
     with analyst_engine().connect() as conn:
         if check_only:
             diff = catalog.schema_docs_differences(target, conn)
@@ -307,26 +331,37 @@ def docs(check_only: bool, path: Path | None) -> None:
     click.echo(f"{'wrote' if changed else 'unchanged:'} {target}")
 
 
-class _RollupChoice(click.Choice[str]):
-    """``click.Choice`` of the rollups' names, read from :mod:`iwm_lab.rollups` only when a
-    command line is checked against them: that module loads SQLAlchemy."""
+class _LazyChoice(click.Choice[str]):
+    """``click.Choice`` of names the library holds, read only when a command line is checked
+    against them (or its help shown): the modules that hold them load SQLAlchemy."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: Callable[[], Sequence[str]]) -> None:
+        self._names = names
         super().__init__(())
 
     @property
     def choices(self) -> tuple[str, ...]:
-        from iwm_lab.rollups import ROLLUPS
-
-        return ROLLUPS
+        return tuple(self._names())
 
     @choices.setter
     def choices(self, _names: tuple[str, ...]) -> None:
         """``click.Choice.__init__`` stores its (empty) choices; the property supplies them."""
 
 
+def _rollups() -> Sequence[str]:
+    from iwm_lab.rollups import ROLLUPS
+
+    return ROLLUPS
+
+
+def _scales() -> Sequence[str]:
+    from iwm_lab.demodata.scales import SCALES
+
+    return list(SCALES)
+
+
 @db.command()
-@click.argument("names", nargs=-1, type=_RollupChoice(), metavar="[ROLLUP]...")
+@click.argument("names", nargs=-1, type=_LazyChoice(_rollups), metavar="[ROLLUP]...")
 @click.option(
     "--blocking",
     is_flag=True,
@@ -339,19 +374,20 @@ def refresh(names: tuple[str, ...], blocking: bool) -> None:
     """
     from sqlalchemy.exc import DBAPIError
 
-    from iwm_lab import rollups
-    from iwm_lab.models.values import TRENDING_WINDOWS
-    from iwm_lab.queries import trending
+    from iwm_lab import operations
+
+    def show(step: operations.RollupRefresh | operations.TrendingRefresh) -> None:
+        if isinstance(step, operations.RollupRefresh):
+            click.echo(f"{step.name:<30} {step.rows:>11,} rows  {step.seconds:7.2f}s")
+        else:
+            click.echo(f"{'trending_topics ' + step.window:<30} {len(step.topics):>11,} rows")
 
     engine = _writer_engine()
     try:
-        for done in rollups.refresh_rollups(engine, names or None, concurrently=not blocking):
-            click.echo(f"{done.name:<30} {done.rows:>11,} rows  {done.seconds:7.2f}s")
-        if not names:
-            with engine.connect() as conn:
-                for window in TRENDING_WINDOWS:
-                    topics = trending.refresh_trending_topics(conn, window=window)
-                    click.echo(f"{'trending_topics ' + window:<30} {len(topics):>11,} rows")
+        if names:
+            operations.refresh_rollups(engine, names, concurrently=not blocking, progress=show)
+        else:
+            operations.refresh_all(engine, concurrently=not blocking, progress=show)
     except DBAPIError as exc:
         # A function or table the migrations create is gone or changed: schema drift.
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
@@ -402,7 +438,7 @@ def _as_of(value: str | None) -> datetime | None:
 @cli.command()
 @click.option(
     "--scale",
-    type=click.Choice(["tiny", "small", "large"]),
+    type=_LazyChoice(_scales),
     default="small",
     show_default=True,
     help="Demo dataset to load when the database is empty.",
@@ -679,9 +715,10 @@ def lab(
     """JupyterLab on notebooks/ with the database ready and the project's kernel."""
     import os
 
-    from iwm_lab.lab import DEFAULT_NOTEBOOKS, check_notebook_dir, lab_argv, prepare_database
+    from iwm_lab.lab import check_notebook_dir, lab_argv, prepare_database
+    from iwm_lab.settings import NOTEBOOKS_DIR
 
-    folder = check_notebook_dir(notebooks or DEFAULT_NOTEBOOKS)
+    folder = check_notebook_dir(notebooks or NOTEBOOKS_DIR)
     for note in prepare_database():
         click.echo(note, err=True)
     argv = lab_argv(folder, port=port, open_browser=not no_browser, extra=jupyter_args)
@@ -693,7 +730,7 @@ def lab(
 @cli.command()
 @click.option(
     "--scale",
-    type=click.Choice(["tiny", "small", "large"]),
+    type=_LazyChoice(_scales),
     default="small",
     show_default=True,
     help="tiny ~200 movies; small ~5,000 movies, 100k reviews; large ~100k movies, 5M reviews.",

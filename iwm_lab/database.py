@@ -6,10 +6,11 @@ neither change data nor hold the server for long. Migrations, demo data and the 
 refresh ask for ``writable=True`` explicitly.
 
 :func:`connect` and :func:`analyst_engine` are for reading: they need an existing database at
-the head revision (:func:`require_migrated`), and run every statement in a read-only
-transaction of its own (autocommit), so a failed statement in a notebook does not leave the
-session aborted for the next one. Nothing here creates a database: with the embedded server,
-a data folder without a cluster raises :class:`DatabaseMissing`; a stopped cluster is started.
+the head revision (:func:`iwm_lab.migrate.require_head`), and run every statement in a
+read-only transaction of its own (autocommit), so a failed statement in a notebook does not
+leave the session aborted for the next one. Nothing here creates a database: with the embedded
+server, a data folder without a cluster raises :class:`DatabaseMissing`; a stopped cluster is
+started.
 
 On the embedded server a read-only engine logs in as the analyst role
 (:data:`iwm_lab.roles.ANALYST_ROLE`), which has SELECT and nothing else: the session settings
@@ -24,7 +25,6 @@ user.
 from __future__ import annotations
 
 import re
-from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -33,11 +33,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolResetState
 
-from iwm_lab.exceptions import DatabaseUnavailable, ReadOnlySessionError, SchemaNotReady
+from iwm_lab.exceptions import DatabaseUnavailable, ReadOnlySessionError
 from iwm_lab.settings import EMBEDDED_ROLE, Settings, get_settings
-
-# The embedded server's socket folders (see iwm_lab.server), and nothing else.
-_EMBEDDED_SOCKET = re.compile(r"/tmp/iwm-lab-[0-9a-f]{8}")
 
 
 def database_url(
@@ -121,20 +118,14 @@ def _as_embedded_role(url: URL | str, role: str) -> URL | str:
     read-only means no privilege to write, not just a setting the session can turn off, and a
     load cannot change the schema. Any other URL is kept as it is."""
     from iwm_lab.roles import ANALYST_ROLE, WRITER_ROLE
+    from iwm_lab.server import is_embedded
 
     try:
         parsed = make_url(url) if isinstance(url, str) else url
     except (ArgumentError, ValueError):
         return url  # create_engine says what is wrong with it
-    host = parsed.query.get("host")
-    embedded = (
-        parsed.username == EMBEDDED_ROLE
-        and parsed.password is None
-        and parsed.host is None
-        and isinstance(host, str)
-        and _EMBEDDED_SOCKET.fullmatch(host) is not None
-    )
-    if not embedded:
+    owner = parsed.username == EMBEDDED_ROLE and parsed.password is None
+    if not (owner and is_embedded(parsed)):
         return url
     return parsed.set(username=ANALYST_ROLE if role == "analyst" else WRITER_ROLE)
 
@@ -220,60 +211,6 @@ def check_connection(engine: Engine) -> None:
 # leave the session aborted ("current transaction is aborted") for the next, and
 # default_transaction_read_only makes each of those transactions read-only.
 _EACH_STATEMENT = "AUTOCOMMIT"
-# Databases (by URL) this process found at the head revision.
-_MIGRATED: set[str] = set()
-
-
-def require_migrated(engine: Engine) -> str:
-    """The head revision, when ``engine``'s database is at it; otherwise
-    :class:`~iwm_lab.exceptions.SchemaNotReady`, one line saying what to run
-    (:class:`~iwm_lab.exceptions.DatabaseUnavailable` when it does not answer).
-
-    Checked once per process and URL: a database does not fall behind while a notebook runs.
-    """
-    key = engine.url.render_as_string(hide_password=False)
-    head, known = _revisions()
-    if key in _MIGRATED:
-        return head
-    from alembic.runtime.migration import MigrationContext
-
-    check_connection(engine)
-    where = describe_url(engine.url)
-    try:
-        with engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_heads()
-    except DBAPIError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        raise SchemaNotReady(
-            f"cannot read the revision of {where}: {scrub(reason, engine.url)}"
-        ) from None
-    if current == (head,):
-        _MIGRATED.add(key)
-        return head
-    if not current:
-        raise SchemaNotReady(
-            f"{where} holds no iwm-lab schema (never migrated): run `iwm-lab db upgrade`"
-        )
-    shown = ", ".join(current)
-    if not set(current) <= known:
-        raise SchemaNotReady(
-            f"{where} is at revision {shown}, which this iwm-lab does not know (a newer version "
-            "migrated it?): update iwm-lab, or run `iwm-lab db upgrade` with the one that did"
-        )
-    raise SchemaNotReady(
-        f"{where} is at revision {shown}, behind the head revision {head}: run `iwm-lab db upgrade`"
-    )
-
-
-@cache
-def _revisions() -> tuple[str, frozenset[str]]:
-    """The head revision and every revision the migrations folder holds."""
-    from alembic.script import ScriptDirectory
-
-    from iwm_lab import migrate
-
-    script = ScriptDirectory.from_config(migrate.alembic_config())
-    return migrate.head_revision(), frozenset(r.revision for r in script.walk_revisions())
 
 
 def connect(
@@ -286,8 +223,8 @@ def connect(
     """Open a connection for a notebook: read-only with a statement timeout unless asked.
 
     A read-only connection needs the database at the head revision
-    (:func:`require_migrated`) and runs each statement in its own read-only transaction, so
-    after an error the next statement just runs. A writable one keeps SQLAlchemy's
+    (:func:`iwm_lab.migrate.require_head`) and runs each statement in its own read-only
+    transaction, so after an error the next statement just runs. A writable one keeps SQLAlchemy's
     transactions: commit what it writes.
 
     >>> conn = connect()              # analysts: read-only
@@ -299,13 +236,15 @@ def connect(
         )
         check_connection(engine)
     else:
+        from iwm_lab.migrate import require_head  # Alembic: loaded only to read
+
         engine = get_engine(
             url,
             role=role,
             statement_timeout_ms=statement_timeout_ms,
             isolation_level=_EACH_STATEMENT,
         )
-        require_migrated(engine)
+        require_head(engine)
     return engine.connect()
 
 
@@ -327,13 +266,15 @@ def analyst_engine() -> Engine:
 
     What ``iwm_lab.sql()`` and the ``%sql`` magic run on: the analyst role, the statement
     timeout, every statement in its own transaction. The database must exist and be at the
-    head revision (:func:`require_migrated`); nothing is created.
+    head revision (:func:`iwm_lab.migrate.require_head`); nothing is created.
     """
+    from iwm_lab.migrate import require_head
+
     url = database_url()
     key = url.render_as_string(hide_password=False)
     engine = _ANALYST_ENGINES.get(key)
     if engine is None:
         engine = get_engine(url, isolation_level=_EACH_STATEMENT)
-        require_migrated(engine)
+        require_head(engine)
         _ANALYST_ENGINES[key] = engine
     return engine

@@ -10,12 +10,11 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Connection, func, select
 
-from iwm_lab import migrate, rollups
+from iwm_lab import migrate, operations
 from iwm_lab.database import database_url, get_engine
 from iwm_lab.formatting import duration, moment
-from iwm_lab.models import TRENDING_WINDOWS, Movie
+from iwm_lab.models import Movie
 from iwm_lab.queries.overview import ACTIVITY_TABLES, freshness, table_row_counts
-from iwm_lab.queries.trending import refresh_trending_topics
 
 
 @dataclass(frozen=True)
@@ -89,10 +88,7 @@ def run_demo(
             if wanted is not None:
                 report("--as-of applies to a new load only: the data is kept as it is")
             report("refreshing the rollups and trending topics")
-            rollups.refresh_rollups(engine)
-            with engine.connect() as conn:
-                for window in TRENDING_WINDOWS:
-                    refresh_trending_topics(conn, window=window)
+            operations.refresh_all(engine)
         with engine.connect() as conn:
             counts = table_row_counts(conn)
             until, age = data_age(conn)

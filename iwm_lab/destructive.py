@@ -26,7 +26,7 @@ import click
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from iwm_lab.exceptions import DataLossRefused
+from iwm_lab.exceptions import ConfirmationNeeded, DataLossRefused
 from iwm_lab.settings import EMBEDDED_DATABASE
 
 # pg_control begins with the cluster's 64-bit system identifier (ControlFileData), in the
@@ -184,8 +184,10 @@ def _asking(
         if yes:
             return
         if not is_terminal():
-            raise DataLossRefused(
-                f"{listing.summary()}; {kept}: pass --yes to confirm (no terminal to ask on)"
+            raise ConfirmationNeeded(
+                f"{listing.summary()}; {kept}: no terminal to ask on",
+                option="yes",
+                remedy="to confirm",
             )
         if not click.confirm(question, default=False, err=True):
             raise DataLossRefused(f"not confirmed; {kept} {place} {listing.where}")

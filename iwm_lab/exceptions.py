@@ -74,7 +74,7 @@ class ReportParameterError(ReportError):
     """A report parameter is unknown to the notebook or has the wrong type; nothing ran."""
 
 
-class DatabaseNotReady(ReportError):
+class DatabaseNotReady(ReportError, SchemaNotReady):
     """The database is not at the Alembic head revision the reports are written for."""
 
 
@@ -131,3 +131,19 @@ class QueryError(IwmLabError):
 
 class DocsOutOfDate(IwmLabError):
     """A generated document (``docs/schema.md``) differs from what the database gives now."""
+
+
+class OptionNeeded(IwmLabError):
+    """Mixed into a refusal that one of the call's own keyword arguments would lift:
+    ``option`` names it (``reset``, ``allow_external``, ``skip_bad``, ``force``, ...) and
+    ``remedy`` says what passing it does. The message describes the problem only; the CLI
+    adds the flag that sets ``option``."""
+
+    def __init__(self, message: str, *args: object, option: str, remedy: str) -> None:
+        super().__init__(message, *args)
+        self.option = option
+        self.remedy = remedy
+
+
+class ConfirmationNeeded(DataLossRefused, OptionNeeded):
+    """A loss nobody could confirm (no terminal to ask on); the ``yes`` argument confirms it."""

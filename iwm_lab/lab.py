@@ -15,11 +15,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from iwm_lab.database import database_url, describe_url, get_engine, require_migrated
+from iwm_lab.database import database_url, describe_url, get_engine
 from iwm_lab.exceptions import ConfigurationError
-from iwm_lab.reports.schedule import PROJECT_DIR
+from iwm_lab.migrate import require_head
 
-DEFAULT_NOTEBOOKS = PROJECT_DIR / "notebooks"
 KERNEL = "python3"
 
 
@@ -56,7 +55,7 @@ def prepare_database() -> list[str]:
     url = database_url()
     engine = get_engine(url)
     try:
-        revision = require_migrated(engine)
+        revision = require_head(engine)
     finally:
         engine.dispose()
     return [f"database: {describe_url(url)} at revision {revision}"]

@@ -1,10 +1,16 @@
-"""Migration helpers: typed functions over Alembic, used by the CLI, the tests and the seeder."""
+"""Migration helpers: typed functions over Alembic, used by the CLI, the tests and the seeder.
+
+:func:`require_head` is the one check that a database is at the head revision: readers
+(``connect()``, ``iwm_lab.sql()``, ``iwm-lab lab``) ask it once per process and URL, the report
+runner and the seeder every time.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 from datetime import date
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +25,13 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 
-from iwm_lab.database import check_connection, describe_url
+from iwm_lab.database import check_connection, describe_url, scrub
 from iwm_lab.destructive import Confirm, Loss, count_rows, user_tables
-from iwm_lab.exceptions import MigrationError, SchemaDriftError
-from iwm_lab.models.values import TRENDING_WINDOWS
+from iwm_lab.exceptions import MigrationError, SchemaDriftError, SchemaNotReady
+from iwm_lab.settings import MIGRATIONS_DIR
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Filled by the migrations themselves (one row per rollup) and rebuilt by an upgrade: dropping
 # it loses nothing anybody put in, so a downgrade does not ask about it.
 _BOOKKEEPING = frozenset({"rollup_refreshes"})
@@ -62,6 +67,59 @@ def current_revision(engine: Engine) -> str | None:
     check_connection(engine)
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+@cache
+def _revisions() -> tuple[str, frozenset[str]]:
+    """The head revision and every revision the migrations folder holds."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return head_revision(), frozenset(r.revision for r in script.walk_revisions())
+
+
+# Databases (by URL) this process found at the head revision.
+_AT_HEAD: set[str] = set()
+
+
+def require_head(engine: Engine, *, cached: bool = True) -> str:
+    """The head revision, when ``engine``'s database is at it; otherwise
+    :class:`~iwm_lab.exceptions.SchemaNotReady`, one line saying what to run
+    (:class:`~iwm_lab.exceptions.DatabaseUnavailable` when it does not answer).
+
+    ``cached``: a database found at head is not asked again in this process (a database does
+    not fall behind while a notebook runs, and each of its calls would pay a round trip).
+    Pass ``cached=False`` where the revision must be the live one: a report run, a seed.
+    """
+    key = engine.url.render_as_string(hide_password=False)
+    head, known = _revisions()
+    if cached and key in _AT_HEAD:
+        return head
+    check_connection(engine)
+    where = describe_url(engine.url)
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_heads()
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise SchemaNotReady(
+            f"cannot read the revision of {where}: {scrub(reason, engine.url)}"
+        ) from None
+    if current == (head,):
+        _AT_HEAD.add(key)
+        return head
+    _AT_HEAD.discard(key)
+    if not current:
+        raise SchemaNotReady(
+            f"{where} holds no iwm-lab schema (never migrated): run `iwm-lab db upgrade`"
+        )
+    shown = ", ".join(current)
+    if not set(current) <= known:
+        raise SchemaNotReady(
+            f"{where} is at revision {shown}, which this iwm-lab does not know (a newer version "
+            "migrated it?): update iwm-lab, or run `iwm-lab db upgrade` with the one that did"
+        )
+    raise SchemaNotReady(
+        f"{where} is at revision {shown}, behind the head revision {head}: run `iwm-lab db upgrade`"
+    )
 
 
 def _refuse_unversioned(engine: Engine) -> None:
@@ -313,12 +371,14 @@ def ensure_partitions(engine: Engine, through: date) -> list[str]:
 
 
 def schedule_refreshes(engine: Engine) -> bool:
-    """Schedule the refreshes with pg_cron when the server has it: ``refresh_trending_topics``
-    daily and the rollups (:mod:`iwm_lab.rollups`) hourly.
+    """Schedule the refreshes with pg_cron when the server has it: the jobs and statements
+    of :func:`iwm_lab.operations.scheduled_jobs` (trending topics daily, rollups hourly).
 
     Returns False (and logs why) when pg_cron is not available, which is the case for the
     embedded server: run ``iwm-lab db refresh`` from cron or a systemd timer instead.
     """
+    from iwm_lab.operations import scheduled_jobs  # loads pandas; migrations need it only here
+
     with engine.begin() as conn:
         available = conn.execute(
             text("select 1 from pg_available_extensions where name = 'pg_cron'")
@@ -327,20 +387,9 @@ def schedule_refreshes(engine: Engine) -> bool:
             log.info("pg_cron is not available on this server; refreshes not scheduled")
             return False
         conn.execute(text("create extension if not exists pg_cron"))
-        jobs = {
-            f"iwm-refresh-trending-{window}": (
-                "0 0 * * *",
-                f"select refresh_trending_topics('{window}')",
-            )
-            for window in TRENDING_WINDOWS
-        }
-        jobs["iwm-refresh-rollups"] = (
-            "5 * * * *",
-            "select iwm_refresh_rollup(name) from rollup_refreshes order by name",
-        )
-        for job, (when, command) in jobs.items():
+        for job in scheduled_jobs():
             conn.execute(
                 text("select cron.schedule(:job, :when, :command)"),
-                {"job": job, "when": when, "command": command},
+                {"job": job.name, "when": job.cron, "command": job.sql},
             )
     return True

@@ -1,4 +1,4 @@
-"""Rollups: the materialized views the query functions read, and how they are refreshed.
+"""Rollups: the materialized views the query functions read, and what each summarises.
 
 Aggregating 5M reviews or parsing the hashtags of a month of pulses takes seconds; the
 analyses must answer in well under one. Migration 0002 therefore keeps summaries as
@@ -18,36 +18,25 @@ materialized views, and the query functions read those:
 A materialized view holds the data of its last refresh. The review and streaming summaries
 therefore lag behind writes until the next refresh. The trending functions do not: the rollup
 holds whole hours up to the refresh, and they count everything after that (and the partial
-hours at a window's edges) from ``pulses`` directly. What refreshes them: the seeder and
-``iwm-lab import`` (after loading), ``iwm-lab db refresh`` (by hand, from cron or a systemd
-timer), and pg_cron hourly where the server has it. ``iwm_lab.queries.overview.freshness``
-shows when each was last refreshed.
+hours at a window's edges) from ``pulses`` directly. :mod:`iwm_lab.operations` refreshes them,
+for the seeder and ``iwm-lab import`` (after loading), ``iwm-lab db refresh`` (by hand, from
+cron or a systemd timer), and pg_cron hourly where the server has it.
+``iwm_lab.queries.overview.freshness`` shows when each was last refreshed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    Connection,
     DateTime,
-    Engine,
     Float,
     Integer,
     String,
     TableClause,
     column,
-    func,
-    select,
     table,
-    text,
 )
-
-from iwm_lab.database import describe_url, require_writable
-from iwm_lab.exceptions import RollupMissing
 
 ROLLUPS: tuple[str, ...] = (
     "movie_review_stats",
@@ -155,83 +144,3 @@ SOURCES: dict[str, tuple[str, ...]] = {
         "streaming_region_type_counts",
     ),
 }
-
-
-@dataclass(frozen=True)
-class RollupRefresh:
-    """One rollup refreshed: its name, the server's time for the refresh, and its rows."""
-
-    name: str
-    seconds: float
-    rows: int
-
-
-def check_names(names: Sequence[str] | None) -> list[str]:
-    """``names`` (default: every rollup) as a list; an unknown name lists the valid ones."""
-    if names is None:
-        return list(ROLLUPS)
-    for name in names:
-        if name not in ROLLUPS:
-            raise ValueError(f"unknown rollup {name!r}; valid values: {', '.join(ROLLUPS)}")
-    return sorted(set(names), key=list(names).index)
-
-
-def _require_present(conn: Connection, names: Sequence[str]) -> None:
-    present = set(
-        conn.execute(
-            text(
-                "select matviewname from pg_matviews "
-                "where schemaname = current_schema() and matviewname = any(:names)"
-            ),
-            {"names": list(names)},
-        ).scalars()
-    )
-    missing = [name for name in names if name not in present]
-    if missing:
-        # Caught here, not from the refresh's UndefinedTable: the view was dropped by hand or
-        # the database is behind the migration that creates it.
-        raise RollupMissing(
-            f"rollup(s) {', '.join(missing)} missing from {describe_url(conn.engine.url)}: "
-            "run `iwm-lab db check` to see what differs from the migrations, and "
-            "`iwm-lab db upgrade` for a database behind the head revision"
-        )
-
-
-def refresh_in(
-    conn: Connection, names: Sequence[str] | None = None, *, concurrently: bool = True
-) -> list[RollupRefresh]:
-    """Refresh rollups inside the transaction open on ``conn`` (the caller commits).
-
-    ``concurrently`` keeps each view readable while it is rebuilt (the usual case: analysts
-    may be reading); without it the refresh is faster but blocks readers of that view.
-    """
-    wanted = check_names(names)
-    require_writable(conn, "refreshing rollups")
-    _require_present(conn, wanted)
-    done = []
-    for name in wanted:
-        seconds = conn.execute(
-            text("SELECT iwm_refresh_rollup(:name, :concurrently)"),
-            {"name": name, "concurrently": concurrently},
-        ).scalar_one()
-        rows = conn.execute(select(func.count()).select_from(table(name))).scalar_one()
-        done.append(RollupRefresh(name, float(seconds), int(rows)))
-    return done
-
-
-def refresh_rollups(
-    engine: Engine, names: Sequence[str] | None = None, *, concurrently: bool = True
-) -> list[RollupRefresh]:
-    """Refresh rollups (default: all), each in its own committed transaction.
-
-    One transaction per rollup, so a failure keeps the rollups already refreshed and readers
-    see each new summary as soon as it is ready. ``engine`` must be writable.
-    """
-    wanted = check_names(names)
-    with engine.connect() as conn:
-        _require_present(conn, wanted)  # before any is refreshed: all or a clear refusal
-    done = []
-    for name in wanted:
-        with engine.begin() as conn:
-            done.extend(refresh_in(conn, [name], concurrently=concurrently))
-    return done

@@ -40,7 +40,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 
 from iwm_lab.destructive import ConfirmEnd, Interruption, Session
 from iwm_lab.exceptions import DatabaseMissing, DataLossRefused, ServerError
@@ -48,6 +48,10 @@ from iwm_lab.settings import EMBEDDED_DATABASE, EMBEDDED_ROLE, Settings, get_set
 
 # The socket file is named after the port even without TCP; 5432 is the conventional one.
 SOCKET_ONLY_PORT = 5432
+# Socket folders are /tmp/iwm-lab-<the first hex digits of a hash of the data folder>.
+_SOCKET_PREFIX = "/tmp/iwm-lab-"
+_SOCKET_DIGITS = 8
+_SOCKET_FOLDER = re.compile(f"{re.escape(_SOCKET_PREFIX)}[0-9a-f]{{{_SOCKET_DIGITS}}}/?")
 # When this process is root, the unprivileged account that runs PostgreSQL.
 _Account = pwd.struct_passwd
 # Data dirs whose running server this process has seen with the iwm-lab roles.
@@ -360,7 +364,8 @@ class EmbeddedServer:
 
     def _socket_dir(self, account: _Account | None) -> Path:
         key = os.path.realpath(self.data_dir).encode()
-        path = Path(f"/tmp/iwm-lab-{hashlib.sha1(key, usedforsecurity=False).hexdigest()[:8]}")
+        digest = hashlib.sha1(key, usedforsecurity=False).hexdigest()[:_SOCKET_DIGITS]
+        path = Path(f"{_SOCKET_PREFIX}{digest}")
         owner = account.pw_uid if account else os.geteuid()
         try:
             path.mkdir(mode=0o700)
@@ -587,6 +592,21 @@ class EmbeddedServer:
             database=database,
             query={"host": running.socket_dir},
         )
+
+
+def is_embedded(url: URL | str) -> bool:
+    """Whether ``url`` has the embedded server's shape: PostgreSQL over one of its socket
+    folders (``/tmp/iwm-lab-xxxxxxxx``), with no TCP host.
+
+    The shape only: any account can start a server with such a socket. Enough to keep demo
+    rows out of a database elsewhere, or to pick the embedded server's roles; deleting rows
+    needs :func:`iwm_lab.destructive.embedded_mismatch`, which asks the server itself.
+    """
+    url = make_url(url) if isinstance(url, str) else url
+    if url.get_backend_name() != "postgresql" or url.host:
+        return False
+    host = url.query.get("host")
+    return isinstance(host, str) and _SOCKET_FOLDER.fullmatch(host) is not None
 
 
 def _needs_restart(running: _PidFile, port: int) -> bool:

@@ -19,6 +19,11 @@ Environment variables:
     Pins the moment notebooks and reports take as "now" (ISO date or date and time, UTC):
     to reproduce a past report, or the stored notebook outputs of the tiny dataset. Unset,
     a notebook whose ``as_of`` is None is as of the clock (see :mod:`iwm_lab.clock`).
+
+The project's own folders (:data:`PROJECT_DIR` and the paths under it) are those of the
+repository this package is installed from (``pip install -e .``): the migrations, the report
+schedule, the notebooks and ``docs/schema.md`` live beside the package, not in it. A wheel
+installed without the repository lacks them; what needs one says so when it is missing.
 """
 
 from __future__ import annotations
@@ -42,6 +47,13 @@ DEFAULT_STATEMENT_TIMEOUT_MS = 60_000
 DEFAULT_WORK_MEM_MB = 64
 EMBEDDED_DATABASE = "iwm"
 EMBEDDED_ROLE = "iwm"
+
+# The repository's folders (see the module docstring), named here and nowhere else.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = PROJECT_DIR / "migrations"
+DEFAULT_SCHEDULE = PROJECT_DIR / "reports" / "schedule.toml"
+NOTEBOOKS_DIR = PROJECT_DIR / "notebooks"
+SCHEMA_DOCS = PROJECT_DIR / "docs" / "schema.md"
 
 
 def _default_data_dir() -> Path:

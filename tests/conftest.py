@@ -38,6 +38,14 @@ def server_settings() -> Iterator[Settings]:
 def pg_server(server_settings: Settings) -> Iterator[EmbeddedServer]:
     server = EmbeddedServer(server_settings)
     server.start()
+    # A throwaway cluster: flushing to disk buys nothing here, and costs seconds across the
+    # hundreds of databases the tests create (and in the checkpoint of the final stop).
+    admin = get_engine(server.url("postgres"), writable=True, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(text(f"alter system set {setting} = off"))
+        conn.execute(text("select pg_reload_conf()"))
+    admin.dispose()
     yield server
     server.stop()
 

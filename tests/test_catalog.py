@@ -137,6 +137,7 @@ def test_schema_docs_do_not_change_with_the_data(engine: Engine, tiny: Connectio
         assert catalog.schema_markdown(empty) == catalog.schema_markdown(tiny)
 
 
+@pytest.mark.slow
 def test_db_docs_writes_and_checks(
     tmp_path: Path, db_url: URL, engine: Engine, cli_env: dict[str, str]
 ) -> None:

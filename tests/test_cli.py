@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import text
 
 from iwm_lab.cli import cli
@@ -144,6 +145,7 @@ def test_the_cli_loads_no_heavy_library_it_does_not_use(
     assert _loaded_after(cli_env, *args) == (0, [])
 
 
+@pytest.mark.slow
 def test_a_command_that_needs_a_heavy_library_still_loads_it(cli_env: dict[str, str]) -> None:
     """The check above sees what is loaded: checking ``db refresh``'s rollup names reads
     the rollups module, which loads SQLAlchemy."""
@@ -152,6 +154,20 @@ def test_a_command_that_needs_a_heavy_library_still_loads_it(cli_env: dict[str, 
     assert "sqlalchemy" in loaded
 
 
+@pytest.mark.parametrize("command", ["seed", "demo"])
+def test_scale_offers_the_demo_datasets(command: str) -> None:
+    """``--scale`` lists the scales :mod:`iwm_lab.demodata.scales` defines, in its help and
+    when refusing another, before anything starts."""
+    from iwm_lab.demodata.scales import SCALES
+
+    shown = CliRunner().invoke(cli, [command, "--help"])
+    assert shown.exit_code == 0 and f"[{'|'.join(SCALES)}]" in shown.output
+    refused = CliRunner().invoke(cli, [command, "--scale", "huge"])
+    assert refused.exit_code == 2
+    assert f"is not one of {', '.join(map(repr, SCALES))}" in refused.output
+
+
+@pytest.mark.slow
 def test_status_and_url_of_the_embedded_server(pg_server: object, cli_env: dict[str, str]) -> None:
     status = run(cli_env, "db", "status")
     assert status.returncode == 0, status.stderr
@@ -165,6 +181,7 @@ def test_status_and_url_of_the_embedded_server(pg_server: object, cli_env: dict[
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_start_when_running_reports_and_succeeds(
     pg_server: object, cli_env: dict[str, str]
 ) -> None:
@@ -173,6 +190,8 @@ def test_start_when_running_reports_and_succeeds(
     assert "running" in done.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.kernel
 def test_demo_end_to_end_then_reuses_everything(
     pg_server: object, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -196,6 +215,7 @@ def test_demo_end_to_end_then_reuses_everything(
     assert head and f"current: {head.group(1)}" in current.stdout
 
 
+@pytest.mark.slow
 def test_server_commands_refuse_when_an_external_url_is_set(cli_env: dict[str, str]) -> None:
     env = cli_env | {"IWM_DATABASE_URL": "postgresql+psycopg://someone@db.example/iwm"}
     done = run(env, "db", "stop")
@@ -203,6 +223,7 @@ def test_server_commands_refuse_when_an_external_url_is_set(cli_env: dict[str, s
     assert done.stderr.startswith("error: IWM_DATABASE_URL is set")
 
 
+@pytest.mark.slow
 def test_bad_database_url_is_a_clear_error(cli_env: dict[str, str]) -> None:
     done = run(cli_env | {"IWM_DATABASE_URL": "mysql://x@y/z"}, "db", "current")
     assert done.returncode == 1
@@ -275,6 +296,7 @@ def _read_only_folder(tmp_path: Path) -> str:
     return str(folder)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("kind", "message"),
     [
@@ -309,6 +331,7 @@ def test_every_error_is_one_line_and_exit_1(
         assert secret not in done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["iwm", "value", "closed-port", "bad-sql", "bug"])
 def test_verbose_shows_the_traceback_then_the_same_line(
     pg_server: object, cli_env: dict[str, str], kind: str
@@ -320,6 +343,7 @@ def test_verbose_shows_the_traceback_then_the_same_line(
     assert loud.stderr.splitlines()[-1] == quiet.stderr.strip()
 
 
+@pytest.mark.slow
 def test_ctrl_c_is_a_short_line_and_exit_130(cli_env: dict[str, str]) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-c", _FAILING_COMMAND, "fail", "ctrl-c"],
@@ -336,18 +360,21 @@ def test_ctrl_c_is_a_short_line_and_exit_130(cli_env: dict[str, str]) -> None:
     assert err.strip() == "interrupted"
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_run_exits_143(cli_env: dict[str, str]) -> None:
     done = fail(cli_env, "sigterm")
     assert done.returncode == 143
     assert done.stderr.strip() == "interrupted"
 
 
+@pytest.mark.slow
 def test_usage_errors_stay_clicks(cli_env: dict[str, str]) -> None:
     done = fail(cli_env, "iwm", "", "--no-such-option")
     assert done.returncode == 2
     assert "No such option" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_an_unreachable_database_in_a_real_command_is_one_line(cli_env: dict[str, str]) -> None:
     """``db partitions`` let the driver's OperationalError through as a traceback."""
     env = cli_env | {"IWM_DATABASE_URL": "postgresql+psycopg://analyst:hunter2@127.0.0.1:1/iwm"}

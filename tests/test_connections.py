@@ -133,6 +133,7 @@ def test_scrub_removes_passwords(message: str) -> None:
     assert SECRET not in scrub(message)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["db", "current"], ["db", "check"], ["db", "upgrade"]])
 def test_cli_reports_unreachable_database_without_password(
     command: list[str], cli_env: dict[str, str]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from inputs import insert
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
@@ -204,13 +205,8 @@ def resolve(value: Any, refs: dict[str, int]) -> Any:
     return refs[value[1:]] if isinstance(value, str) and value.startswith("@") else value
 
 
-def insert(conn: Connection, table: str, row: dict[str, Any], refs: dict[str, int]) -> int:
-    values = {column: resolve(value, refs) for column, value in row.items()}
-    columns = ", ".join(f'"{c}"' for c in values)
-    params = ", ".join(f":{c}" for c in values)
-    return conn.execute(
-        text(f"insert into {table} ({columns}) values ({params}) returning id"), values
-    ).scalar_one()
+def with_refs(row: dict[str, Any], refs: dict[str, int]) -> dict[str, Any]:
+    return {column: resolve(value, refs) for column, value in row.items()}
 
 
 @pytest.fixture
@@ -225,20 +221,25 @@ def refs(conn: Connection) -> dict[str, int]:
         ("person", "people", {"name": "Zendaya"}),
         ("platform", "streaming_platforms", {"name": "Max"}),
     ]:
-        found[name] = insert(conn, table, row, found)
+        [found[name]] = insert(conn, table, [row], refresh_rollups=False)
     return found
 
 
 def run_setup(conn: Connection, case: Case, refs: dict[str, int]) -> None:
     for table, row in case.setup:
-        insert(conn, table, row, refs)
+        insert(conn, table, [with_refs(row, refs)], refresh_rollups=False)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_database_rejects(case: Case, conn: Connection, refs: dict[str, int]) -> None:
     run_setup(conn, case, refs)
     with pytest.raises(IntegrityError) as raised:
-        insert(conn, case.table, {**BASE_ROWS[case.table], **case.bad}, refs)
+        insert(
+            conn,
+            case.table,
+            [with_refs({**BASE_ROWS[case.table], **case.bad}, refs)],
+            refresh_rollups=False,
+        )
     orig: Any = raised.value.orig
     assert orig.sqlstate == case.sqlstate, str(orig)
 
@@ -256,7 +257,12 @@ def test_database_accepts_the_valid_counterpart(
 ) -> None:
     assert good.keys() == case.bad.keys(), "a counterpart must change only the tested values"
     run_setup(conn, case, refs)
-    row_id = insert(conn, case.table, {**BASE_ROWS[case.table], **good}, refs)
+    [row_id] = insert(
+        conn,
+        case.table,
+        [with_refs({**BASE_ROWS[case.table], **good}, refs)],
+        refresh_rollups=False,
+    )
     columns = ", ".join(f'"{c}"' for c in good)
     stored = conn.execute(
         text(f"select {columns} from {case.table} where id = :id"), {"id": row_id}
@@ -270,7 +276,9 @@ def test_database_accepts_the_valid_counterpart(
 def test_checked_nullable_column_accepts_null(
     table: str, column: str, conn: Connection, refs: dict[str, int]
 ) -> None:
-    row_id = insert(conn, table, {**BASE_ROWS[table], column: None}, refs)
+    [row_id] = insert(
+        conn, table, [with_refs({**BASE_ROWS[table], column: None}, refs)], refresh_rollups=False
+    )
     stored = conn.execute(
         text(f'select "{column}" from {table} where id = :id'), {"id": row_id}
     ).scalar_one()
@@ -280,4 +288,4 @@ def test_checked_nullable_column_accepts_null(
 def test_base_rows_are_valid(conn: Connection, refs: dict[str, int]) -> None:
     """Each base row is accepted as it stands, so a rejection above is due to the case alone."""
     for table, row in BASE_ROWS.items():
-        assert insert(conn, table, row, refs) > 0
+        assert insert(conn, table, [with_refs(row, refs)], refresh_rollups=False)[0] > 0

@@ -22,11 +22,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from iwm_lab import connect, get_settings, migrate
-from iwm_lab.database import analyst_engine, database_url, get_engine, require_migrated
+from iwm_lab.database import analyst_engine, database_url, get_engine
 from iwm_lab.exceptions import DatabaseMissing, SchemaNotReady
 from iwm_lab.lab import prepare_database
 from iwm_lab.server import EmbeddedServer
 from iwm_lab.settings import Settings
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -189,20 +191,25 @@ def test_a_database_not_at_head_says_what_to_run(
     ENTRIES[entry](url)
 
 
-def test_the_check_runs_once_per_process_and_url(
+def test_the_check_runs_once_per_process_and_url_unless_asked_live(
     make_database: Callable[..., URL], template_name: str
 ) -> None:
     url = make_database("once", template=template_name)
     engine = get_engine(url)
-    assert require_migrated(engine) == migrate.head_revision()
+    assert migrate.require_head(engine) == migrate.head_revision()
     # Checked once: a database that fell behind afterwards is not asked again in this process
     # (a notebook's every call would otherwise pay a round trip), while another URL is.
     _set_revision(url, "0002")
-    assert require_migrated(engine) == migrate.head_revision()
+    assert migrate.require_head(engine) == migrate.head_revision()
+    # The report runner and the seeder ask the database every time, and what they see counts.
+    with pytest.raises(SchemaNotReady, match="behind the head revision"):
+        migrate.require_head(engine, cached=False)
+    with pytest.raises(SchemaNotReady, match="behind the head revision"):
+        migrate.require_head(engine)
     engine.dispose()
     other = make_database("other", template=template_name)
     _set_revision(other, "0002")
     behind = get_engine(other)
     with pytest.raises(SchemaNotReady, match="behind the head revision"):
-        require_migrated(behind)
+        migrate.require_head(behind)
     behind.dispose()

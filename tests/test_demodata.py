@@ -30,16 +30,19 @@ from iwm_lab.database import get_engine
 from iwm_lab.demodata import (
     NOTEBOOK_AS_OF,
     SCALES,
+    SeedNeedsOption,
     SeedReport,
     check_as_of,
-    is_embedded_url,
     seed_database,
     vocab,
 )
-from iwm_lab.exceptions import SeedError
+from iwm_lab.exceptions import ReadOnlySessionError, SchemaNotReady
 from iwm_lab.models import Base
 from iwm_lab.models.values import STREAMING_OPTION_TYPES, STREAMING_QUALITIES
+from iwm_lab.server import is_embedded
 from iwm_lab.settings import Settings, get_settings
+
+pytestmark = pytest.mark.slow
 
 # Neither midnight nor the notebooks' date, and long enough ago that a refresh counting back
 # from the clock would find no pulse.
@@ -423,13 +426,15 @@ def test_refuses_a_database_with_data_then_reset_replaces_it(fresh: Callable[[],
     url = fresh()
     seed(url, seed=42)
     before = checksums(url)
-    with pytest.raises(SeedError, match=r"already holds data.*reset"):
+    with pytest.raises(SeedNeedsOption, match="already holds data") as refused:
         seed(url, seed=7)
+    assert refused.value.option == "reset"
     assert checksums(url) == before
     # Issue 10: only the embedded server's own demo database ('iwm') is reset unasked-for;
     # this one, on the same server, was emptied before.
-    with pytest.raises(SeedError, match=r"not the embedded demo database 'iwm'. Pass allow_"):
+    with pytest.raises(SeedNeedsOption, match="not the embedded demo database 'iwm'") as refused:
         seed(url, seed=7, reset=True)
+    assert refused.value.option == "allow_external"
     assert checksums(url) == before
     report = seed(url, seed=7, reset=True, allow_external=True)
     after = checksums(url)
@@ -443,13 +448,13 @@ def test_rejects_an_unknown_scale(seeded: tuple[URL, SeedReport]) -> None:
 
 
 def test_refuses_an_unmigrated_database(make_database: Callable[..., URL]) -> None:
-    with pytest.raises(SeedError, match="iwm-lab db upgrade"):
+    with pytest.raises(SchemaNotReady, match=r"never migrated\): run `iwm-lab db upgrade`"):
         seed(make_database("bare"))
 
 
 def test_refuses_a_read_only_engine(fresh: Callable[[], URL]) -> None:
     engine = get_engine(fresh())
-    with pytest.raises(SeedError, match="read-only"):
+    with pytest.raises(ReadOnlySessionError, match="seeding demo data writes to the database"):
         seed_database(engine, scale="tiny", progress=False)
     engine.dispose()
 
@@ -468,7 +473,7 @@ def test_refuses_a_read_only_engine(fresh: Callable[[], URL]) -> None:
     ],
 )
 def test_what_counts_as_the_embedded_server(url: str, embedded: bool) -> None:
-    assert is_embedded_url(url) is embedded
+    assert is_embedded(url) is embedded
 
 
 def test_refuses_another_server_unless_allowed(fresh: Callable[[], URL], tmp_path: Path) -> None:
@@ -477,8 +482,9 @@ def test_refuses_another_server_unless_allowed(fresh: Callable[[], URL], tmp_pat
     link = tmp_path / "sock"
     link.symlink_to(str(url.query["host"]))
     elsewhere = url.update_query_dict({"host": str(link)})
-    with pytest.raises(SeedError, match="not the embedded demo server"):
+    with pytest.raises(SeedNeedsOption, match="not the embedded demo server") as refused:
         seed(elsewhere)
+    assert refused.value.option == "allow_external"
     assert checksums(url)["movies"] is None
     report = seed(elsewhere, allow_external=True)
     assert report.tables["movies"].rows == SCALES["tiny"].movies
@@ -503,7 +509,7 @@ def test_cli_seeds_up_to_now_then_refuses_without_reset(
     assert as_of - timedelta(days=1) <= latest <= after
     again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 1
-    assert again.stderr.startswith("error: ") and "--reset" in again.stderr
+    assert again.stderr.startswith("error: ") and "; pass --reset to replace it" in again.stderr
     assert os.linesep.join(again.stderr.splitlines()[1:]) == ""
 
 

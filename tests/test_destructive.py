@@ -28,6 +28,8 @@ from iwm_lab.exceptions import DataLossRefused
 from iwm_lab.server import EmbeddedServer
 from iwm_lab.settings import Settings
 
+pytestmark = pytest.mark.slow
+
 
 def _env(cli_env: dict[str, str], url: URL | None = None) -> dict[str, str]:
     if url is None:
@@ -226,7 +228,9 @@ def test_confirm_without_terminal_or_yes_refuses_in_one_line() -> None:
         confirm_loss(False, terminal=lambda: False)(loss)
     message = str(caught.value)
     assert "\n" not in message
-    assert "5,000 row(s) in 1 table(s)" in message and "--yes" in message
+    assert "5,000 row(s) in 1 table(s)" in message and "no terminal to ask on" in message
+    # The library names the argument that confirms; the CLI turns it into --yes.
+    assert caught.value.option == "yes"
     confirm_loss(True, terminal=lambda: False)(loss)  # --yes proceeds
 
 

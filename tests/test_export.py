@@ -60,6 +60,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
+@pytest.mark.browser
 def test_png_and_svg_of_a_chart_with_one_browser_start(
     fig: go.Figure, browser: str, tmp_path: Path
 ) -> None:
@@ -76,6 +77,7 @@ def test_png_and_svg_of_a_chart_with_one_browser_start(
     assert fig.layout.title.text in text
 
 
+@pytest.mark.browser
 def test_plain_write_image_finds_the_browser_unaided(
     fig: go.Figure, browser: str, tmp_path: Path
 ) -> None:

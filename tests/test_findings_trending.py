@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Connection, text
 
-from iwm_lab import rollups
+from iwm_lab import operations
 from iwm_lab.findings.trending import (
     daily_spikes,
     empty_topics,
@@ -372,7 +372,7 @@ def test_findings_from_the_queries_on_the_issues_case(conn: Connection) -> None:
         add(conn, ["#Regular"], END - timedelta(hours=2 + 5 * i))
     for i in range(160):  # #dune is a regular too: 160 in 28 days, then 38 in 7 (fewer a day)
         add(conn, ["#dune"], END - 8 * day - timedelta(hours=4 * i))
-    rollups.refresh_in(conn, ["pulse_tag_hours"], concurrently=False)
+    operations.refresh_rollups_in(conn, ["pulse_tag_hours"], concurrently=False)
     periods = {"window_days": 7, "baseline_days": 28, "min_count": 3}
     found = risers(
         trending.rising_tags(conn, **periods, as_of=END, limit=5),
@@ -394,7 +394,7 @@ def test_findings_from_the_queries_on_the_issues_case(conn: Connection) -> None:
         "No pulses between 2027-01-01 06:00 and 2027-01-08 06:00; the latest is from "
         "2026-11-29 04:00, 40 days before the window ends."
     ]
-    assert trending.refresh_trending_topics(conn, window="7d", as_of=later).empty
+    assert operations.refresh_trending_topics(conn, window="7d", as_of=later).empty
     stored = empty_topics(
         trending.trending_refreshes(conn), window="7d", span=trending.pulse_span(conn)
     )

@@ -134,6 +134,7 @@ def _cell(nb: nbformat.NotebookNode, start: str) -> nbformat.NotebookNode:
     return found
 
 
+@pytest.mark.kernel
 def test_papermill_runs_the_sql_cells(
     tiny_url: URL, tiny: Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -184,6 +185,7 @@ def test_papermill_runs_the_sql_cells(
     assert not [o for o in outputs if o.output_type == "error" or o.get("name") == "stderr"]
 
 
+@pytest.mark.kernel
 def test_nbval_runs_the_sql_cells(tiny_url: URL, cli_env: dict[str, str]) -> None:
     env = cli_env | {"IWM_DATABASE_URL": tiny_url.render_as_string(hide_password=False)}
     done = subprocess.run(

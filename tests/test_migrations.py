@@ -16,6 +16,8 @@ from iwm_lab.database import get_engine
 from iwm_lab.exceptions import MigrationError, SchemaDriftError
 from iwm_lab.models import Base
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def empty_engine(make_database: Callable[..., URL]) -> Engine:

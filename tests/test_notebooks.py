@@ -4,10 +4,9 @@
   conventions (one ``parameters`` cell whose ``as_of`` is None, meaning the run's time; the
   title and coder instructions in a cell the pages hide; data only through iwm_lab), checked
   without a kernel.
-- nbval re-runs every notebook against the tiny dataset (seed 42, dated up to
-  :data:`~iwm_lab.demodata.NOTEBOOK_AS_OF`) in a pytest subprocess, with ``IWM_AS_OF``
-  pinning "now" to that date, and compares the outputs of the cells marked
-  ``# NBVAL_CHECK_OUTPUT``: tables of key numbers, never plotly figures.
+- Their stored outputs are reproduced by ``pytest --nbval-lax notebooks/``, a step of its own
+  in ``.ci/test`` (``notebooks/conftest.py`` gives it the tiny dataset): the cells marked
+  ``# NBVAL_CHECK_OUTPUT`` must show the same tables of key numbers, never plotly figures.
 - papermill runs each one with other parameters, and with parameters or a database that give
   empty results, which must read "No data" rather than fail.
 """
@@ -17,8 +16,6 @@ from __future__ import annotations
 import ast
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,9 +29,10 @@ from sqlalchemy.engine import URL
 from iwm_lab.demodata import NOTEBOOK_AS_OF
 from iwm_lab.queries import streaming, trending
 from iwm_lab.reports.parameters import notebook_parameters
+from iwm_lab.reports.prepare import prepare
 from iwm_lab.reports.records import read_records
-from iwm_lab.reports.runner import prepare
-from iwm_lab.reports.schedule import DEFAULT_SCHEDULE, load_schedule
+from iwm_lab.reports.schedule import load_schedule
+from iwm_lab.settings import DEFAULT_SCHEDULE
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -52,7 +50,8 @@ LEAKS = re.compile(
 
 
 def read(path: Path) -> nbformat.NotebookNode:
-    return nbformat.read(path, as_version=4)
+    nb: nbformat.NotebookNode = nbformat.read(path, as_version=4)
+    return nb
 
 
 def code_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
@@ -173,44 +172,6 @@ def test_compared_cells_show_tables_not_figures(name: str) -> None:
     for cell in checked:
         assert cell.outputs, cell.source
         assert not any(PLOTLY in o.get("data", {}) for o in cell.outputs), cell.source
-
-
-# nbval --------------------------------------------------------------------------------------
-
-
-def test_nbval_reproduces_the_stored_outputs_on_the_tiny_dataset(
-    tiny_url: URL, cli_env: dict[str, str]
-) -> None:
-    env = cli_env | {
-        "IWM_DATABASE_URL": tiny_url.render_as_string(hide_password=False),
-        "IWM_AS_OF": NOTEBOOK_AS_OF.isoformat(),
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "--nbval-lax",
-        "notebooks/",
-        "-p",
-        "no:cacheprovider",
-    ]
-    done = subprocess.run(
-        [*command, "-v", "--color=no"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    report = done.stdout[-6000:] + done.stderr[-2000:]
-    assert done.returncode == 0, report
-    passed = re.search(r"=+ (\d+) passed in ", done.stdout)
-    cells = sum(len(code_cells(read(NOTEBOOKS / f"{n}.ipynb"))) for n in STORED)
-    assert passed is not None and int(passed.group(1)) == cells, report
-    ran = set(
-        re.findall(r"^notebooks/(\w+)(?:\.|::)ipynb::Cell \d+ PASSED", done.stdout, re.MULTILINE)
-    )
-    assert ran == set(STORED), report
 
 
 # papermill ----------------------------------------------------------------------------------
@@ -354,6 +315,7 @@ RUNS: list[Any] = [
 ]
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize(("name", "database", "parameters", "texts", "no_data", "check"), RUNS)
 def test_papermill_run_with_other_parameters(
     name: str,

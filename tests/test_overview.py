@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Connection, text
 
-from iwm_lab import rollups
+from iwm_lab import operations, rollups
 from iwm_lab.models import Base
 from iwm_lab.queries import overview
 from iwm_lab.queries.overview import freshness, null_shares, table_row_counts
@@ -95,7 +95,7 @@ def test_freshness(conn: Connection) -> None:
     assert age["pulses"] == pytest.approx(0.25)
     assert pd.isna(latest["trending_topics"])
     conn.execute(text("update rollup_refreshes set refreshed_at = :t"), {"t": now})
-    rollups.refresh_in(conn, ["review_daily_stats"])
+    operations.refresh_rollups_in(conn, ["review_daily_stats"])
     age = dict(zip(*freshness(conn)[["table", "age_days"]].T.values, strict=True))
     assert age["review_daily_stats"] == pytest.approx(0)
     assert age["movie_review_stats"] == pytest.approx(0)

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Connection, event
 
+from iwm_lab import operations
 from iwm_lab.queries import overview, ratings, security, streaming, trending
 from iwm_lab.queries._common import MAX_PERIODS, count_periods
 
@@ -266,8 +267,8 @@ for function, params in WINDOWED:
 spec(trending.trending_topics, {}, "window", _choice_values(optional=False))
 spec(trending.trending_topics, {}, "category", _choice_values(optional=True))
 spec(trending.trending_topics, {}, "limit", _int_values(1, 10_000))
-spec(trending.refresh_trending_topics, {}, "window", _choice_values(optional=False))
-spec(trending.refresh_trending_topics, {}, "as_of", AS_OF)
+spec(operations.refresh_trending_topics, {}, "window", _choice_values(optional=False))
+spec(operations.refresh_trending_topics, {}, "as_of", AS_OF)
 SERIES = {"tags": ["dune"], "start": NOW, "end": NOW}
 spec(
     trending.hashtag_timeseries,

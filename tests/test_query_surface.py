@@ -35,7 +35,6 @@ NOT_FRAMES = {
     "overview.stale_sources": "reads a freshness() frame, not the database",
     "streaming.check_region": "validates a region code and returns it",
     "trending.pulse_span": "returns two moments",
-    "trending.refresh_trending_topics": "a write: needs a writable connection",
 }
 
 
@@ -162,6 +161,7 @@ def test_the_package_lists_its_areas() -> None:
         _ = iwm_lab.queries.charts
 
 
+@pytest.mark.slow
 def test_importing_the_package_imports_no_area() -> None:
     probe = (
         "import sys, iwm_lab.queries as q\n"

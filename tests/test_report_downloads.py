@@ -129,6 +129,7 @@ def _read(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, encoding="utf-8-sig")
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("moved", [False, True], ids=["in-place", "folder-copied"])
 def test_each_shown_table_links_to_a_csv_of_its_data(
     run: RunResult, tiny: Connection, tmp_path: Path, moved: bool
@@ -155,6 +156,7 @@ def test_each_shown_table_links_to_a_csv_of_its_data(
     )
 
 
+@pytest.mark.kernel
 def test_file_names_are_numbered_ascii_slugs_of_the_captions(run: RunResult) -> None:
     assert run.run_dir is not None
     names = sorted(p.name for p in (run.run_dir / TABLES_DIR).iterdir())
@@ -170,6 +172,7 @@ def test_file_names_are_numbered_ascii_slugs_of_the_captions(run: RunResult) -> 
     assert b'"Heat, ""director\'s cut"""' in raw and b'"Am\xc3\xa9lie\nPoulain"' in raw
 
 
+@pytest.mark.kernel
 def test_hidden_tables_are_neither_shown_nor_exported(run: RunResult) -> None:
     assert run.run_dir is not None
     page = (run.run_dir / "downloads.html").read_text(encoding="utf-8")
@@ -205,6 +208,7 @@ def _table_notebook(*shown: tables.Table) -> nbformat.NotebookNode:
     return nb
 
 
+@pytest.mark.slow
 def test_a_table_over_the_size_limit_is_shown_without_a_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -113,6 +113,7 @@ def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
 # --- 1. no lost slot --------------------------------------------------------------------------
 
 
+@pytest.mark.kernel
 def test_an_unreachable_database_does_not_use_up_the_slot(
     folder: Path, tiny_url: URL, tmp_path: Path
 ) -> None:
@@ -202,6 +203,7 @@ def test_only_a_lost_connection_counts_as_unreachable() -> None:
 # --- 2. failure messages without SQL or bound values -------------------------------------------
 
 
+@pytest.mark.kernel
 def test_a_failure_message_has_no_sql_text_or_bound_values(
     folder: Path, tiny_url: URL, tmp_path: Path
 ) -> None:
@@ -273,6 +275,7 @@ def test_database_errors_are_cut_to_their_first_line(tiny_url: URL) -> None:
 # --- 3. bounded parameters --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_100_kb_parameter_is_one_line_before_anything_runs(
     folder: Path, tiny_url: URL, tmp_path: Path
 ) -> None:
@@ -316,7 +319,7 @@ def test_a_100_kb_parameter_is_one_line_before_anything_runs(
     assert not output.exists()
 
 
-HOSTILE = [
+OUT_OF_BOUNDS = [
     ("region", "X" * 1_001, "1,001 characters long"),
     ("big", "9" * 5_000, "5,000 characters long"),
     ("big", str(2**63), "a 64-bit integer"),
@@ -333,7 +336,7 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize(("name", "value", "expected"), HOSTILE)
+@pytest.mark.parametrize(("name", "value", "expected"), OUT_OF_BOUNDS)
 def test_parameter_values_are_bounded(
     folder: Path, tmp_path: Path, name: str, value: str, expected: str
 ) -> None:
@@ -392,6 +395,7 @@ def test_schedule_values_are_bounded(folder: Path, table: dict[str, object], exp
 # --- 4. one line, never a traceback -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_user_mistakes_in_the_report_commands_are_one_line(
     folder: Path, tiny_url: URL, tmp_path: Path
 ) -> None:

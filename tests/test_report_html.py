@@ -61,6 +61,7 @@ def test_numeric_columns_are_right_aligned_and_tables_scroll() -> None:
     assert format_tables("<p>no table</p>") == "<p>no table</p>"
 
 
+@pytest.mark.slow
 def test_report_hide_cells_are_left_out_unless_they_hold_the_error() -> None:
     failing = new_code_cell("raise RuntimeError('x')", metadata=HIDE)
     failing.outputs = [new_output("error", ename="RuntimeError", evalue="x", traceback=["tb"])]
@@ -88,6 +89,7 @@ def chart_notebook() -> nbformat.NotebookNode:
     return notebook(cell)
 
 
+@pytest.mark.slow
 def test_plotly_js_is_referenced_by_default_or_inlined() -> None:
     referenced = export_html(chart_notebook(), HEADER, plotly_src="../../_static/plotly-3.0.min.js")
     assert '<script src="../../_static/plotly-3.0.min.js" type="text/javascript">' in referenced

@@ -467,6 +467,7 @@ def test_tables_of_later_migrations_and_new_databases_are_granted(
         assert conn.execute("select count(*) from t").fetchone() == (0,)
 
 
+@pytest.mark.slow
 def test_roles_come_back_at_start() -> None:
     """A data folder from before the roles existed gets them, on existing tables too; and a
     start undoes what the analyst did to its own role defaults."""
@@ -535,6 +536,7 @@ def test_roles_come_back_at_start() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_db_roles_prints_the_grants_without_a_password(cli_env: dict[str, str]) -> None:
     secret = "Sup3r-s3cret"
     env = {**cli_env, "IWM_DATABASE_URL": f"postgresql+psycopg://dba:{secret}@db.example/prod"}
@@ -549,6 +551,7 @@ def test_db_roles_prints_the_grants_without_a_password(cli_env: dict[str, str]) 
     assert 'GRANT CONNECT ON DATABASE "prod"' in done.stdout
 
 
+@pytest.mark.slow
 def test_db_roles_apply_runs_them_as_the_urls_role(
     make_database: Callable[..., URL], template_name: str, cli_env: dict[str, str]
 ) -> None:

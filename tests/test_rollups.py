@@ -1,4 +1,4 @@
-"""``iwm_lab.rollups`` and ``iwm-lab db refresh``: what refreshes the summaries, and how."""
+"""``iwm_lab.rollups``, their refresh (:mod:`iwm_lab.operations`) and ``iwm-lab db refresh``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
-from iwm_lab import rollups
+from iwm_lab import operations, rollups
 from iwm_lab.database import get_engine
 from iwm_lab.exceptions import ReadOnlySessionError, RollupMissing
+from iwm_lab.models.values import TRENDING_WINDOWS
 
 
 def views(engine: Engine) -> list[str]:
@@ -50,7 +51,7 @@ def reviews(engine: Engine) -> Iterator[None]:
     with engine.begin() as conn:
         conn.execute(text("delete from reviews"))
         conn.execute(text("delete from movies"))
-    rollups.refresh_rollups(engine)
+    operations.refresh_rollups(engine)
 
 
 @pytest.mark.usefixtures("reviews")
@@ -60,7 +61,7 @@ def test_refresh_brings_the_summaries_up_to_date_and_records_it(
 ) -> None:
     with engine.connect() as conn:
         before = conn.execute(text("select localtimestamp")).scalar_one()
-    done = rollups.refresh_rollups(
+    done = operations.refresh_rollups(
         engine, ["review_daily_stats", "movie_review_stats"], concurrently=concurrently
     )
     refreshed = [(d.name, d.rows) for d in done]
@@ -82,7 +83,7 @@ def test_refresh_brings_the_summaries_up_to_date_and_records_it(
 
 def test_unknown_rollups_are_refused_before_anything_runs(engine: Engine) -> None:
     with pytest.raises(ValueError, match="unknown rollup 'reviews'; valid values: movie_review"):
-        rollups.refresh_rollups(engine, ["review_daily_stats", "reviews"])
+        operations.refresh_rollups(engine, ["review_daily_stats", "reviews"])
     with engine.connect() as conn, pytest.raises(Exception, match="unknown rollup 'x; drop'"):
         conn.execute(text("select iwm_refresh_rollup('x; drop')"))
 
@@ -91,11 +92,12 @@ def test_a_read_only_session_cannot_refresh(db_url: URL) -> None:
     reader = get_engine(db_url)  # analysts' default: read-only
     try:
         with reader.connect() as conn, pytest.raises(ReadOnlySessionError, match="writable"):
-            rollups.refresh_in(conn, ["review_daily_stats"])
+            operations.refresh_rollups_in(conn, ["review_daily_stats"])
     finally:
         reader.dispose()
 
 
+@pytest.mark.slow
 def test_cli_refresh_lists_every_rollup(db_url: URL, cli_env: dict[str, str]) -> None:
     env = cli_env | {"IWM_DATABASE_URL": db_url.render_as_string(hide_password=False)}
     done = subprocess.run(
@@ -124,6 +126,7 @@ def test_cli_refresh_lists_every_rollup(db_url: URL, cli_env: dict[str, str]) ->
     assert "'reviews' is not one of" in bad.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sabotage", "expected"),
     [
@@ -170,8 +173,77 @@ def test_cli_refresh_of_a_drifted_database_is_one_line(
             )
         assert after == before
         with pytest.raises(RollupMissing, match="movie_review_stats"):
-            rollups.refresh_rollups(engine, ["score_counts", "movie_review_stats"])
+            operations.refresh_rollups(engine, ["score_counts", "movie_review_stats"])
     engine.dispose()
+
+
+def _refreshed_since(engine: Engine, moment: datetime) -> tuple[list[str], list[str]]:
+    """The rollups and the trending windows refreshed at or after ``moment``."""
+    with engine.connect() as conn:
+        names = conn.execute(
+            text("select name from rollup_refreshes where refreshed_at >= :t order by name"),
+            {"t": moment},
+        ).scalars()
+        windows = conn.execute(
+            text("select window_label from trending_refreshes where refreshed_at >= :t"),
+            {"t": moment},
+        ).scalars()
+        return list(names), sorted(windows)
+
+
+@pytest.mark.usefixtures("reviews")
+def test_refresh_all_does_every_rollup_then_every_window_and_tells_each(
+    writer_engine: Engine,
+) -> None:
+    with writer_engine.connect() as conn:
+        before = conn.execute(text("select localtimestamp")).scalar_one()
+    told: list[str] = []
+
+    def progress(step: operations.RollupRefresh | operations.TrendingRefresh) -> None:
+        told.append(step.name if isinstance(step, operations.RollupRefresh) else step.window)
+
+    done = operations.refresh_all(writer_engine, as_of="2024-01-05", progress=progress)
+    assert [r.name for r in done.rollups] == list(rollups.ROLLUPS)
+    assert [t.window for t in done.trending] == list(TRENDING_WINDOWS)
+    assert told == [*rollups.ROLLUPS, *TRENDING_WINDOWS]
+    assert _refreshed_since(writer_engine, before) == (
+        sorted(rollups.ROLLUPS),
+        sorted(TRENDING_WINDOWS),
+    )
+    with writer_engine.connect() as conn:
+        as_of = conn.execute(text("select distinct as_of from trending_refreshes")).scalars()
+        assert list(as_of) == [datetime(2024, 1, 5)]
+        day = conn.execute(text("select day, reviews from review_daily_stats")).one()
+        assert tuple(day) == (datetime(2024, 1, 2), 2)
+
+
+def test_refresh_all_checks_as_of_before_anything_runs(writer_engine: Engine) -> None:
+    with writer_engine.connect() as conn:
+        before = conn.execute(text("select localtimestamp")).scalar_one()
+    with pytest.raises(ValueError, match="as_of"):
+        operations.refresh_all(writer_engine, as_of="not a date")
+    assert _refreshed_since(writer_engine, before) == ([], [])
+
+
+def test_the_pg_cron_jobs_run_the_same_refreshes(writer_engine: Engine) -> None:
+    """pg_cron is not on the test server: its statements run here as the job would run
+    them, with nothing bound."""
+    jobs = operations.scheduled_jobs()
+    trending = [job for job in jobs if "refresh_trending_topics" in job.sql]
+    assert [job.name for job in trending] == [
+        f"iwm-refresh-trending-{window}" for window in TRENDING_WINDOWS
+    ]
+    for job, window in zip(trending, TRENDING_WINDOWS, strict=True):
+        assert f"'{window}'" in job.sql and ":" not in job.sql
+    with writer_engine.connect() as conn:
+        before = conn.execute(text("select localtimestamp")).scalar_one()
+    for job in jobs:
+        with writer_engine.begin() as conn:
+            conn.exec_driver_sql(job.sql)
+    assert _refreshed_since(writer_engine, before) == (
+        sorted(rollups.ROLLUPS),
+        sorted(TRENDING_WINDOWS),
+    )
 
 
 # --- the writer role (migration 0004) -------------------------------------------------------------
@@ -190,7 +262,7 @@ def test_the_writer_refreshes_the_rollups_through_the_definer_function(
 ) -> None:
     with writer_engine.connect() as conn:
         assert conn.execute(text("select current_user")).scalar_one() == "iwm_writer"
-    done = rollups.refresh_rollups(writer_engine, concurrently=True)
+    done = operations.refresh_rollups(writer_engine, concurrently=True)
     assert [d.name for d in done] == list(rollups.ROLLUPS)
     with writer_engine.begin() as conn:
         day = conn.execute(text("select day, reviews from review_daily_stats")).one()
@@ -202,7 +274,7 @@ def test_the_writer_refreshes_the_rollups_through_the_definer_function(
             )
         )
         # In the writer's own transaction, as an import does.
-        rollups.refresh_in(conn, ["review_daily_stats"])
+        operations.refresh_rollups_in(conn, ["review_daily_stats"])
         assert conn.execute(text("select count(*) from review_daily_stats")).scalar_one() == 2
 
 
@@ -221,6 +293,7 @@ def test_the_writer_cannot_refresh_a_view_directly(writer_engine: Engine, statem
         conn.rollback()
 
 
+@pytest.mark.slow
 def test_cli_refresh_runs_as_the_writer(
     make_database: Callable[..., URL], template_name: str, cli_env: dict[str, str]
 ) -> None:

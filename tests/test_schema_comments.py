@@ -128,6 +128,7 @@ def test_every_modelled_table_and_column_is_described() -> None:
     assert undescribed == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("statement", "expected"),
     [
@@ -172,6 +173,7 @@ def _described_objects(engine: Engine) -> list[str]:
         )
 
 
+@pytest.mark.slow
 def test_downgrade_removes_every_comment_and_upgrade_restores_them(
     make_database: Callable[..., URL], template_name: str
 ) -> None:

@@ -28,6 +28,8 @@ from iwm_lab.roles import ANALYST_ROLE
 from iwm_lab.server import EmbeddedServer
 from iwm_lab.settings import Settings
 
+pytestmark = pytest.mark.slow
+
 AS_ROOT = os.geteuid() == 0
 root_only = pytest.mark.skipif(not AS_ROOT, reason="the root code path needs root")
 

@@ -383,6 +383,7 @@ def test_an_empty_query_is_refused(analyst: list[tuple[Any, ...]], query: str) -
         sql(query)
 
 
+@pytest.mark.slow
 def test_no_password_in_any_message(
     cases: list[tuple[Any, ...]],
     analyst_url: URL,

@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from inputs import HOSTILE, insert
 from sqlalchemy import Connection, text
 
-from iwm_lab import rollups
 from iwm_lab.queries import streaming
 from iwm_lab.queries.streaming import (
     availability,
@@ -26,33 +26,6 @@ from iwm_lab.queries.streaming import (
     platform_share,
     price_quality_mix,
 )
-
-HOSTILE = [
-    "'",
-    "US'; DROP TABLE movies; --",
-    "' OR 1=1 --",
-    "US' OR '1'='1",
-    "%",
-    "_",
-    "U%",
-    "U_",
-    '"US"',
-    "US\x00",
-    "😀",
-    "Ü S",
-]
-
-
-def insert(conn: Connection, table: str, rows: list[dict[str, Any]]) -> list[int]:
-    ids = []
-    for row in rows:
-        cols = ", ".join(row)
-        binds = ", ".join(f":{c}" for c in row)
-        sql = text(f"insert into {table} ({cols}) values ({binds}) returning id")
-        ids.append(conn.execute(sql, row).scalar_one())
-    rollups.refresh_in(conn, rollups.SOURCES.get(table, ()), concurrently=False)
-    return ids
-
 
 MOVIES = [
     ("Interstellar", "2014", 9.1, "released"),
@@ -576,6 +549,7 @@ BAD_CALLS: list[tuple[str, Any, dict[str, Any]]] = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("func", "kwargs"), [c[1:] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS]
 )
@@ -593,6 +567,7 @@ def test_unknown_region_lists_the_valid_ones(conn: Connection, catalogue: dict[s
         coverage_by_region(conn, types="lease")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", HOSTILE)
 @pytest.mark.parametrize(
     "call",

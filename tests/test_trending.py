@@ -16,37 +16,26 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from inputs import HOSTILE
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL
 
-from iwm_lab import rollups
+from iwm_lab import operations
 from iwm_lab.database import get_engine
 from iwm_lab.exceptions import ReadOnlySessionError
 from iwm_lab.models.values import TRENDING_WINDOW_DAYS
+from iwm_lab.operations import refresh_trending_topics
 from iwm_lab.queries import trending
 from iwm_lab.queries.trending import (
     hashtag_counts,
     hashtag_timeseries,
     new_tags,
     pulse_span,
-    refresh_trending_topics,
     rising_tags,
     trending_refreshes,
     trending_topics,
     window_totals,
 )
-
-HOSTILE = [
-    "'",
-    "'; DROP TABLE pulses; --",
-    "' OR 1=1 --",
-    "%",
-    "_",
-    "7d'--",
-    "😀",
-    "movie\x00",
-    '"movie"',
-]
 
 
 @pytest.fixture
@@ -54,7 +43,7 @@ def conn(conn: Connection) -> Connection:
     """The shared rolled-back transaction, with no pulses and no trending rows."""
     conn.execute(text("delete from trending_topics"))
     conn.execute(text("delete from pulses"))
-    rollups.refresh_in(conn, ["pulse_tag_hours"], concurrently=False)
+    operations.refresh_rollups_in(conn, ["pulse_tag_hours"], concurrently=False)
     return conn
 
 
@@ -85,7 +74,7 @@ class Pulses:
             },
         )
         if refresh:
-            rollups.refresh_in(self.conn, ["pulse_tag_hours"], concurrently=False)
+            operations.refresh_rollups_in(self.conn, ["pulse_tag_hours"], concurrently=False)
 
 
 @pytest.fixture
@@ -133,6 +122,7 @@ def test_explicit_as_of(conn: Connection, pulses: Pulses) -> None:
     assert as_dict(hashtag_counts(conn, as_of=as_of)) == {"old": ("general", 2)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "as_of",
     [
@@ -179,6 +169,7 @@ def test_category_filter_and_limit_with_ties(conn: Connection, pulses: Pulses) -
     assert dict(empty.dtypes.astype(str)) == trending.COUNT_COLUMNS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("window", ["7d", "30d"])
 def test_live_counts_equal_the_refresh_in_one_transaction(
     conn: Connection, pulses: Pulses, window: str
@@ -342,6 +333,7 @@ def test_timeseries_weeks_and_months(
 # --- rising_tags ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_rising_tags(conn: Connection, pulses: Pulses) -> None:
     day = timedelta(days=1)
     for _ in range(6):
@@ -513,7 +505,7 @@ def test_rollup_and_pulses_give_the_same_results(conn: Connection, pulses: Pulse
             linked_type=("movie", "cricket", None)[i % 3],
             refresh=False,
         )
-    rollups.refresh_in(conn, ["pulse_tag_hours"], concurrently=False)
+    operations.refresh_rollups_in(conn, ["pulse_tag_hours"], concurrently=False)
     assert conn.execute(text("select count(*) from pulse_tag_hours")).scalar_one() > 0
     as_of = pulses.now - timedelta(days=2, minutes=17, microseconds=3)
     calls: list[tuple[Any, dict[str, Any]]] = [
@@ -551,7 +543,7 @@ def test_a_backdated_pulse_counts_from_the_next_refresh(conn: Connection, pulses
     pulses.add(["#Old"], age=timedelta(days=2))
     pulses.add(["#Old"], age=timedelta(days=2), refresh=False)
     assert as_dict(hashtag_counts(conn)) == {"old": ("general", 1)}
-    rollups.refresh_in(conn, ["pulse_tag_hours"])
+    operations.refresh_rollups_in(conn, ["pulse_tag_hours"])
     assert as_dict(hashtag_counts(conn)) == {"old": ("general", 2)}
 
 

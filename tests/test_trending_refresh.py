@@ -28,6 +28,8 @@ from sqlalchemy.exc import DBAPIError
 from iwm_lab import migrate
 from iwm_lab.database import get_engine
 
+pytestmark = pytest.mark.slow
+
 WINDOW_DAYS = {"7d": 7, "30d": 30}
 INVALID_PARAMETER_VALUE = "22023"
 TOP = 50

@@ -10,7 +10,7 @@ from iwm_lab.charts._base import (
     bar_chart,
     empty_figure,
 )
-from iwm_lab.queries._common import SCORE_NAMES
+from iwm_lab.models.values import SCORE_NAMES
 
 
 def coverage_chart(

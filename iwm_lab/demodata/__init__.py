@@ -15,37 +15,34 @@ dated in the past still has its trending list.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine
-from sqlalchemy.engine import URL, make_url
 
-from iwm_lab.database import describe_url
+from iwm_lab.database import describe_url, require_writable
 from iwm_lab.demodata import load
 from iwm_lab.demodata.generate import SOURCES, chunks
 from iwm_lab.demodata.scales import NOTEBOOK_AS_OF, SCALES, Scale, get_scale
 from iwm_lab.demodata.world import build_world
 from iwm_lab.destructive import Confirm, Loss, TableRows, embedded_mismatch
-from iwm_lab.exceptions import SeedError
+from iwm_lab.exceptions import OptionNeeded, SeedError
+from iwm_lab.server import is_embedded
 
 __all__ = [
     "NOTEBOOK_AS_OF",
     "SCALES",
     "Scale",
+    "SeedNeedsOption",
     "SeedReport",
     "TableLoad",
     "check_as_of",
     "default_as_of",
-    "is_embedded_url",
     "seed_database",
 ]
 
 TableLoad = load.TableLoad
-# The embedded server's socket folder (iwm_lab.server: /tmp/iwm-lab-<8 hex digits>).
-_EMBEDDED_SOCKET = re.compile(r"^/tmp/iwm-lab-[0-9a-f]{8}/?$")
 PHASES = (
     "prepare",
     "generate",
@@ -60,6 +57,11 @@ PHASES = (
 # Above this many review and pulse rows, the twins' keys and indexes are dropped for the
 # INSERT and rebuilt afterwards.
 TWIN_REBUILD_ROWS = 500_000
+
+
+class SeedNeedsOption(OptionNeeded, SeedError):
+    """The seeder refused a database that one of its keyword arguments (``option``:
+    ``reset`` or ``allow_external``) would let it fill."""
 
 
 @dataclass
@@ -108,18 +110,6 @@ class SeedReport:
         return "\n".join(lines)
 
 
-def is_embedded_url(url: URL | str) -> bool:
-    """Whether ``url`` looks like iwm-lab's embedded server: over its Unix socket folder
-    (``/tmp/iwm-lab-xxxxxxxx``), with no TCP host. Enough to keep demo rows out of an empty
-    database elsewhere; deleting rows (``reset``) needs :func:`iwm_lab.destructive.
-    embedded_mismatch`, as any account can start a server with such a socket."""
-    url = make_url(url) if isinstance(url, str) else url
-    if url.get_backend_name() != "postgresql" or url.host:
-        return False
-    host = url.query.get("host")
-    return isinstance(host, str) and _EMBEDDED_SOCKET.match(host) is not None
-
-
 def default_as_of() -> datetime:
     """Now, to the second, as the naive UTC timestamp the tables store: the moment demo data
     runs up to unless told otherwise."""
@@ -161,9 +151,11 @@ def seed_database(
     reviews, large ~100k movies and 5M reviews). ``as_of`` is the moment the data runs up to
     (a ``datetime``, a ``date`` for its midnight, or an ISO string; aware times are taken in
     UTC, the time zone timestamps are stored in; to the second): by default now
-    (:func:`default_as_of`). Refuses (:class:`SeedError`) a database that is not at the head
-    revision, one that holds rows unless ``reset`` (which replaces them), and any database but
-    the embedded server unless ``allow_external``. ``reset`` without ``allow_external``
+    (:func:`default_as_of`). Refuses a database that is not at the head revision
+    (:class:`~iwm_lab.exceptions.SchemaNotReady`), a read-only session
+    (:class:`~iwm_lab.exceptions.ReadOnlySessionError`), one that holds rows unless ``reset``
+    (which replaces them), and any database but the embedded server unless ``allow_external``
+    (:class:`SeedNeedsOption` says which). ``reset`` without ``allow_external``
     empties only the embedded server's demo database (``iwm``), the server recognised by its
     cluster's system identifier and data directory (:func:`iwm_lab.destructive.
     embedded_mismatch`); when it would delete rows, ``confirm`` (if given) is called with
@@ -172,15 +164,16 @@ def seed_database(
     refreshed for 7d and 30d counting back from ``as_of``; every table is analysed.
     ``progress`` shows per-table bars on stderr.
     """
-    from iwm_lab import migrate  # imports Alembic; keep it off the package import path
+    from iwm_lab.migrate import require_head  # imports Alembic; keep it off the package path
 
     spec = get_scale(scale)
     as_of = default_as_of() if as_of is None else check_as_of(as_of)
     where = describe_url(engine.url)
-    if not allow_external and not is_embedded_url(engine.url):
-        raise SeedError(
-            f"{where} is not the embedded demo server; demo data would mix with real data. "
-            "Pass allow_external=True (--allow-external) if this database is meant for it."
+    if not allow_external and not is_embedded(engine.url):
+        raise SeedNeedsOption(
+            f"{where} is not the embedded demo server; demo data would mix with real data",
+            option="allow_external",
+            remedy="if this database is meant for it",
         )
     if reset and not allow_external:
         from iwm_lab.settings import get_settings
@@ -188,17 +181,14 @@ def seed_database(
         data_dir = get_settings().data_dir
         mismatch = embedded_mismatch(engine, data_dir)
         if mismatch is not None:
-            raise SeedError(
-                f"--reset empties only the embedded demo database ('iwm' on the embedded "
-                f"server in {data_dir}), and {where} is not it: {mismatch}. Pass "
-                "allow_external=True (--allow-external) if its data may be deleted."
+            raise SeedNeedsOption(
+                f"a reset empties only the embedded demo database ('iwm' on the embedded "
+                f"server in {data_dir}), and {where} is not it: {mismatch}",
+                option="allow_external",
+                remedy="if its data may be deleted",
             )
-    head, current = migrate.head_revision(), migrate.current_revision(engine)
-    if current != head:
-        raise SeedError(
-            f"{where} is at revision {current or '(none)'}, not {head}: "
-            "run `iwm-lab db upgrade` first"
-        )
+    # The live revision, not one this process saw earlier: the load runs against it now.
+    require_head(engine, cached=False)
     started = time.perf_counter()
     report = SeedReport(scale=spec.name, seed=seed, as_of=as_of)
     _run(engine, spec, seed, as_of, reset, progress, report, where, confirm)
@@ -219,6 +209,7 @@ def _run(
 ) -> None:
     import psycopg
 
+    from iwm_lab import operations
     from iwm_lab.models import Base
 
     base_tables = [t.name for t in Base.metadata.sorted_tables]
@@ -234,97 +225,91 @@ def _run(
 
     world = build_world(spec, seed, as_of)
     lap("prepare")
-    raw = engine.raw_connection()
-    try:
-        conn = raw.driver_connection
+    # One transaction: SQLAlchemy's (the refreshes run on it) over the psycopg connection that
+    # COPYs.
+    with engine.connect() as session, session.begin():
+        require_writable(session, "seeding demo data")
+        conn = session.connection.driver_connection
         assert isinstance(conn, psycopg.Connection)
-        with conn.transaction():
-            if conn.execute("show transaction_read_only").fetchone() == ("on",):
-                raise SeedError(f"{where} is open read-only; use get_engine(..., writable=True)")
-            load.set_session(conn)
-            try:
-                load.lock_tables(conn, tables)
-            except psycopg.errors.LockNotAvailable:
-                raise SeedError(
-                    f"the tables of {where} are in use by another session (an open notebook "
-                    "transaction?); close it and try again"
-                ) from None
-            filled = load.tables_with_rows(conn, tables)
-            if filled and not reset:
-                shown = ", ".join(filled[:5]) + (", ..." if len(filled) > 5 else "")
-                raise SeedError(
-                    f"{where} already holds data ({shown}); pass reset=True (--reset) "
-                    "to replace it with demo data"
+        load.set_session(conn)
+        try:
+            load.lock_tables(conn, tables)
+        except psycopg.errors.LockNotAvailable:
+            raise SeedError(
+                f"the tables of {where} are in use by another session (an open notebook "
+                "transaction?); close it and try again"
+            ) from None
+        filled = load.tables_with_rows(conn, tables)
+        if filled and not reset:
+            shown = ", ".join(filled[:5]) + (", ..." if len(filled) > 5 else "")
+            raise SeedNeedsOption(
+                f"{where} already holds data ({shown})",
+                option="reset",
+                remedy="to replace it with demo data",
+            )
+        if filled and confirm is not None:
+            # Asked with the tables locked: what is listed is exactly what goes.
+            counts = []
+            for name in filled:
+                query = psycopg.sql.SQL("select count(*) from {}").format(
+                    psycopg.sql.Identifier(name)
                 )
-            if filled and confirm is not None:
-                # Asked with the tables locked: what is listed is exactly what goes.
-                counts = []
-                for name in filled:
-                    query = psycopg.sql.SQL("select count(*) from {}").format(
-                        psycopg.sql.Identifier(name)
-                    )
-                    row = conn.execute(query).fetchone()
-                    counts.append(TableRows(name, int(row[0]) if row else 0))
-                confirm(Loss("seed --reset", where, tuple(c for c in counts if c.rows)))
-            # Base tables always: COPY FREEZE needs them truncated in this transaction. The
-            # twins have ~65 partitions, whose truncation alone takes a second or two.
-            load.truncate(conn, [t for t in tables if t in base_tables or t in filled])
-            # Rebuilding the twins' indexes means one build per partition (~600 at any
-            # scale): slower than keeping them, unless many rows go in.
-            big = spec.reviews + spec.pulses > TWIN_REBUILD_ROWS
-            ddl = load.definitions(conn, base_tables + list(load.TWINS) * big)
-            for statement in ddl.drop:
-                conn.execute(statement)
-            # Partitions for every month and year the twins will receive rows for.
-            conn.execute("select iwm_ensure_partitions(%s::date)", [as_of])
-            lap("prepare")
+                row = conn.execute(query).fetchone()
+                counts.append(TableRows(name, int(row[0]) if row else 0))
+            confirm(Loss("seed --reset", where, tuple(c for c in counts if c.rows)))
+        # Base tables always: COPY FREEZE needs them truncated in this transaction. The
+        # twins have ~65 partitions, whose truncation alone takes a second or two.
+        load.truncate(conn, [t for t in tables if t in base_tables or t in filled])
+        # Rebuilding the twins' indexes means one build per partition (~600 at any
+        # scale): slower than keeping them, unless many rows go in.
+        big = spec.reviews + spec.pulses > TWIN_REBUILD_ROWS
+        ddl = load.definitions(conn, base_tables + list(load.TWINS) * big)
+        for statement in ddl.drop:
+            conn.execute(statement)
+        # Partitions for every month and year the twins will receive rows for.
+        conn.execute("select iwm_ensure_partitions(%s::date)", [as_of])
+        lap("prepare")
 
-            expected = {s.table: s.expected_rows(world) for s in SOURCES}
-            loads = load.copy_chunks(conn, chunks(world), expected=expected, progress=progress)
-            report.tables = {t.table: t for t in loads}
-            phase["generate"] = sum(t.generate_seconds for t in loads)
-            lap("copy")
+        expected = {s.table: s.expected_rows(world) for s in SOURCES}
+        loads = load.copy_chunks(conn, chunks(world), expected=expected, progress=progress)
+        report.tables = {t.table: t for t in loads}
+        phase["generate"] = sum(t.generate_seconds for t in loads)
+        lap("copy")
 
-            twin_names = tuple(load.TWINS)
-            base_keys = [s for s in ddl.restore_keys if not s[0].startswith(twin_names)]
-            base_indexes = [s for s in ddl.restore_indexes if not s[0].startswith(twin_names)]
-            steps = base_keys + base_indexes + ddl.restore_foreign_keys
-            with load.step_bar("keys and indexes", len(steps), progress) as advance:
-                report.steps.update(load.run_all(conn, steps, advance))
-            load.reset_sequences(conn, base_tables)
-            lap("index")
+        twin_names = tuple(load.TWINS)
+        base_keys = [s for s in ddl.restore_keys if not s[0].startswith(twin_names)]
+        base_indexes = [s for s in ddl.restore_indexes if not s[0].startswith(twin_names)]
+        steps = base_keys + base_indexes + ddl.restore_foreign_keys
+        with load.step_bar("keys and indexes", len(steps), progress) as advance:
+            report.steps.update(load.run_all(conn, steps, advance))
+        load.reset_sequences(conn, base_tables)
+        lap("index")
 
-            for twin, (rows, seconds) in load.fill_twins(conn).items():
-                report.extra_rows[twin] = rows
-                report.steps[f"{twin} insert"] = seconds
-            twin_steps = [
-                s for s in ddl.restore_keys + ddl.restore_indexes if s[0].startswith(twin_names)
-            ]
-            with load.step_bar("partitioned twins", len(twin_steps), progress) as advance:
-                report.steps.update(load.run_all(conn, twin_steps, advance))
-            lap("twins")
+        for twin, (rows, seconds) in load.fill_twins(conn).items():
+            report.extra_rows[twin] = rows
+            report.steps[f"{twin} insert"] = seconds
+        twin_steps = [
+            s for s in ddl.restore_keys + ddl.restore_indexes if s[0].startswith(twin_names)
+        ]
+        with load.step_bar("partitioned twins", len(twin_steps), progress) as advance:
+            report.steps.update(load.run_all(conn, twin_steps, advance))
+        lap("twins")
 
-            # Statistics first: the refresh's query over pulses is planned with them.
-            analyze = [
-                (f"{t} analyze", psycopg.sql.SQL("analyze {}").format(psycopg.sql.Identifier(t)))
-                for t in tables
-                if t != "trending_topics"
-            ]
-            report.steps.update(load.run_all(conn, analyze, lambda _label: None))
-            lap("analyze")
-            for window in ("7d", "30d"):
-                row = conn.execute(
-                    "select refresh_trending_topics(%s, %s)", [window, as_of]
-                ).fetchone()
-                report.extra_rows[f"trending_topics {window}"] = int(row[0]) if row else 0
-            conn.execute("analyze trending_topics")
-            lap("refresh")
-            # Not concurrently: nobody else can read these tables until the commit anyway.
-            for name, seconds in conn.execute(
-                "select name, iwm_refresh_rollup(name, false) from rollup_refreshes order by name"
-            ).fetchall():
-                report.steps[f"{name} refresh"] = float(seconds)
-            lap("rollups")
-        lap("commit")
-    finally:
-        raw.close()
+        # Statistics first: the refresh's query over pulses is planned with them.
+        analyze = [
+            (f"{t} analyze", psycopg.sql.SQL("analyze {}").format(psycopg.sql.Identifier(t)))
+            for t in tables
+            if t != "trending_topics"
+        ]
+        report.steps.update(load.run_all(conn, analyze, lambda _label: None))
+        lap("analyze")
+        # Trending windows end where the data does, not at the database's clock.
+        for step in operations.refresh_trending_windows(session, as_of=as_of):
+            report.extra_rows[f"trending_topics {step.window}"] = len(step.topics)
+        conn.execute("analyze trending_topics")
+        lap("refresh")
+        # Not concurrently: nobody else can read these tables until the commit anyway.
+        for done in operations.refresh_rollups_in(session, concurrently=False):
+            report.steps[f"{done.name} refresh"] = done.seconds
+        lap("rollups")
+    lap("commit")

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from iwm_lab.formatting import is_missing, listing, number, ordinal, percent, plural
-from iwm_lab.models.values import STREAMING_OPTION_TYPES, STREAMING_QUALITIES
-from iwm_lab.queries._common import SCORE_NAMES, WellRated
+from iwm_lab.models.values import SCORE_NAMES, STREAMING_OPTION_TYPES, STREAMING_QUALITIES
+from iwm_lab.queries._common import WellRated
 
 # How an offer of each type reads after "N% ...".
 _TYPE_WORDS = {

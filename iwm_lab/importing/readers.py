@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iwm_lab.exceptions import ImportRejected
+from iwm_lab.exceptions import ImportRejected, OptionNeeded
 
 FORMATS: tuple[str, ...] = ("csv", "jsonl", "json", "parquet")
 _EXTENSIONS = {
@@ -53,6 +53,12 @@ MAX_JSON_DEPTH = 100
 # is process-wide, so it is only ever raised.
 if csv.field_size_limit() < 2 * MAX_RECORD_CHARS:
     csv.field_size_limit(2 * MAX_RECORD_CHARS)
+
+
+class ImportNeedsOption(OptionNeeded, ImportRejected):
+    """A file refused that one of :func:`~iwm_lab.importing.import_file`'s keyword arguments
+    (``option``: ``format``, ``encoding``, ``skip_bad``, ``reject_path``, ``force``) would let
+    in; nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -91,9 +97,15 @@ class Source:
         """Every record of the file, in order."""
         raise NotImplementedError
 
-    def refuse(self, message: str) -> ImportRejected:
-        """The error for a file that cannot be read as a whole."""
-        return ImportRejected(f"{self.path.name}: {message}; nothing imported")
+    def refuse(
+        self, message: str, *, option: str | None = None, remedy: str = ""
+    ) -> ImportRejected:
+        """The error for a file that cannot be read as a whole; with ``option``, the keyword
+        argument that would let it be read (see :class:`ImportNeedsOption`)."""
+        text = f"{self.path.name}: {message}; nothing imported"
+        if option is None:
+            return ImportRejected(text)
+        return ImportNeedsOption(text, option=option, remedy=remedy)
 
 
 def detect_format(path: Path, format: str | None) -> str:
@@ -104,9 +116,10 @@ def detect_format(path: Path, format: str | None) -> str:
         return format
     found = _EXTENSIONS.get(path.suffix.lower())
     if found is None:
-        raise ImportRejected(
-            f"cannot tell the format of {path.name} from its extension; "
-            f"pass --format ({', '.join(FORMATS)})"
+        raise ImportNeedsOption(
+            f"cannot tell the format of {path.name} from its extension",
+            option="format",
+            remedy=f"({', '.join(FORMATS)})",
         )
     return found
 
@@ -153,7 +166,9 @@ def open_source(path: Path, format: str, encoding: str) -> Source:
         "parquet": ParquetSource,
     }[format]
     if source_class is ParquetSource and codec.name != "utf-8":
-        raise ImportRejected("--encoding applies to text files; Parquet text is always UTF-8")
+        raise ImportRejected(
+            f"Parquet text is always UTF-8: an encoding ({encoding}) applies to text files only"
+        )
     return source_class(path, encoding)
 
 
@@ -192,8 +207,9 @@ def _decode_error(source: Source, position: int, exc: UnicodeDecodeError) -> Imp
     bad = exc.object[exc.start : exc.end]
     return source.refuse(
         f"line {line} (byte {position}) is not valid {source.encoding}: "
-        f"{exc.reason} {bytes(bad)!r}; pass the file's encoding with --encoding "
-        "(e.g. latin-1, cp1252)"
+        f"{exc.reason} {bytes(bad)!r}",
+        option="encoding",
+        remedy="naming the file's encoding (e.g. latin-1, cp1252)",
     )
 
 
@@ -422,7 +438,7 @@ class JsonArraySource(Source):
 
         first = next_char()
         if first != "[":
-            hint = " (one object per line is --format jsonl)" if first == "{" else ""
+            hint = " (one object per line is the jsonl format)" if first == "{" else ""
             raise self.refuse(f"expected a JSON array of objects{hint}")
         pos += 1
         number = 0

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from iwm_lab.exceptions import ImportRejected
-from iwm_lab.importing.readers import Source
+from iwm_lab.importing.readers import ImportNeedsOption, Source
 from iwm_lab.importing.tables import ERROR_FIELD, RAW_FIELD
 
 
@@ -82,17 +82,23 @@ def default_reject_path(path: Path, format: str) -> Path:
     return path.with_name(f"{path.stem}.rejects{suffix}")
 
 
-def refusal_message(
+def refusal(
     path: Path, errors: Sequence[RowError], rows_read: int, rejects: Path | None
-) -> str:
-    """One line for a refused file: how many rows, the first error, where to see them all."""
+) -> ImportRejected:
+    """The error for a refused file: how many rows, the first error, where to see them all
+    (or that ``skip_bad`` would load the good ones)."""
     bad_rows = len({error.number for error in errors})
     text = f"{path.name}: {bad_rows} of {rows_read} rows refused, nothing imported; {errors[0]}"
     if len(errors) > 1:
         text += f" (and {len(errors) - 1} more)"
     if rejects is not None:
-        return f"{text}; every bad row is in {rejects}"
-    return f"{text}; --reject-file PATH lists every bad row, --skip-bad loads the good ones"
+        return ImportRejected(f"{text}; every bad row is in {rejects}", tuple(errors))
+    return ImportNeedsOption(
+        text,
+        tuple(errors),
+        option="skip_bad",
+        remedy="to load the good rows and write every bad one to a reject file",
+    )
 
 
 class RejectFile:
@@ -109,9 +115,10 @@ class RejectFile:
         folder = path.parent
         if not folder.is_dir():
             what = "is not a folder" if folder.exists() else "does not exist"
-            raise ImportRejected(
-                f"the folder of the reject file, {folder}, {what}; create it or choose another "
-                "--reject-file; nothing imported"
+            raise ImportNeedsOption(
+                f"the folder of the reject file, {folder}, {what}; nothing imported",
+                option="reject_path",
+                remedy="naming a file in an existing folder",
             )
         try:
             mode = os.stat(path).st_mode
@@ -121,14 +128,16 @@ class RejectFile:
             raise self._unwritable(exc) from None
         else:
             if not stat.S_ISREG(mode):
-                raise ImportRejected(
-                    f"the reject file {path} is not a regular file; choose another "
-                    "--reject-file; nothing imported"
+                raise ImportNeedsOption(
+                    f"the reject file {path} is not a regular file; nothing imported",
+                    option="reject_path",
+                    remedy="naming another file",
                 )
             if not force:
-                raise ImportRejected(
-                    f"the reject file {path} exists already and is kept; pass --force to "
-                    "replace it or choose another --reject-file; nothing imported"
+                raise ImportNeedsOption(
+                    f"the reject file {path} exists already and is kept; nothing imported",
+                    option="force",
+                    remedy="to replace it",
                 )
         self._temp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"
         try:

@@ -47,6 +47,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from iwm_lab import rollups
+from iwm_lab.database import require_writable
 from iwm_lab.exceptions import DatabaseUnavailable, ImportFailed, ImportRejected, IwmLabError
 from iwm_lab.importing.conversion import show
 from iwm_lab.importing.readers import Source, detect_format, open_source
@@ -55,7 +56,7 @@ from iwm_lab.importing.report import (
     RejectFile,
     RowError,
     default_reject_path,
-    refusal_message,
+    refusal,
 )
 from iwm_lab.importing.tables import (
     IMPORTABLE_TABLES,
@@ -66,6 +67,7 @@ from iwm_lab.importing.tables import (
     convert_record,
     table_spec,
 )
+from iwm_lab.operations import refresh_rollups_in
 
 _NUMBER = "_n"  # the staging table's column holding each row's line or record number
 _UPDATE = "_update"  # whether an upsert row matches an existing row
@@ -112,7 +114,7 @@ def import_file(
     if upsert and not spec.upsertable:
         with_key = [name for name in IMPORTABLE_TABLES if table_spec(name).upsertable]
         raise ImportRejected(
-            f"--upsert matches rows on {UPSERT_KEY}, which {table} does not have "
+            f"an upsert matches rows on {UPSERT_KEY}, which {table} does not have "
             f"(tables with it: {', '.join(with_key)})"
         )
     path = Path(path)
@@ -151,11 +153,12 @@ def _import(
     try:
         with engine.begin() as conn:
             stage = "loading"
+            require_writable(conn, "importing")
             load.run(conn)
             if load.inserted or load.updated:
                 # In the same transaction: the summaries commit with the rows they count.
                 stale = rollups.SOURCES.get(spec.name, ())
-                refreshed = tuple(r.name for r in rollups.refresh_in(conn, stale))
+                refreshed = tuple(r.name for r in refresh_rollups_in(conn, stale))
             # Before the commit: rows are never loaded while their rejects are lost.
             if load.bad and reject_file is not None:
                 reject_file.write(source, _sorted_errors(load))
@@ -170,7 +173,7 @@ def _import(
         rejects = reject_file.path if reject_file is not None else None
         if reject_file is not None:
             reject_file.write(source, errors)
-        raise ImportRejected(refusal_message(path, errors, load.rows_read, rejects), errors)
+        raise refusal(path, errors, load.rows_read, rejects)
     return ImportReport(
         table=spec.name,
         path=path,
@@ -205,11 +208,6 @@ def _database_failure(
     """One line for a failure of the database rather than of the file."""
     error = exc.orig if isinstance(exc, DBAPIError) else exc
     sqlstate = getattr(error, "sqlstate", None) or ""
-    if sqlstate == "25006":
-        return ImportRejected(
-            "the database session is read-only; import with a writable engine "
-            "(get_engine(writable=True))"
-        )
     diag = getattr(error, "diag", None)
     reason = (diag.message_primary if diag is not None else None) or str(error)
     # Only the first line: psycopg adds context lines, never the statement's parameters.
@@ -254,7 +252,7 @@ def _check_fields(source: Source, fields: list[str], column_map: ColumnMap, upse
             f"no column {', '.join(missing)}, which {spec.name} requires (NOT NULL, no default)"
         )
     if upsert and UPSERT_KEY not in present:
-        raise source.refuse(f"--upsert needs an {UPSERT_KEY} column")
+        raise source.refuse(f"an upsert needs an {UPSERT_KEY} column")
 
 
 class _Refused(Exception):
@@ -291,7 +289,7 @@ class _Load:
             self._settle()
             return
         if self.upsert and UPSERT_KEY not in present:
-            raise self.source.refuse(f"--upsert needs {UPSERT_KEY} in the records")
+            raise self.source.refuse(f"an upsert needs {UPSERT_KEY} in the records")
         _execute_sql(conn, "ANALYZE {}", stage.name)
         if self.upsert:
             target = self.spec.table
@@ -426,7 +424,7 @@ class _Load:
             query = query.where(stage.c[_UPDATE].is_not(true()))
         hint = ""
         if key.columns == (UPSERT_KEY,):
-            hint = " (--upsert updates existing rows)"
+            hint = " (an upsert updates existing rows)"
         for number, *values in conn.execute(query):
             self.add(number, column, _show_key(values), f"already in {target.name}{hint}")
 

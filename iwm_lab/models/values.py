@@ -47,6 +47,18 @@ STREAMING_QUALITIES: tuple[str, ...] = ("SD", "HD", "4K")
 # the format admits anyway. A format check rather than a list, so a new market needs no migration.
 REGION_PATTERN = "^[A-Z]{2}$"
 
+# The score sources, in the order results list them: four published scores on movies, and
+# users' review ratings.
+SCORE_SOURCES: tuple[str, ...] = ("siddu", "critics", "imdb", "rotten_tomatoes", "users")
+# How a sentence, a legend or a header names each source's score.
+SCORE_NAMES: dict[str, str] = {
+    "siddu": "Siddu score",
+    "critics": "critics score",
+    "imdb": "IMDb rating",
+    "rotten_tomatoes": "Rotten Tomatoes score",
+    "users": "mean user rating",
+}
+
 # Inclusive ranges of the scored columns.
 SCORE_RANGE: tuple[int, int] = (0, 10)  # siddu_score, critics_score, imdb_rating, reviews.rating
 PERCENT_RANGE: tuple[int, int] = (0, 100)  # rotten_tomatoes_score, watchlist.progress

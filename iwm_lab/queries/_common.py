@@ -31,6 +31,7 @@ from sqlalchemy.sql.selectable import Select, TableValuedAlias
 
 from iwm_lab.formatting import number
 from iwm_lab.models import SCORE_RANGE, Genre, Movie
+from iwm_lab.models.values import SCORE_NAMES, SCORE_SOURCES
 from iwm_lab.rollups import MOVIE_REVIEW_STATS
 
 MAX_LIMIT = 10_000
@@ -339,16 +340,7 @@ def check_text(value: str, name: str, max_length: int) -> str:
 
 # --- scores, and what "well rated" means -------------------------------------------------------
 
-# The score sources, in the order results list them.
-SOURCES: tuple[str, ...] = ("siddu", "critics", "imdb", "rotten_tomatoes", "users")
-# How a sentence names each source's score.
-SCORE_NAMES: dict[str, str] = {
-    "siddu": "Siddu score",
-    "critics": "critics score",
-    "imdb": "IMDb rating",
-    "rotten_tomatoes": "Rotten Tomatoes score",
-    "users": "mean user rating",
-}
+SOURCES = SCORE_SOURCES
 DEFAULT_SOURCE = "siddu"
 DEFAULT_MIN_SCORE = 8.0
 DEFAULT_MIN_REVIEWS = 20

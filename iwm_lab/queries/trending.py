@@ -19,7 +19,8 @@ them, so a live count and the stored table agree:
 
 A window that holds nothing gives an empty frame; :func:`window_totals` and
 :func:`pulse_span` say why (no pulses in it at all, or none with a tag, and where the pulses
-are), and :func:`trending_refreshes` says what the stored list was last computed for.
+are), and :func:`trending_refreshes` says what the stored list was last computed for
+(:func:`iwm_lab.operations.refresh_trending_topics` writes it).
 :mod:`iwm_lab.findings.trending` turns those into sentences.
 
 The normalisation is the migration's SQL function ``iwm_pulse_tags(hashtags)``, used by the
@@ -73,7 +74,6 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import CTE
 
-from iwm_lab.database import require_writable
 from iwm_lab.models import Pulse, TrendingTopic
 from iwm_lab.models.values import TRENDING_CATEGORIES, TRENDING_WINDOW_DAYS, TRENDING_WINDOWS
 from iwm_lab.queries._common import (
@@ -415,41 +415,6 @@ def trending_refreshes(conn: Connection) -> pd.DataFrame:
     return frame(conn, stmt, REFRESH_COLUMNS)
 
 
-def refresh_trending_topics(
-    conn: Connection, *, window: str = "7d", as_of: Moment | None = None
-) -> pd.DataFrame:
-    """Recompute one window of ``trending_topics`` as of ``as_of``, and return its new rows.
-
-    Runs the SQL function ``refresh_trending_topics(window, as_of)`` (migration 0003), which
-    replaces the window's rows with the top 50 tags of the pulses created in the 7 or 30 days
-    up to ``as_of`` (a datetime, date or ISO string; default: the transaction's
-    ``localtimestamp``), stores ``as_of`` as their ``computed_at`` and records the refresh
-    (:func:`trending_refreshes`). That is a write: ``conn`` must be writable
-    (``iwm_lab.connect(writable=True)``); a read-only one raises
-    :class:`iwm_lab.exceptions.ReadOnlySessionError` before anything runs. When ``conn`` has
-    no transaction open, the refresh runs in its own and is committed; inside a transaction
-    already open on ``conn`` (including one begun implicitly by an earlier query) it is left
-    to the caller to commit.
-
-    Returns what :func:`trending_topics` returns for the window (columns ``tag``,
-    ``category``, ``window_label``, ``count``, ``computed_at``), read in the same transaction.
-    """
-    check_choice(window, TRENDING_WINDOWS, "window")
-    moment = _check_as_of(as_of)
-    if not conn.in_transaction():
-        with conn.begin():
-            return _refresh(conn, window, moment)
-    return _refresh(conn, window, moment)
-
-
-def _refresh(conn: Connection, window: str, as_of: datetime | None) -> pd.DataFrame:
-    require_writable(conn, "refresh_trending_topics")
-    # Without an as-of the function's own default applies: the transaction's clock.
-    args: list[object] = [window] if as_of is None else [window, literal(as_of, DateTime)]
-    conn.execute(select(func.refresh_trending_topics(*args)))
-    return trending_topics(conn, window=window, limit=50)
-
-
 SERIES_COLUMNS: dict[str, str] = {"period": "datetime64[us]", "tag": "str", "count": "int64"}
 
 
@@ -665,7 +630,6 @@ __all__ = [
     "hashtag_timeseries",
     "new_tags",
     "pulse_span",
-    "refresh_trending_topics",
     "rising_tags",
     "trending_refreshes",
     "trending_topics",

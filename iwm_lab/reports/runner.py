@@ -33,9 +33,9 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
-from iwm_lab import migrate
-from iwm_lab.database import database_url, describe_url, get_engine
-from iwm_lab.exceptions import DatabaseNotReady, DatabaseUnavailable, ReportError
+from iwm_lab.database import database_url, get_engine
+from iwm_lab.exceptions import DatabaseNotReady, DatabaseUnavailable, ReportError, SchemaNotReady
+from iwm_lab.migrate import require_head
 from iwm_lab.reports.errors import failure_message, lost_database, short_message
 from iwm_lab.reports.prepare import PreparedJob, check_values, prepare, run_parameters
 from iwm_lab.reports.redaction import Redactor
@@ -88,19 +88,17 @@ class RunResult:
 
 
 def check_database() -> str:
-    """The database's revision; :class:`DatabaseNotReady` unless it is the head revision."""
+    """The database's revision, read now (:func:`iwm_lab.migrate.require_head`, not its
+    once-per-process answer): :class:`DatabaseNotReady` unless it is the head revision,
+    :class:`DatabaseUnavailable` when the database does not answer."""
     engine = get_engine(database_url())
     try:
-        current = migrate.current_revision(engine)
+        return require_head(engine, cached=False)
+    except SchemaNotReady as exc:
+        # Recorded as the run's failure, as a report's own error.
+        raise DatabaseNotReady(str(exc)) from None
     finally:
         engine.dispose()
-    head = migrate.head_revision()
-    if current != head:
-        raise DatabaseNotReady(
-            f"{describe_url(engine.url)} is at revision {current or '(none)'}, but reports "
-            f"need the head revision {head}: run `iwm-lab db upgrade` (or `iwm-lab demo`)"
-        )
-    return current
 
 
 @contextlib.contextmanager

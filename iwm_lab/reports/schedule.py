@@ -40,9 +40,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 
 from iwm_lab.exceptions import ScheduleError
+from iwm_lab.settings import DEFAULT_SCHEDULE
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
-DEFAULT_SCHEDULE = PROJECT_DIR / "reports" / "schedule.toml"
 FORMATS = ("ipynb", "html")
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
