@@ -28,7 +28,7 @@ from iwm_lab.queries import ratings
 from iwm_lab.reports.html import prepare_for_html, shown_tables
 from iwm_lab.reports.runner import RunResult, run_report
 from iwm_lab.reports.schedule import load_schedule
-from iwm_lab.reports.tables import TABLES_DIR, slug, write_table_files
+from iwm_lab.reports.tables import TABLES_DIR, slug, table_files, write_table_files
 from iwm_lab.settings import get_settings
 from iwm_lab.tables import TABLE_METADATA, header, table
 
@@ -76,6 +76,7 @@ def _notebook(path: Path) -> None:
         new_code_cell(top),
         new_code_cell(f"table(awkward, caption={AWKWARD_CAPTION!r})"),
         new_code_cell(f"table(awkward, caption={HIDDEN_CAPTION!r})", metadata=hide),
+        new_markdown_cell("Votes, as the readers see them.\n\n## Votes by movie"),
         new_code_cell(f"display({top})\ntable(awkward, columns=['votes', 'movie'])"),
     ]
     nb.metadata["kernelspec"] = {
@@ -164,7 +165,7 @@ def test_file_names_are_numbered_ascii_slugs_of_the_captions(run: RunResult) -> 
         "01-top-rated.csv",
         "02-series-a-revoir-2026.csv",
         "03-top-rated.csv",
-        "04-table.csv",
+        "04-votes-by-movie.csv",  # no caption: the heading above it names the file
     ]
     raw = (run.run_dir / TABLES_DIR / names[1]).read_bytes()
     # A byte order mark for spreadsheets; quoting keeps the comma, quote and line break.
@@ -249,3 +250,15 @@ def test_csv_files_are_written_all_or_none(tmp_path: Path) -> None:
 )
 def test_slugs_are_safe_file_name_parts(caption: str | None, expected: str) -> None:
     assert slug(caption) == expected
+
+
+def test_a_table_without_caption_or_heading_is_a_table() -> None:
+    files = table_files(
+        [{"caption": None}, {"caption": "Top rated"}, {"caption": None}],
+        headings=[None, "Ignored: the caption wins", "Gaps in DE"],
+    )
+    assert [f.name for f in files] == [
+        f"{TABLES_DIR}/01-table.csv",
+        f"{TABLES_DIR}/02-top-rated.csv",
+        f"{TABLES_DIR}/03-gaps-in-de.csv",
+    ]

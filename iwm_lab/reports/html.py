@@ -115,9 +115,28 @@ def _table_outputs(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
     ]
 
 
+def _headings(nb: nbformat.NotebookNode) -> list[str | None]:
+    """For each of :func:`_table_outputs`, the last markdown heading above it on the page: it
+    names the file of a table without a caption (``03-platforms-agree.csv``, not
+    ``03-table.csv``)."""
+    found: list[str | None] = []
+    heading = None
+    for cell in nb.cells:
+        if _hidden(cell):
+            continue
+        if cell.cell_type == "markdown":
+            lines = [line for line in _joined(cell.source).splitlines() if line.startswith("#")]
+            heading = lines[-1].lstrip("#").strip() if lines else heading
+        elif cell.cell_type == "code":
+            found += [heading for o in cell.get("outputs", []) if table_data(o) is not None]
+    return found
+
+
 def shown_tables(nb: nbformat.NotebookNode) -> list[TableFile]:
     """The CSV files of the tables the page of ``nb`` shows, in page order."""
-    return table_files([table_data(output) or {} for output in _table_outputs(nb)])
+    return table_files(
+        [table_data(output) or {} for output in _table_outputs(nb)], headings=_headings(nb)
+    )
 
 
 def prepare_for_html(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, int]:

@@ -126,17 +126,21 @@ def slug(caption: str | None) -> str:
     return text[:_SLUG_LENGTH].rstrip("-") or "table"
 
 
-def table_files(found: Sequence[Mapping[str, Any]]) -> list[TableFile]:
-    """One file per table, in page order: ``tables/01-<slug>.csv``; the number keeps tables
-    of the same caption (or none) apart."""
+def table_files(
+    found: Sequence[Mapping[str, Any]], *, headings: Sequence[str | None] = ()
+) -> list[TableFile]:
+    """One file per table, in page order: ``tables/01-<slug>.csv``, the slug of its caption,
+    else of the heading above it (``headings``, one per table); the number keeps tables of the
+    same name apart."""
     width = max(2, len(str(len(found))))
     files = []
     for number, data in enumerate(found, start=1):
         csv, caption = data.get("csv"), data.get("caption")
         caption = caption if isinstance(caption, str) else None
+        heading = headings[number - 1] if number <= len(headings) else None
         files.append(
             TableFile(
-                name=f"{TABLES_DIR}/{number:0{width}d}-{slug(caption)}.csv",
+                name=f"{TABLES_DIR}/{number:0{width}d}-{slug(caption or heading)}.csv",
                 caption=caption,
                 rows=int(data.get("rows") or 0),
                 size=int(data.get("bytes") or 0),
