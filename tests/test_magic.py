@@ -1,12 +1,10 @@
 """``%sql`` and ``%%sql`` (``%load_ext iwm_lab``): in an IPython shell of this process, then in
-a notebook run by papermill and by nbval against the tiny dataset.
+a notebook run by papermill here and by the nbval step of `.ci/test` on the tiny dataset.
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -183,30 +181,3 @@ def test_papermill_runs_the_sql_cells(
     # The failures were caught in their cells: no error and nothing on stderr anywhere.
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error" or o.get("name") == "stderr"]
-
-
-@pytest.mark.kernel
-def test_nbval_runs_the_sql_cells(tiny_url: URL, cli_env: dict[str, str]) -> None:
-    env = cli_env | {"IWM_DATABASE_URL": tiny_url.render_as_string(hide_password=False)}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--nbval-lax",
-            str(NOTEBOOK.relative_to(ROOT)),
-            "-p",
-            "no:cacheprovider",
-            "-v",
-            "--color=no",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    report = done.stdout[-6000:] + done.stderr[-2000:]
-    assert done.returncode == 0, report
-    cells = [c for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code"]
-    assert f"{len(cells)} passed" in done.stdout, report
