@@ -8,7 +8,6 @@ independent pandas computation over the raw tables.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pandas as pd
@@ -16,6 +15,7 @@ import pytest
 from inputs import HOSTILE, insert
 from sqlalchemy import Connection, text
 
+from benchmarks.references import parse_price
 from iwm_lab.queries import streaming
 from iwm_lab.queries.streaming import (
     availability,
@@ -759,37 +759,11 @@ def test_tiny_availability(tiny: Connection, tiny_tables: dict[str, pd.DataFrame
     )
 
 
-def _parse_price(price: object) -> tuple[str | None, float | None]:
-    """An independent reading of a display price (regexes in Python, not SQL)."""
-    if not isinstance(price, str):
-        return None, None
-    cleaned = price.replace("\u00a0", " ").replace("\u202f", " ").replace("\t", " ").strip(" ")
-    m = re.fullmatch(r"([^0-9]*)([0-9][0-9.,]*)([^0-9]*)", cleaned)
-    if not m:
-        return None, None
-    marker = (m[1].strip(" ") + m[3].strip(" ")).upper()
-    number = m[2]
-    if re.fullmatch(r"[0-9]+(\.[0-9]+)?", number):
-        value = float(number)
-    elif re.fullmatch(r"[0-9]+,[0-9]{1,2}", number):
-        value = float(number.replace(",", "."))
-    elif re.fullmatch(r"[0-9]{1,3}(,[0-9]{2,3})*,[0-9]{3}(\.[0-9]+)?", number):
-        value = float(number.replace(",", ""))
-    elif re.fullmatch(r"[0-9]{1,3}(\.[0-9]{3})+(,[0-9]+)?", number):
-        value = float(number.replace(".", "").replace(",", "."))
-    else:
-        return None, None
-    if marker == "":
-        return None, value
-    code = streaming.CURRENCY_MARKERS.get(marker)
-    return (code, value) if code else (None, None)
-
-
 def test_tiny_price_quality_mix(tiny: Connection, tiny_tables: dict[str, pd.DataFrame]) -> None:
     options = tiny_tables["options"]
     for region in sorted(options["region"].dropna().unique()):
         here = options[options["region"] == region].copy()
-        parsed = here["price"].map(_parse_price)
+        parsed = here["price"].map(parse_price)
         here["currency"] = parsed.map(lambda p: p[0])
         here["amount"] = parsed.map(lambda p: p[1]).astype("float64")
         keys = ["type", "quality", "currency"]
