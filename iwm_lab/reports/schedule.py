@@ -40,11 +40,23 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 
 from iwm_lab.exceptions import ScheduleError
+from iwm_lab.reports import rules
+from iwm_lab.reports.rules import Alert, Check, Delivery, Retention, Target
 from iwm_lab.settings import DEFAULT_SCHEDULE
 
 FORMATS = ("ipynb", "html")
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+# Keys of what happens around a run (see .rules), allowed in [defaults] too.
+_AROUND_RUN = {
+    "timeout_s",
+    "retries",
+    "retry_backoff_s",
+    "retention",
+    "deliver",
+    "notify_failure",
+    "run_when",
+}
 _REPORT_KEYS = {
     "notebook",
     "cron",
@@ -57,6 +69,10 @@ _REPORT_KEYS = {
     "keep_code",
     "self_contained",
     "description",
+    *_AROUND_RUN,
+    "reads",
+    "checks",
+    "alerts",
 }
 _DEFAULT_KEYS = {
     "timezone",
@@ -65,8 +81,9 @@ _DEFAULT_KEYS = {
     "statement_timeout_ms",
     "keep_code",
     "self_contained",
+    *_AROUND_RUN,
 }
-_TOP_KEYS = {"output", "defaults", "reports"}
+_TOP_KEYS = {"output", "defaults", "reports", "targets", "delivery"}
 # TOML scalars a parameter may hold; tables (dicts) are refused to keep parameters flat.
 _SCALARS = (str, int, float, bool, date)
 
@@ -116,6 +133,16 @@ class ReportSpec:
     keep_code: bool = False
     self_contained: bool = False
     description: str = ""
+    timeout_s: int | None = None
+    retries: int = 0
+    retry_backoff_s: float = 10.0
+    retention: Retention | None = None
+    deliver: tuple[str, ...] = ()
+    notify_failure: tuple[str, ...] = ()
+    run_when: str = "always"
+    reads: tuple[str, ...] = ()  # tables behind run_when = "data_changed"; () for all
+    checks: tuple[Check, ...] = ()
+    alerts: tuple[Alert, ...] = ()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -204,6 +231,8 @@ class Schedule:
     path: Path
     output_dir: Path
     reports: Mapping[str, ReportSpec]
+    targets: Mapping[str, Target] = field(default_factory=dict)
+    delivery: Delivery = field(default_factory=Delivery)
 
     def report(self, name: str) -> ReportSpec:
         try:
@@ -249,12 +278,14 @@ def parse_schedule(raw: Mapping[str, Any], path: Path, output_dir: Path | None =
     reports = raw.get("reports", {})
     if not isinstance(reports, dict):
         raise ScheduleError(f"{path}: [reports] must be a table of named reports")
+    targets = rules.parse_targets(raw.get("targets"), path)
+    delivery = rules.parse_delivery(raw.get("delivery"), path)
     specs = {}
     for name, table in reports.items():
         if not isinstance(table, dict):
             raise ScheduleError(f"{path}: report {name!r} must be a table")
-        specs[name] = _report(name, {**defaults, **table}, base, path)
-    return Schedule(path, output_dir or (base / output).resolve(), specs)
+        specs[name] = _report(name, {**defaults, **table}, base, path, targets)
+    return Schedule(path, output_dir or (base / output).resolve(), specs, targets, delivery)
 
 
 def _unknown_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
@@ -265,7 +296,9 @@ def _unknown_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> No
         )
 
 
-def _report(name: str, table: Mapping[str, Any], base: Path, path: Path) -> ReportSpec:
+def _report(
+    name: str, table: Mapping[str, Any], base: Path, path: Path, targets: Mapping[str, Target]
+) -> ReportSpec:
     where = f"{path}: report {name!r}"
 
     def fail(key: str, problem: str) -> ScheduleError:
@@ -352,6 +385,9 @@ def _report(name: str, table: Mapping[str, Any], base: Path, path: Path) -> Repo
     description = table.get("description", "")
     if not isinstance(description, str):
         raise fail("description", "must be a string")
+    backoff = table.get("retry_backoff_s", 10)
+    if not isinstance(backoff, int | float) or isinstance(backoff, bool) or backoff < 0:
+        raise fail("retry_backoff_s", f"{backoff!r}: seconds, a number >= 0")
 
     return ReportSpec(
         name=name,
@@ -366,6 +402,23 @@ def _report(name: str, table: Mapping[str, Any], base: Path, path: Path) -> Repo
         keep_code=flags["keep_code"],
         self_contained=flags["self_contained"],
         description=description,
+        timeout_s=rules.parse_whole(
+            table.get("timeout_s"), "timeout_s", fail, low=1, high=rules.MAX_TIMEOUT_S
+        ),
+        retries=rules.parse_whole(
+            table.get("retries"), "retries", fail, low=0, high=rules.MAX_RETRIES
+        )
+        or 0,
+        retry_backoff_s=float(backoff),
+        retention=rules.parse_retention(table.get("retention"), fail),
+        deliver=rules.parse_target_list(table.get("deliver"), "deliver", targets, fail),
+        notify_failure=rules.parse_target_list(
+            table.get("notify_failure"), "notify_failure", targets, fail
+        ),
+        run_when=rules.parse_run_when(table.get("run_when"), fail),
+        reads=rules.parse_reads(table.get("reads"), fail),
+        checks=rules.parse_checks(table.get("checks"), fail),
+        alerts=rules.parse_alerts(table.get("alerts"), targets, fail),
     )
 
 

@@ -41,6 +41,13 @@ LOCK_FILE = ".lock"
 HISTORY_LIMIT = 200
 
 SUCCESS, FAILED, INTERRUPTED = "success", "failed", "interrupted"
+# Held: the notebook ran but a check failed; kept and viewable, ``latest`` stays.
+HELD = "held"
+TIMED_OUT = "timed_out"  # stopped after the report's timeout_s; ``latest`` stays
+# run_when = "data_changed" and nothing the report reads changed: no kernel, no folder.
+SKIPPED = "skipped"
+# Statuses the failure targets are told about.
+NOTIFY_FAILURE = (FAILED, TIMED_OUT, HELD)
 
 
 @dataclass
@@ -65,6 +72,14 @@ class RunRecord:
     unreachable: bool = False
     records: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    held_reasons: list[str] = field(default_factory=list)  # the checks a held run failed
+    # What the report reads, fingerprinted before the kernel started (run_when).
+    data_stamp: str | None = None
+    attempts: int = 1  # more than one when the database could not be reached at first
+    summary: list[str] = field(default_factory=list)  # the page's findings, for messages
+    published: str | None = None  # when a held run was published by hand (ISO, UTC)
+    pruned: str | None = None  # when retention deleted the run's folder (ISO, UTC)
+    note: str | None = None  # e.g. why a run was skipped
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RunRecord:
