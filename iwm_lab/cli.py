@@ -69,6 +69,7 @@ _FLAGS = {
     "encoding": "--encoding",
     "force": "--force",
     "format": "--format",
+    "part": "-p",
     "reject_path": "--reject-file",
     "reset": "--reset",
     "skip_bad": "--skip-bad",
@@ -556,7 +557,8 @@ def import_command(
 )
 @click.pass_context
 def report_group(ctx: click.Context, schedule_file: Path | None, output: Path | None) -> None:
-    """Scheduled papermill reports: list, run, run-due, index."""
+    """Scheduled papermill reports: list, run, run-due, serve, history, diff, publish,
+    prune, index."""
     ctx.obj = (schedule_file, output)
 
 
@@ -592,7 +594,7 @@ def report_list() -> None:
                 f"{spec.cron} ({spec.timezone})",
                 f"{item.next_due:%Y-%m-%d %H:%M %Z}",
                 last.started.replace("T", " ").replace("+00:00", " UTC") if last else "never",
-                (last.status if last else "-")
+                (_status_words(last.status) if last else "-")
                 + (
                     " (database unreachable, will retry)"
                     if last and last.unreachable and last.slot
@@ -605,6 +607,10 @@ def report_list() -> None:
     for row in rows:
         cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
         click.echo("  ".join(cells).rstrip())
+
+
+def _status_words(status: str) -> str:
+    return {"skipped": "skipped (unchanged)", "timed_out": "timed out"}.get(status, status)
 
 
 @report_group.command("run")
@@ -671,25 +677,155 @@ def report_run(
     show_default=True,
     help="Run up to N due reports at once.",
 )
-def report_run_due(jobs: int) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help='Run reports with run_when = "data_changed" even when their data is unchanged.',
+)
+def report_run_due(jobs: int, force: bool) -> None:
     """Run every report (and fan-out part) that came due since its last run."""
-    from iwm_lab.exceptions import ReportFailed
     from iwm_lab.reports.due import run_due
 
     try:
-        outcomes = run_due(_schedule(), jobs=jobs, progress=_say)
+        outcomes = run_due(_schedule(), jobs=jobs, force=force, progress=_say)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     if not outcomes:
         click.echo("nothing due")
+    _outcomes(outcomes)
+
+
+def _outcomes(outcomes: Any) -> None:
+    from iwm_lab.exceptions import ReportFailed
+
     for outcome in outcomes:
         detail = f": {outcome.message}" if outcome.message else ""
-        click.echo(f"{outcome.job.label}: {outcome.status}{detail}")
+        click.echo(f"{outcome.job.label}: {outcome.status.replace('_', ' ')}{detail}")
         if outcome.html:
             click.echo(f"  {outcome.html}")
-    bad = [o for o in outcomes if o.status in ("failed", "error", "interrupted")]
+    bad = [o for o in outcomes if o.status in _NOT_PUBLISHED]
     if bad:
         raise ReportFailed(f"{len(bad)} of {len(outcomes)} due report(s) did not succeed")
+
+
+# Outcomes that leave a report's latest page where it was: run-due exits non-zero for cron.
+_NOT_PUBLISHED = ("failed", "error", "interrupted", "timed_out", "held")
+
+
+@report_group.command("serve")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Run up to N due reports at once.",
+)
+@click.option(
+    "--every",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between rounds of run-due.",
+)
+def report_serve(jobs: int, every: float) -> None:
+    """Run run-due every minute in the foreground (a systemd service or a container).
+
+    SIGTERM ends it after the current runs; Ctrl-C interrupts them.
+    """
+    from iwm_lab.reports.serve import serve
+
+    click.echo(f"serving the schedule: run-due every {every:g} s (SIGTERM to stop)", err=True)
+    try:
+        summary = serve(_schedule, every_s=every, jobs=jobs, progress=_say)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
+    click.echo(f"stopped after {summary.rounds} round(s), {len(summary.outcomes)} run(s)")
+
+
+def _part(parameters: tuple[tuple[str, str], ...]) -> dict[str, str] | None:
+    return dict(parameters) or None
+
+
+_PART_OPTION = click.option(
+    "-p",
+    "--part",
+    "part",
+    nargs=2,
+    multiple=True,
+    metavar="KEY VALUE",
+    help="The fan-out part, e.g. -p region US (for_each reports).",
+)
+
+
+@report_group.command("history")
+@click.argument("name")
+@_PART_OPTION
+@click.option("-n", "--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+def report_history(name: str, part: tuple[tuple[str, str], ...], limit: int) -> None:
+    """Runs of report NAME, newest first, with their key figures."""
+    from iwm_lab.reports.history import format_history, history
+
+    click.echo(format_history(history(_schedule(), name, _part(part), limit=limit)))
+
+
+@report_group.command("diff")
+@click.argument("name")
+@click.argument("run_a", required=False)
+@click.argument("run_b", required=False)
+@_PART_OPTION
+def report_diff(
+    name: str, run_a: str | None, run_b: str | None, part: tuple[tuple[str, str], ...]
+) -> None:
+    """How each key figure of NAME changed between two runs (default: the last two good ones).
+
+    RUN_A alone compares it with the good run before it; run ids may be shortened.
+    """
+    from iwm_lab.reports.history import diff, format_diff
+
+    click.echo(format_diff(diff(_schedule(), name, run_a, run_b, part=_part(part))))
+
+
+@report_group.command("publish")
+@click.argument("name")
+@click.argument("run_id")
+def report_publish(name: str, run_id: str) -> None:
+    """Publish a held run of NAME by hand: latest moves to it and its targets are told."""
+    from iwm_lab.reports.publish import publish_held
+
+    result = publish_held(_schedule(), name, run_id, say=_say)
+    click.echo(f"{result.job.label}: published {run_id}")
+    if html := result.file(".html"):
+        click.echo(f"  {html}")
+
+
+@report_group.command("prune")
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+@click.option("--yes", is_flag=True, help="Delete without asking.")
+def report_prune(dry_run: bool, yes: bool) -> None:
+    """Delete old runs as each report's retention says (never a report's latest good run).
+
+    Lists the runs it would delete with their sizes and asks first.
+    """
+    from datetime import UTC, datetime
+
+    from iwm_lab.destructive import Listing, confirm_deletion
+    from iwm_lab.reports.retention import prune, size_text
+
+    schedule, now = _schedule(), datetime.now(UTC)
+    plan = prune(schedule, dry_run=True, now=now)
+    if dry_run or not plan.pruned:
+        for line in plan.describe():
+            click.echo(line)
+        if not plan.pruned:
+            click.echo("nothing to prune")
+        return
+    headline = f"{len(plan.pruned):,} run(s), {size_text(plan.bytes_freed)}"
+    lines = tuple(item.describe(True) for item in plan.pruned)
+    confirm_deletion(yes)(Listing(str(schedule.output_dir), headline, lines))
+    for line in prune(schedule, now=now).describe():
+        click.echo(line)
 
 
 @report_group.command("index")

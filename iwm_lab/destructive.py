@@ -174,6 +174,29 @@ def confirm_interruption(yes: bool, *, terminal: Callable[[], bool] | None = Non
     return _asking(yes, terminal, "End these sessions?", "no session was ended", "on")
 
 
+@dataclass(frozen=True)
+class Listing:
+    """Anything else a command would delete, as lines for the person asked."""
+
+    where: str
+    headline: str
+    lines: tuple[str, ...]
+
+    def summary(self) -> str:
+        return self.headline
+
+    def describe(self) -> str:
+        return "\n".join([f"{self.headline}:", *(f"  {line}" for line in self.lines)])
+
+
+def confirm_deletion(
+    yes: bool, *, terminal: Callable[[], bool] | None = None
+) -> Callable[[Listing], None]:
+    """:func:`confirm_loss` for files (``report prune``): list, then proceed with ``yes`` or a
+    "y" on a terminal; anything else raises :class:`DataLossRefused` and nothing is deleted."""
+    return _asking(yes, terminal, "Delete them?", "nothing was deleted", "in")
+
+
 def _asking(
     yes: bool, terminal: Callable[[], bool] | None, question: str, kept: str, place: str
 ) -> Callable[[_Listing], None]:

@@ -14,6 +14,13 @@ slot its last scheduled run covered (``state.json``'s ``last_slot``):
   outage is not the report's fault, and the slot's report is still wanted once it is over.
   The retry says so; ``on_failure`` is called for the first such attempt at a slot only.
 
+With ``run_when = "data_changed"``, a due job whose data has not changed since its last good
+run (the fingerprint of :mod:`.datastamp` over the tables it ``reads``) is recorded as
+**skipped (unchanged)** here, in milliseconds, without a worker or a kernel; its slot is used
+up. ``force`` runs it anyway. Before anything runs, messages waiting in an outbox are sent
+again (:func:`.delivery.flush`); after the runs, retention prunes old runs
+(:func:`.retention.prune`).
+
 Each due job runs in a worker process (``python -m iwm_lab.reports.worker``), up to ``jobs``
 at once. Before starting one, run-due takes the job's lock (an fcntl lock, which the worker
 inherits and holds until it exits) and re-reads the job's state, so two run-due processes
@@ -29,15 +36,25 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
+from iwm_lab.exceptions import IwmLabError
 from iwm_lab.reports.schedule import Job, Schedule
 from iwm_lab.reports.signals import interrupts_once
-from iwm_lab.reports.state import RunRecord, job_dir, read_state, try_job_lock
+from iwm_lab.reports.state import (
+    SKIPPED,
+    RunRecord,
+    job_dir,
+    new_run_id,
+    read_state,
+    try_job_lock,
+    write_state,
+)
 
 WORKER = "iwm_lab.reports.worker"
 RETRYING = "retrying: the last attempt could not reach the database"
@@ -73,8 +90,9 @@ class JobSummary:
 
 @dataclass(frozen=True)
 class DueOutcome:
-    """What became of a due job: ``success``, ``failed``, ``interrupted``, ``skipped``
-    (already run for this slot), ``busy`` (running elsewhere) or ``error`` (did not start)."""
+    """What became of a due job: ``success``, ``failed``, ``held``, ``timed_out``,
+    ``interrupted``, ``skipped`` (already run for this slot, or unchanged data), ``busy``
+    (running elsewhere) or ``error`` (did not start)."""
 
     job: Job
     status: str
@@ -180,27 +198,99 @@ def _outcome(job: Job, returncode: int, out: str) -> DueOutcome:
     return DueOutcome(job, result["status"], result.get("message", ""), result.get("html"))
 
 
+def _skip_unchanged(schedule: Schedule, item: DueJob, say: Callable[[str], None]) -> str | None:
+    """Record a skipped run when the job's data is as at its last good run (caller holds the
+    job's lock); the message, or None when the job must run."""
+    from sqlalchemy.exc import DBAPIError
+
+    from iwm_lab.reports.publish import refresh_index
+    from iwm_lab.reports.runner import data_key
+
+    began = time.perf_counter()
+    directory = job_dir(schedule, item.job)
+    state = read_state(directory, item.job.key, item.job.label)
+    good = state.last_scheduled_success
+    if good is None or good.data_stamp is None:
+        return None
+    try:
+        key = data_key(item.job)
+    except IwmLabError as exc:  # e.g. unreachable: the run says so, and may retry
+        say(f"{item.job.label}: could not tell whether the data changed ({exc}); running")
+        return None
+    except DBAPIError:
+        return None
+    if key != good.data_stamp:
+        return None
+    started = datetime.now(UTC)
+    seconds = time.perf_counter() - began
+    note = f"unchanged since run {good.run_id}"
+    state.add(
+        RunRecord(
+            run_id=new_run_id(started),
+            status=SKIPPED,
+            trigger="schedule",
+            started=started.isoformat(timespec="seconds"),
+            finished=started.isoformat(timespec="seconds"),
+            seconds=round(seconds, 3),
+            parameters=dict(good.parameters),
+            slot=item.slot.astimezone(UTC).isoformat(),
+            data_stamp=key,
+            note=note,
+        )
+    )
+    state.last_slot = item.slot.astimezone(UTC).isoformat()
+    write_state(directory, state)
+    refresh_index(schedule)
+    return f"{note} ({1000 * seconds:.0f} ms)"
+
+
 def run_due(
     schedule: Schedule,
     *,
     now: datetime | None = None,
     jobs: int = 1,
+    force: bool = False,
     progress: Callable[[str], None] | None = None,
+    handle_sigterm: bool = True,
 ) -> list[DueOutcome]:
     """Run the due jobs, up to ``jobs`` at once; return what became of each.
 
     ``now`` decides what is due (tests pass a fixed time); the runs themselves happen now.
-    SIGINT or SIGTERM is passed on to the workers, which record their runs as interrupted;
-    then ``KeyboardInterrupt`` (:class:`~iwm_lab.reports.signals.Terminated`) propagates.
+    ``force`` runs a ``data_changed`` job even when its data is unchanged. SIGINT or SIGTERM
+    is passed on to the workers, which record their runs as interrupted; then
+    ``KeyboardInterrupt`` (:class:`~iwm_lab.reports.signals.Terminated`) propagates. With
+    ``handle_sigterm=False`` SIGTERM is left to the caller (``report serve``).
     """
+    from iwm_lab.reports.delivery import flush
+    from iwm_lab.reports.retention import prune
+
     if jobs < 1:
         raise ValueError("jobs must be at least 1")
     say = progress or (lambda _message: None)
+    for sent in flush(schedule):
+        say(f"outbox: {sent}")
     due = due_jobs(schedule, now)
     for item in due:
         say(f"{item.job.label}: {item.reason}")
     if not due:
         return []
+    outcomes = _run_all(schedule, due, jobs, force, say, handle_sigterm)
+    try:
+        for line in prune(schedule).describe():
+            say(f"retention: {line}")
+    except IwmLabError as exc:  # the runs are published; pruning waits for the next call
+        say(f"retention: {exc}")
+    return outcomes
+
+
+def _run_all(
+    schedule: Schedule,
+    due: list[DueJob],
+    jobs: int,
+    force: bool,
+    say: Callable[[str], None],
+    handle_sigterm: bool,
+) -> list[DueOutcome]:
     workers = _Workers()
     # Several progress bars in one terminal garble each other.
     progress_bar = jobs == 1 or len(due) == 1
@@ -214,10 +304,14 @@ def run_due(
             last = read_state(directory, item.job.key, item.job.label).last_slot
             if last is not None and datetime.fromisoformat(last) >= item.slot:
                 return DueOutcome(item.job, "skipped", "already run for this slot")
+            if item.job.report.run_when == "data_changed" and not force:
+                skipped = _skip_unchanged(schedule, item, say)
+                if skipped is not None:
+                    return DueOutcome(item.job, SKIPPED, skipped)
             code, out = workers.run(_worker_argv(schedule, item, progress_bar), lock)
         return _outcome(item.job, code, out)
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool, interrupts_once():
+    with ThreadPoolExecutor(max_workers=jobs) as pool, interrupts_once(sigterm=handle_sigterm):
         futures = [pool.submit(run_one, item) for item in due]
         try:
             return [future.result() for future in futures]

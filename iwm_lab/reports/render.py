@@ -25,6 +25,7 @@ import nbformat
 from iwm_lab.formatting import moment
 from iwm_lab.reports.changes import figure_changes, previous_run
 from iwm_lab.reports.html import (
+    HIDE_TAG,
     HeaderParameter,
     ReportHeader,
     export_html,
@@ -34,7 +35,8 @@ from iwm_lab.reports.html import (
 from iwm_lab.reports.prepare import AS_OF, PreparedJob
 from iwm_lab.reports.records import read_records
 from iwm_lab.reports.redaction import Redactor
-from iwm_lab.reports.state import FAILED, INTERRUPTED, SUCCESS, RunRecord
+from iwm_lab.reports.rules import Check
+from iwm_lab.reports.state import FAILED, HELD, INTERRUPTED, SUCCESS, RunRecord
 from iwm_lab.reports.tables import TABLES_DIR, write_table_files
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,9 @@ def render(
         return
     nb = nbformat.from_dict(redactor.tree(nbformat.read(nb_path, as_version=4)))
     record.records = read_records(nb)
+    record.summary = findings_of(nb)
+    if record.status == SUCCESS and spec.checks:
+        _gate(record, spec.checks, history)
     record.as_of = _as_of(record, prepared)
     record.timings.update(_kernel_timings(nb))
     nb.metadata["iwm_lab"] = {
@@ -93,7 +98,7 @@ def render(
         page = export_html(
             nb,
             _header(prepared, record, history),
-            keep_code=show_code or record.status != SUCCESS,
+            keep_code=show_code or record.status not in (SUCCESS, HELD),
             plotly_src=src,
         )
         # The CSVs of the tables the page shows, beside it (the notebook was redacted).
@@ -108,6 +113,34 @@ def render(
     record.timings["html_s"] = round(time.perf_counter() - began, 3)
     if record.status == SUCCESS and "ipynb" not in spec.formats:
         nb_path.unlink()
+
+
+def _gate(record: RunRecord, checks: Sequence[Check], history: Sequence[RunRecord]) -> None:
+    """Hold the run when a check on its figures fails: kept and viewable, not published."""
+    from iwm_lab.reports.gates import evaluate_checks, previous_good_run
+
+    reasons = evaluate_checks(checks, record.records, previous_good_run(history, record))
+    if reasons:
+        record.status, record.held_reasons = HELD, reasons
+        record.error = "held: " + "; ".join(reasons)
+
+
+MAX_FINDINGS = 6
+
+
+def findings_of(nb: nbformat.NotebookNode) -> list[str]:
+    """The sentences a notebook displayed as Markdown outside hidden cells (its findings)."""
+    found: list[str] = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or HIDE_TAG in cell.metadata.get("tags", []):
+            continue
+        for output in cell.get("outputs", []):
+            text = (output.get("data") or {}).get("text/markdown")
+            if text:
+                found.append(("".join(text) if isinstance(text, list) else text).strip())
+            if len(found) >= MAX_FINDINGS:
+                return found
+    return found
 
 
 def _as_of(record: RunRecord, prepared: PreparedJob) -> str | None:
@@ -163,7 +196,7 @@ def _header(prepared: PreparedJob, record: RunRecord, history: Sequence[RunRecor
     seconds = record.timings.get("execute_s", 0.0)
     changes = None
     previous = previous_run(history, record.parameters, ad_hoc=record.ad_hoc)
-    if record.status == SUCCESS and previous is not None:
+    if record.status in (SUCCESS, HELD) and previous is not None:
         changes = figure_changes(record.records, previous)
         if changes is not None:
             when = datetime.fromisoformat(previous.started).astimezone(UTC)

@@ -16,18 +16,24 @@ failed run keeps its executed notebook (papermill marks the failing cell) and an
 with the code shown, is recorded with a one-line error (:mod:`.errors`: no SQL text, no bound
 values), and calls the report's ``on_failure`` command. An interrupted
 run (Ctrl-C, SIGTERM) is recorded as such and leaves ``latest`` alone.
+
+``timeout_s`` bounds the whole run: when it passes the kernel is stopped, the run is recorded
+as timed out and ``latest`` stays. ``retries`` applies only to a database that cannot be
+reached (before the kernel, or lost during the run), waiting ``retry_backoff_s``, then twice
+as long each time; a notebook's own error is never retried. A run whose checks fail is held
+(see :mod:`.render` and :mod:`.gates`); what happens after a run is :mod:`.publish`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,25 +43,28 @@ from iwm_lab.database import database_url, get_engine
 from iwm_lab.exceptions import DatabaseNotReady, DatabaseUnavailable, ReportError, SchemaNotReady
 from iwm_lab.migrate import require_head
 from iwm_lab.reports.errors import failure_message, lost_database, short_message
-from iwm_lab.reports.prepare import PreparedJob, check_values, prepare, run_parameters
-from iwm_lab.reports.redaction import Redactor
+from iwm_lab.reports.prepare import AS_OF, PreparedJob, check_values, prepare, run_parameters
+from iwm_lab.reports.publish import RunResult, finish, redactor_for
 from iwm_lab.reports.render import render
 from iwm_lab.reports.schedule import Job, Schedule
-from iwm_lab.reports.signals import Terminated, interrupts_once, signals_deferred
+from iwm_lab.reports.signals import (
+    Terminated,
+    TimedOut,
+    deadline,
+    interrupts_once,
+    signals_deferred,
+)
 from iwm_lab.reports.state import (
     FAILED,
     INTERRUPTED,
-    RUN_FILE,
     STAGING,
     SUCCESS,
+    TIMED_OUT,
     RunRecord,
     job_dir,
     job_lock,
     new_run_id,
     read_state,
-    set_latest,
-    write_json_atomic,
-    write_state,
 )
 from iwm_lab.settings import get_settings
 
@@ -63,28 +72,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 KERNEL = "python3"
-ON_FAILURE_TIMEOUT_S = 300
-# Variables a failure hook must not see: it may mail or post its environment somewhere.
-_HIDDEN_FROM_HOOK = ("IWM_DATABASE_URL", "PGPASSWORD", "PGOPTIONS")
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """A finished run: its record (status, error, timings) and its folder, if it has one."""
-
-    job: Job
-    record: RunRecord
-    run_dir: Path | None
-
-    @property
-    def ok(self) -> bool:
-        return self.record.status == SUCCESS
-
-    def file(self, suffix: str) -> Path | None:
-        """The output file ending in ``suffix`` (``.html``, ``.ipynb``), if the run wrote one."""
-        if self.run_dir is None:
-            return None
-        return next((self.run_dir / f for f in self.record.files if f.endswith(suffix)), None)
 
 
 def check_database() -> str:
@@ -140,18 +127,19 @@ def run_job(
     With ``slot`` (run-due), returns None without running when that slot has been run
     already (by a concurrent ``run-due``). Raises :class:`~iwm_lab.exceptions.ReportBusy`
     when the job is running elsewhere, ``KeyboardInterrupt`` (:class:`Terminated` for
-    SIGTERM) after recording an interrupted run; a failed run is returned, not raised.
-    A value the database rejects (:func:`.prepare.check_values`, unless done already) raises
-    :class:`~iwm_lab.exceptions.ReportValueError` with nothing recorded.
+    SIGTERM) after recording an interrupted run; a failed, held or timed-out run is returned,
+    not raised. A value the database rejects (:func:`.prepare.check_values`, unless done
+    already) raises :class:`~iwm_lab.exceptions.ReportValueError` with nothing recorded.
     ``lock_fd`` is the job's lock, already taken by a parent process (run-due).
     """
     job, say = prepared.job, progress or (lambda _message: None)
+    spec = job.report
     directory = job_dir(schedule, job)
     with job_lock(directory, job.label, lock_fd):
         state = read_state(directory, job.key, job.label)
         if slot is not None and state.last_slot and datetime.fromisoformat(state.last_slot) >= slot:
             return None
-        redactor = Redactor.from_environment()
+        redactor = redactor_for(schedule)
         started = datetime.now(UTC)
         record = RunRecord(
             run_id=new_run_id(started),
@@ -163,28 +151,39 @@ def run_job(
             ad_hoc=prepared.ad_hoc is not None,
             ad_hoc_reason=prepared.ad_hoc,
         )
-        try:
-            record.revision = check_database()
-            if not prepared.values_checked:
-                check_values([prepared])
-        except (DatabaseUnavailable, DatabaseNotReady) as exc:
-            record.error = short_message(str(exc))
-            record.unreachable = isinstance(exc, DatabaseUnavailable)
-            return _finish(schedule, prepared, record, None, redactor, say)
-        except DBAPIError as exc:  # the connection failed while the values were checked
-            name = type(exc.orig or exc).__name__
-            record.error = failure_message(name, str(exc))
-            record.unreachable = lost_database(type(exc).__name__, str(exc))
-            return _finish(schedule, prepared, record, None, redactor, say)
         staging = directory / STAGING / record.run_id
-        staging.mkdir(parents=True)
         interrupted: KeyboardInterrupt | None = None
-        try:
-            _execute(prepared, staging / f"{job.file_stem}.ipynb", record, say, progress_bar)
-        except KeyboardInterrupt as exc:
-            interrupted = exc
-            signal_name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
-            record.status, record.error = INTERRUPTED, f"interrupted by {signal_name}"
+        for attempt in range(1, spec.retries + 2):
+            record.attempts = attempt
+            record.status, record.error, record.unreachable = FAILED, None, False
+            shutil.rmtree(staging, ignore_errors=True)
+            try:
+                if attempt > 1:
+                    wait = spec.retry_backoff_s * 2 ** (attempt - 2)
+                    say(
+                        f"{job.label}: the database could not be reached; retry {attempt - 1} "
+                        f"of {spec.retries} in {wait:g} s"
+                    )
+                    time.sleep(wait)
+                ready = _ready(prepared, record)
+                if not ready:
+                    continue
+                staging.mkdir(parents=True)
+                _execute(prepared, staging / f"{job.file_stem}.ipynb", record, say, progress_bar)
+            except TimedOut as exc:
+                record.status = TIMED_OUT
+                record.error = f"{exc}: the kernel was stopped (timeout_s = {spec.timeout_s})"
+                break
+            except KeyboardInterrupt as exc:
+                interrupted = exc
+                signal_name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+                record.status, record.error = INTERRUPTED, f"interrupted by {signal_name}"
+                break
+            # Only an outage is worth another attempt: a notebook's own error would repeat.
+            if not record.unreachable:
+                break
+        if not staging.is_dir():
+            return finish(schedule, job, record, None, redactor, say)
         with signals_deferred():
             render(
                 prepared,
@@ -197,10 +196,53 @@ def run_job(
                 output_dir=schedule.output_dir,
                 say=say,
             )
-            result = _finish(schedule, prepared, record, staging, redactor, say)
+            result = finish(schedule, job, record, staging, redactor, say)
     if interrupted is not None:
         raise interrupted
     return result
+
+
+def _ready(prepared: PreparedJob, record: RunRecord) -> bool:
+    """The database answers at head and the values hold; False (recorded) when it does not.
+
+    Also fingerprints what the report reads (``run_when = "data_changed"``), before the
+    kernel starts: a write during the run makes the next run-due run again.
+    """
+    try:
+        record.revision = check_database()
+        if not prepared.values_checked:
+            check_values([prepared])
+        if prepared.job.report.run_when == "data_changed":
+            record.data_stamp = data_key(prepared.job)
+    except (DatabaseUnavailable, DatabaseNotReady) as exc:
+        record.error = short_message(str(exc))
+        record.unreachable = isinstance(exc, DatabaseUnavailable)
+        return False
+    except DBAPIError as exc:  # the connection failed while the values were checked
+        name = type(exc.orig or exc).__name__
+        record.error = failure_message(name, str(exc))
+        record.unreachable = lost_database(type(exc).__name__, str(exc))
+        return False
+    return True
+
+
+def data_key(job: Job) -> str:
+    """What a run of ``job`` depends on, as one digest: the data it reads (fingerprinted on an
+    analyst session, see :mod:`.datastamp`), the notebook's bytes and the parameters apart
+    from ``as_of``. The same key as the last good run's: nothing new to show."""
+    from iwm_lab.reports.datastamp import data_stamp
+
+    engine = get_engine(database_url())
+    try:
+        with engine.connect() as conn:
+            stamp = data_stamp(conn, job.report.reads)
+    finally:
+        engine.dispose()
+    digest = hashlib.sha256(stamp.digest.encode())
+    digest.update(hashlib.sha256(job.report.notebook.read_bytes()).digest())
+    others = {k: v for k, v in job.parameters.items() if k != AS_OF}
+    digest.update(json.dumps(others, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:24]
 
 
 def _execute(
@@ -216,7 +258,7 @@ def _execute(
     say(f"{prepared.job.label}: executing {spec.notebook.name} (statement timeout {timeout} ms)")
     began = time.perf_counter()
     try:
-        with _kernel_environment(timeout), interrupts_once():
+        with _kernel_environment(timeout), interrupts_once(), deadline(spec.timeout_s):
             execute_notebook(
                 str(spec.notebook),
                 str(output),
@@ -237,97 +279,6 @@ def _execute(
         record.error = failure_message(type(exc).__name__, str(exc))
     finally:
         record.timings["execute_s"] = round(time.perf_counter() - began, 3)
-
-
-def _finish(
-    schedule: Schedule,
-    prepared: PreparedJob,
-    record: RunRecord,
-    staging: Path | None,
-    redactor: Redactor,
-    say: Progress,
-) -> RunResult:
-    """Publish the run: folder in place, ``latest`` on success, history, index, hook."""
-    from iwm_lab.reports.index import write_index
-
-    job = prepared.job
-    directory = job_dir(schedule, job)
-    finished = datetime.now(UTC)
-    record.finished = finished.isoformat(timespec="seconds")
-    record.seconds = round((finished - datetime.fromisoformat(record.started)).total_seconds(), 1)
-    if staging is not None:
-        record.files = sorted(p.name for p in staging.iterdir())
-    record = RunRecord.from_dict(redactor.tree(asdict(record)))
-    run_dir = None
-    if staging is not None:
-        write_json_atomic(staging / RUN_FILE, asdict(record))
-        run_dir = directory / record.run_id
-        os.rename(staging, run_dir)
-        if record.status == SUCCESS and not (record.ad_hoc and _scheduled(schedule, job)):
-            set_latest(directory, record.run_id)
-    state = read_state(directory, job.key, job.label)
-    # Told once per slot: run-due retries an unreachable database every few minutes.
-    previous = state.last_attempt
-    told = bool(
-        record.unreachable
-        and previous is not None
-        and previous.unreachable
-        and previous.slot == record.slot
-    )
-    state.add(record)
-    # Neither an interrupted run nor one that could not reach the database uses up its slot:
-    # the next run-due tries again.
-    if record.slot and record.status != INTERRUPTED and not record.unreachable:
-        state.last_slot = record.slot
-    write_state(directory, state)
-    with contextlib.suppress(OSError):
-        shutil.rmtree(directory / STAGING)
-    try:
-        write_index(schedule)
-    except Exception as exc:  # the run itself is published; the index can be rebuilt
-        log.warning("could not refresh the index: %s", exc)
-    result = RunResult(job, record, run_dir)
-    say(f"{job.label}: {record.status}" + (f": {record.error}" if record.error else ""))
-    if record.status == FAILED and job.report.on_failure and not told:
-        _call_on_failure(schedule, result)
-    return result
-
-
-def _scheduled(schedule: Schedule, job: Job) -> bool:
-    """Whether the schedule runs this job (a fan-out value outside ``for_each`` is not)."""
-    return any(other.key == job.key for other in schedule.jobs())
-
-
-def _call_on_failure(schedule: Schedule, result: RunResult) -> None:
-    """Run the report's ``on_failure`` shell command; its own failure is only logged."""
-    command = result.job.report.on_failure
-    assert command is not None
-    env = {k: v for k, v in os.environ.items() if k not in _HIDDEN_FROM_HOOK}
-    html = result.file(".html")
-    env.update(
-        IWM_REPORT_NAME=result.job.report.name,
-        IWM_REPORT_JOB=result.job.label,
-        IWM_REPORT_RUN_ID=result.record.run_id,
-        IWM_REPORT_RUN_DIR=str(result.run_dir or ""),
-        IWM_REPORT_HTML=str(html or ""),
-        IWM_REPORT_STATUS=result.record.status,
-        IWM_REPORT_ERROR=result.record.error or "",
-        IWM_REPORT_AD_HOC="true" if result.record.ad_hoc else "false",
-    )
-    try:
-        done = subprocess.run(
-            command,
-            shell=True,
-            env=env,
-            cwd=schedule.path.parent,
-            stdin=subprocess.DEVNULL,
-            timeout=ON_FAILURE_TIMEOUT_S,
-            check=False,
-        )
-        if done.returncode != 0:
-            log.warning("%s: on_failure command exited %d", result.job.label, done.returncode)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        log.warning("%s: on_failure command failed: %s", result.job.label, exc)
 
 
 def run_report(

@@ -39,6 +39,7 @@ LATEST = "latest"
 STAGING = ".staging"
 LOCK_FILE = ".lock"
 HISTORY_LIMIT = 200
+SKIPPED_LIMIT = 50  # skipped (unchanged) runs kept, newest first
 
 SUCCESS, FAILED, INTERRUPTED = "success", "failed", "interrupted"
 # Held: the notebook ran but a check failed; kept and viewable, ``latest`` stays.
@@ -97,7 +98,11 @@ class JobState:
     runs: list[RunRecord] = field(default_factory=list)  # newest first
 
     def add(self, run: RunRecord) -> None:
-        self.runs = [run, *(r for r in self.runs if r.run_id != run.run_id)][:HISTORY_LIMIT]
+        runs = [run, *(r for r in self.runs if r.run_id != run.run_id)]
+        # A data_changed report checked often must not push its real runs out with skips.
+        skipped = [r for r in runs if r.status == SKIPPED][SKIPPED_LIMIT:]
+        dropped = {r.run_id for r in skipped}
+        self.runs = [r for r in runs if r.run_id not in dropped][:HISTORY_LIMIT]
 
     @property
     def last_run(self) -> RunRecord | None:
