@@ -584,9 +584,11 @@ def _say(message: str) -> None:
 def report_list() -> None:
     """Reports, their schedules, next due time, last run and its status."""
     from iwm_lab.reports.due import summaries
+    from iwm_lab.reports.state import OUTBOX_FILE, job_dir
 
+    schedule = _schedule()
     rows = [("REPORT", "SCHEDULE", "NEXT DUE", "LAST RUN", "STATUS")]
-    for item in summaries(_schedule()):
+    for item in summaries(schedule):
         spec, last = item.job.report, item.last_run
         rows.append(
             (
@@ -607,6 +609,17 @@ def report_list() -> None:
     for row in rows:
         cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
         click.echo("  ".join(cells).rstrip())
+    # The delivery machinery costs most of a second to import: only when there is an outbox.
+    jobs = [job for job in schedule.jobs() if (job_dir(schedule, job) / OUTBOX_FILE).is_file()]
+    if not jobs:
+        return
+    from iwm_lab.reports.delivery import pending_deliveries
+
+    waiting = [entry for job in jobs for entry in pending_deliveries(schedule, job)]
+    if waiting:
+        click.echo(f"\nwaiting to be sent (the next run-due tries again): {len(waiting)}")
+        for entry in waiting:
+            click.echo(f"  {entry.describe()}")
 
 
 def _status_words(status: str) -> str:

@@ -385,3 +385,19 @@ def test_no_secret_reaches_state_outbox_or_output(
     for secret in ("hook-token-Xy7Qz", "SmtpSecret-42x"):
         assert secret not in written
     assert "IWM_HOOK" in (lab.output / "life" / "outbox.json").read_text()
+
+
+def test_a_message_problem_never_fails_a_published_run(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IWM_HOOK", f"http://127.0.0.1:{closed_port()}/hook")
+    alert = 'alerts = [{ record = "answer", op = ">", value = 1, notify = ["hook"] }]\n'
+    schedule = lab.schedule(f'deliver = ["hook"]\n{alert}', targets())
+    (lab.output / "life").mkdir(parents=True)
+    (lab.output / "life" / "alerts.json").write_text("{damaged")
+    outcome = lab.run_due(schedule)
+    assert outcome.status == "success", outcome.message
+    [run] = lab.state(schedule).runs
+    assert run.status == "success" and lab.latest(schedule) == run.run_id
+    # The alert state is left for a person to look at, not reset (which would re-fire).
+    assert (lab.output / "life" / "alerts.json").read_text() == "{damaged"

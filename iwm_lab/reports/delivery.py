@@ -39,8 +39,9 @@ from typing import TYPE_CHECKING, Any
 
 from iwm_lab.formatting import duration, plural
 from iwm_lab.reports import state
-from iwm_lab.reports.messages import Notice, build_email, one_line, redactor_for, webhook_payload
-from iwm_lab.reports.redaction import SMTP_PASSWORD, SMTP_URL, Redactor
+from iwm_lab.reports.messages import Notice, build_email, one_line, webhook_payload
+from iwm_lab.reports.redaction import SMTP_PASSWORD, SMTP_URL, Redactor, redactor_for
+from iwm_lab.reports.state import OUTBOX_FILE
 
 if TYPE_CHECKING:
     from iwm_lab.reports.rules import Target
@@ -53,7 +54,6 @@ log = logging.getLogger(__name__)
 
 EMAIL, WEBHOOK = "email", "webhook"
 PENDING, SENT = "pending", "sent"
-OUTBOX_FILE = "outbox.json"
 OUTBOX_LOCK = ".outbox.lock"
 SEND_LOCK = ".outbox.send.lock"
 SENT_KEPT = 200

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from iwm_lab.formatting import plural
 from iwm_lab.reports import state
-from iwm_lab.reports.redaction import Redactor
+from iwm_lab.reports.redaction import redactor_for
 
 if TYPE_CHECKING:
     from iwm_lab.reports.rules import Alert
@@ -80,12 +80,6 @@ def _as_of_text(value: str | None) -> str | None:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return moment.date().isoformat() if len(value) <= 10 else f"{moment:%Y-%m-%d %H:%M} UTC"
-
-
-def redactor_for(schedule: Schedule) -> Redactor:
-    """The redactor of messages: the usual secrets plus the schedule's webhook URLs."""
-    names = {t.webhook_env for t in schedule.targets.values() if t.webhook_env}
-    return Redactor.from_environment(extra_env=sorted(names))
 
 
 @dataclass(frozen=True)

@@ -80,12 +80,6 @@ class RunResult:
         return next((self.run_dir / f for f in self.record.files if f.endswith(suffix)), None)
 
 
-def redactor_for(schedule: Schedule) -> Redactor:
-    """The database URL, the SMTP password and every webhook URL the schedule names."""
-    webhooks = [t.webhook_env for t in schedule.targets.values() if t.webhook_env]
-    return Redactor.from_environment(extra_env=webhooks)
-
-
 def finish(
     schedule: Schedule,
     job: Job,
@@ -131,7 +125,12 @@ def finish(
     result = RunResult(job, record, run_dir)
     say(f"{job.label}: {record.status}" + (f": {record.error}" if record.error else ""))
     if not told:
-        _tell(schedule, result, say)
+        try:
+            _tell(schedule, result, say)
+        except Exception as exc:  # the run is published: a message problem must not undo that
+            message = redactor.text(f"{type(exc).__name__}: {exc}")
+            log.warning("%s: messages not sent: %s", job.label, message)
+            say(f"{job.label}: messages not sent: {message}")
     if record.status in NOTIFY_FAILURE and job.report.on_failure and not told:
         _call_on_failure(schedule, result)
     return result

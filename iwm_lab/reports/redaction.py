@@ -13,10 +13,13 @@ import os
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iwm_lab.database import scrub
 from iwm_lab.settings import get_settings
+
+if TYPE_CHECKING:
+    from iwm_lab.reports.schedule import Schedule
 
 SMTP_URL = "IWM_SMTP_URL"
 SMTP_PASSWORD = "IWM_SMTP_PASSWORD"
@@ -103,3 +106,9 @@ class Redactor:
         if isinstance(value, dict):
             return type(value)({k: self.tree(v) for k, v in value.items()})
         return value
+
+
+def redactor_for(schedule: Schedule) -> Redactor:
+    """The usual secrets plus the webhook URLs of the schedule's targets."""
+    names = {t.webhook_env for t in schedule.targets.values() if t.webhook_env}
+    return Redactor.from_environment(extra_env=sorted(names))

@@ -44,7 +44,8 @@ from iwm_lab.exceptions import DatabaseNotReady, DatabaseUnavailable, ReportErro
 from iwm_lab.migrate import require_head
 from iwm_lab.reports.errors import failure_message, lost_database, short_message
 from iwm_lab.reports.prepare import AS_OF, PreparedJob, check_values, prepare, run_parameters
-from iwm_lab.reports.publish import RunResult, finish, redactor_for
+from iwm_lab.reports.publish import RunResult, finish
+from iwm_lab.reports.redaction import redactor_for
 from iwm_lab.reports.render import render
 from iwm_lab.reports.schedule import Job, Schedule
 from iwm_lab.reports.signals import (

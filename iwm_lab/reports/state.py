@@ -38,6 +38,7 @@ RUN_FILE = "run.json"
 LATEST = "latest"
 STAGING = ".staging"
 LOCK_FILE = ".lock"
+OUTBOX_FILE = "outbox.json"  # messages to send (see .delivery)
 HISTORY_LIMIT = 200
 SKIPPED_LIMIT = 50  # skipped (unchanged) runs kept, newest first
 
