@@ -23,13 +23,14 @@ import os
 import platform
 import re
 import statistics
+import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 
-from benchmarks.bench_cli import SCALE, default_dir, environment, prepare
+from benchmarks.bench_cli import SCALE, command, default_dir, environment, prepare
 from iwm_lab.server import EmbeddedServer
 from iwm_lab.settings import NOTEBOOKS_DIR, Settings, get_settings
 
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     server.start()
     try:
         prepare(folder, env)
+        # A database kept from an older checkout: bring it to this one's head.
+        subprocess.run([*command(), "db", "upgrade"], env=env, check=True, capture_output=True)
         rendered, skipped, fingerprints = measure(args.runs)
     finally:
         if not was_running:
