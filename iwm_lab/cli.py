@@ -30,10 +30,11 @@ def _one_line(message: str) -> str:
 
     first = next((line.strip() for line in message.splitlines() if line.strip()), "")
     try:
-        url = get_settings().database_url
+        urls = [get_settings().database_url, get_settings().primary_url]
     except Exception:  # a broken setting must not hide the error being reported
-        url = None
-    first = scrub(first, url)
+        urls = []
+    for url in urls:
+        first = scrub(first, url)
     return first if len(first) <= _MAX_MESSAGE else f"{first[: _MAX_MESSAGE - 3]}..."
 
 
@@ -142,10 +143,12 @@ def _writer_engine() -> Engine:
 
 
 def _server() -> Any:
-    from iwm_lab.server import EmbeddedServer
+    from iwm_lab.server import EmbeddedServer, is_embedded
 
     settings = get_settings()
-    if not settings.uses_embedded_server:
+    # A URL reading the embedded server and its standby still names the embedded server.
+    url = settings.database_url
+    if not settings.uses_embedded_server and not (url is not None and is_embedded(url)):
         raise IwmLabError(
             "IWM_DATABASE_URL is set, so the embedded server is not in use; "
             "unset it to manage the embedded server"
@@ -218,6 +221,54 @@ def url(role: str) -> None:
     names = {"owner": "iwm", "writer": roles.WRITER_ROLE, "analyst": roles.ANALYST_ROLE}
     target = settings.database_url or _server().url(role=names[role])
     click.echo(target.render_as_string(hide_password=True))
+
+
+@db.group("standby")
+def standby_group() -> None:
+    """A hot standby of the embedded server: a streaming replica to read from."""
+
+
+@standby_group.command("start")
+@click.option("--port", type=click.IntRange(1, 65535), help="Also listen on 127.0.0.1:PORT.")
+def standby_start(port: int | None) -> None:
+    """Start the standby, first copying the embedded server into the data folder when there
+    is none (pg_basebackup through the replication slot iwm_standby); print its status and
+    the URL that reads from it (IWM_DATABASE_URL)."""
+    from iwm_lab.standby import start_standby
+
+    status = start_standby(port=port, progress=lambda message: click.echo(message, err=True))
+    click.echo(status.describe())
+
+
+@standby_group.command("stop")
+@click.option(
+    "--drop",
+    is_flag=True,
+    help="Also delete the standby's folder and its replication slot, after listing them.",
+)
+@click.option("--yes", is_flag=True, help="With --drop: delete without asking.")
+def standby_stop(drop: bool, yes: bool) -> None:
+    """Stop the standby; it catches up when started again, since the primary keeps its WAL.
+
+    With --drop, also delete its folder, log and slot (the primary then stops keeping WAL
+    for it), listed first; it proceeds only with --yes or a "y" on a terminal.
+    """
+    from iwm_lab.destructive import confirm_deletion
+    from iwm_lab.standby import stop_standby
+
+    done = stop_standby(drop=drop, confirm=confirm_deletion(yes))
+    click.echo("stopped" if done.was_running else "not running")
+    for item in done.removed:
+        click.echo(f"deleted {item}")
+
+
+@standby_group.command("status")
+def standby_status() -> None:
+    """Say whether the standby runs, is in recovery and streams, its lag behind the primary
+    (bytes and seconds), its slot, and its URLs (never a password)."""
+    from iwm_lab.standby import standby_status as status_of
+
+    click.echo(status_of().describe())
 
 
 @db.command("roles")

@@ -20,18 +20,29 @@ changes rows and runs the refresh functions but cannot change the schema (import
 With ``IWM_DATABASE_URL`` (another server) the role is the URL's, whatever is asked.
 Connections returned to the pool are rolled back and ``DISCARD ALL``-ed, so no SET outlives its
 user.
+
+Reads may come from a hot standby: ``IWM_DATABASE_URL`` may name several servers (libpq's
+multi-host ``?host=a,b&port=p1,p2``) with ``target_session_attrs=prefer-standby``
+(:func:`iwm_lab.standby.reads_url` gives the embedded server's). Writes never do: a writable
+engine on the configured database goes to ``IWM_PRIMARY_URL`` when it is set, else to the
+same URL with ``target_session_attrs=read-write`` (:func:`writes_url`, the one place that
+rule lives). :func:`replica_lag` says whether a session reads from a standby, and how far
+behind its primary it is.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Boolean, Connection, Engine, Float, Integer, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolResetState
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.selectable import TextualSelect
 
 from iwm_lab.exceptions import DatabaseUnavailable, ReadOnlySessionError
 from iwm_lab.settings import EMBEDDED_ROLE, Settings, get_settings
@@ -103,14 +114,54 @@ def _resolve(
         options.append(f"-c work_mem={int(settings.work_mem_mb)}MB")
     if not writable:
         options.append("-c default_transaction_read_only=on")
-    resolved = database_url(settings) if url is None else url
     if not writable:
-        resolved = _as_embedded_role(resolved, "analyst")
-    elif role == "writer":
-        resolved = _as_embedded_role(resolved, "writer")
+        resolved = _as_embedded_role(database_url(settings) if url is None else url, "analyst")
+    else:
+        resolved = writes_url(url, settings)
+        if role == "writer":
+            resolved = _as_embedded_role(resolved, "writer")
     # No server-side prepared statements: the pool's DISCARD ALL deallocates them behind
     # psycopg's back, and the analyses are one-off aggregates that gain nothing from them.
     return resolved, {"options": " ".join(options), "prepare_threshold": None}
+
+
+def writes_url(url: URL | str | None = None, settings: Settings | None = None) -> URL | str:
+    """Where a write to ``url`` (default: the configured database) goes: the primary.
+
+    ``IWM_PRIMARY_URL`` when it is set and ``url`` is the configured database (or None).
+    Otherwise ``url`` itself, made to reach only a server that takes writes when it may reach
+    a standby: a multi-host URL, or one with a ``target_session_attrs`` other than
+    ``read-write`` or ``primary``, gets ``target_session_attrs=read-write`` (libpq then
+    skips any host that is a standby or read-only). A single-host URL without it is kept as
+    it is: pointed at a standby, its writes fail with PostgreSQL's "read-only transaction".
+    """
+    settings = settings or get_settings()
+    if settings.primary_url is not None and (url is None or _same(url, settings.database_url)):
+        return settings.primary_url
+    resolved = database_url(settings) if url is None else url
+    from iwm_lab.server import url_hosts
+
+    try:
+        parsed = make_url(resolved) if isinstance(resolved, str) else resolved
+    except (ArgumentError, ValueError):
+        return resolved  # create_engine says what is wrong with it
+    attrs = parsed.query.get("target_session_attrs")
+    several = len(url_hosts(parsed)) > 1 or "," in (parsed.host or "")
+    if attrs in ("read-write", "primary") or (attrs is None and not several):
+        return resolved
+    return parsed.update_query_dict({"target_session_attrs": "read-write"})
+
+
+def _same(url: URL | str, other: URL | None) -> bool:
+    if other is None:
+        return False
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except (ArgumentError, ValueError):
+        return False
+    return parsed.render_as_string(hide_password=False) == other.render_as_string(
+        hide_password=False
+    )
 
 
 def _as_embedded_role(url: URL | str, role: str) -> URL | str:
@@ -278,3 +329,57 @@ def analyst_engine() -> Engine:
         require_head(engine)
         _ANALYST_ENGINES[key] = engine
     return engine
+
+
+# Whether the session's server is a hot standby, and how far behind its primary: the WAL it
+# received but has not replayed yet (bytes), and in seconds, 0 when it replayed all it received
+# while streaming, else the time since the last transaction it replayed (the most its data can
+# lag when it lost its primary or is still replaying). Readable by any role.
+REPLICA_LAG_SQL = """
+select pg_is_in_recovery() as in_recovery,
+       case when pg_is_in_recovery() then greatest(0, pg_wal_lsn_diff(
+           pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()))::bigint end as replay_lag_bytes,
+       case when not pg_is_in_recovery() then null
+            when pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn()
+                 and exists (select from pg_stat_wal_receiver) then 0.0
+            else extract(epoch from now() - pg_last_xact_replay_timestamp())::float8
+       end as replay_lag_s
+"""
+
+
+def replica_lag_query() -> TextualSelect:
+    """The one-row query behind :func:`replica_lag`: ``in_recovery``, ``replay_lag_bytes``,
+    ``replay_lag_s`` (NULL on a primary), for use as a subquery."""
+    query: TextClause = text(REPLICA_LAG_SQL)
+    return query.columns(
+        in_recovery=Boolean, replay_lag_bytes=Integer, replay_lag_s=Float(precision=53)
+    )
+
+
+@dataclass(frozen=True)
+class ReplicaLag:
+    """Where a session reads: a primary (``in_recovery`` False, no lag) or a hot standby, and
+    how far behind its primary the standby is (None when it cannot tell)."""
+
+    in_recovery: bool
+    lag_bytes: int | None = None
+    lag_s: float | None = None
+
+    def describe(self) -> str:
+        """``a hot standby, 0.2 s (0 bytes) behind its primary``, for people."""
+        if not self.in_recovery:
+            return "the primary"
+        seconds = "an unknown time" if self.lag_s is None else f"{self.lag_s:,.1f} s"
+        size = "" if self.lag_bytes is None else f" ({self.lag_bytes:,} bytes)"
+        return f"a hot standby, {seconds}{size} behind its primary"
+
+
+def replica_lag(conn: Connection) -> ReplicaLag:
+    """Whether ``conn``'s server is a hot standby, and its replay lag (see :class:`ReplicaLag`).
+
+    Run on the session that reads, since a multi-host URL may land on either server.
+    """
+    row = conn.execute(replica_lag_query()).one()
+    lag_bytes = None if row.replay_lag_bytes is None else int(row.replay_lag_bytes)
+    lag_s = None if row.replay_lag_s is None else float(row.replay_lag_s)
+    return ReplicaLag(bool(row.in_recovery), lag_bytes, lag_s)

@@ -4,7 +4,14 @@ Environment variables:
 
 ``IWM_DATABASE_URL``
     SQLAlchemy URL (``postgresql+psycopg://...``) of an existing server. When unset, the
-    embedded PostgreSQL 16 is used and started on demand.
+    embedded PostgreSQL 16 is used and started on demand. It may name several servers, a
+    primary and its hot standbys (libpq's multi-host ``?host=a,b&port=p1,p2``, with
+    ``target_session_attrs=prefer-standby`` to read from a standby when one answers).
+``IWM_PRIMARY_URL``
+    Where writes go (migrations, seed, import, refreshes) when ``IWM_DATABASE_URL`` is one
+    for reading, e.g. a standby's. Unset, writes use ``IWM_DATABASE_URL`` with
+    ``target_session_attrs=read-write`` (see :func:`iwm_lab.database.get_engine`). Needs
+    ``IWM_DATABASE_URL``.
 ``IWM_DATA_DIR``
     Folder of the embedded server (cluster, log, socket lock). Defaults to
     ``$XDG_DATA_HOME/iwm-lab`` (``~/.local/share/iwm-lab``) for a normal user and to
@@ -63,7 +70,7 @@ def _default_data_dir() -> Path:
     return Path(base) / "iwm-lab"
 
 
-def _parse_url(raw: str) -> URL:
+def _parse_url(raw: str, name: str = "IWM_DATABASE_URL") -> URL:
     # Imported here: SQLAlchemy takes tenths of a second to load, and `iwm-lab --help` and
     # `report list` import this module with no URL to parse.
     from sqlalchemy.engine import make_url
@@ -73,13 +80,11 @@ def _parse_url(raw: str) -> URL:
         url = make_url(raw)
     except (ArgumentError, ValueError):  # ValueError: a bad port or IPv6 host, e.g. "[::1"
         raise ConfigurationError(
-            "IWM_DATABASE_URL is not a valid SQLAlchemy URL "
+            f"{name} is not a valid SQLAlchemy URL "
             "(expected postgresql+psycopg://user@host:port/database)"
         ) from None
     if url.get_backend_name() != "postgresql":
-        raise ConfigurationError(
-            f"IWM_DATABASE_URL must point at PostgreSQL, not {url.get_backend_name()!r}"
-        )
+        raise ConfigurationError(f"{name} must point at PostgreSQL, not {url.get_backend_name()!r}")
     # psycopg 3 is the only driver iwm-lab is built and tested with.
     return url.set(drivername="postgresql+psycopg")
 
@@ -112,6 +117,7 @@ def _parse_moment(name: str) -> datetime | None:
 @dataclass(frozen=True)
 class Settings:
     database_url: URL | None = field(default=None, repr=False)
+    primary_url: URL | None = field(default=None, repr=False)
     data_dir: Path = field(default_factory=_default_data_dir)
     server_user: str = "iwm-lab"
     statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
@@ -124,8 +130,12 @@ class Settings:
 
     def __repr__(self) -> str:
         url = self.database_url.render_as_string(hide_password=True) if self.database_url else None
+        primary = (
+            self.primary_url.render_as_string(hide_password=True) if self.primary_url else None
+        )
         return (
-            f"Settings(database_url={url!r}, data_dir={str(self.data_dir)!r}, "
+            f"Settings(database_url={url!r}, primary_url={primary!r}, "
+            f"data_dir={str(self.data_dir)!r}, "
             f"server_user={self.server_user!r}, statement_timeout_ms={self.statement_timeout_ms}, "
             f"work_mem_mb={self.work_mem_mb}, as_of={self.as_of!r})"
         )
@@ -133,6 +143,14 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         raw_url = os.environ.get("IWM_DATABASE_URL") or None
+        raw_primary = os.environ.get("IWM_PRIMARY_URL") or None
+        if raw_primary and not raw_url:
+            # Writes would go to that server while everything else reads the embedded one.
+            raise ConfigurationError(
+                "IWM_PRIMARY_URL is set but IWM_DATABASE_URL is not; IWM_PRIMARY_URL names "
+                "where writes go when IWM_DATABASE_URL reads from a standby: set both, or "
+                "unset IWM_PRIMARY_URL"
+            )
         data_dir = os.environ.get("IWM_DATA_DIR")
         if data_dir is not None and not data_dir.strip():
             # An empty value is most likely a variable that failed to expand; falling back to
@@ -143,6 +161,7 @@ class Settings:
             )
         return cls(
             database_url=_parse_url(raw_url) if raw_url else None,
+            primary_url=_parse_url(raw_primary, "IWM_PRIMARY_URL") if raw_primary else None,
             data_dir=Path(data_dir).expanduser().absolute() if data_dir else _default_data_dir(),
             server_user=os.environ.get("IWM_SERVER_USER") or "iwm-lab",
             statement_timeout_ms=_parse_int("IWM_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT_MS),

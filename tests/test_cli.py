@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from iwm_lab.cli import cli
 from iwm_lab.database import get_engine
+from iwm_lab.server import EmbeddedServer
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -179,6 +180,22 @@ def test_status_and_url_of_the_embedded_server(pg_server: object, cli_env: dict[
     with engine.connect() as conn:
         assert conn.execute(text("select current_database()")).scalar_one() == "iwm"
     engine.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("embedded", [True, False], ids=["embedded-url", "other-server"])
+def test_server_commands_follow_a_url_only_when_it_names_the_embedded_server(
+    pg_server: EmbeddedServer, cli_env: dict[str, str], embedded: bool
+) -> None:
+    # The reads URL of the embedded server and its standby names the embedded server.
+    url = pg_server.url() if embedded else "postgresql+psycopg://analyst@127.0.0.1:1/iwm"
+    env = {**cli_env, "IWM_DATABASE_URL": str(url)}
+    status = run(env, "db", "status")
+    if embedded:
+        assert status.returncode == 0 and "running" in status.stdout, status.stderr
+    else:
+        assert status.returncode == 1
+        assert status.stderr.strip().endswith("unset it to manage the embedded server")
 
 
 @pytest.mark.slow

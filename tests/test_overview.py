@@ -18,6 +18,9 @@ FRESHNESS_DTYPES = {
     "column": "str",
     "latest": "datetime64[us]",
     "age_days": "float64",
+    "in_recovery": "bool",
+    "replay_lag_bytes": "Int64",
+    "replay_lag_s": "float64",
 }
 NULL_SHARE_DTYPES = {
     "table": "str",
@@ -52,6 +55,10 @@ def test_freshness_of_an_empty_database(conn: Connection) -> None:
     assert tables["age_days"].isna().all()
     # The migration populates every rollup, so each has been refreshed.
     assert refreshes["latest"].notna().all()
+    # Read from the primary: no replica, no lag (tests/test_standby.py reads a standby).
+    assert not df["in_recovery"].any()
+    assert df["replay_lag_bytes"].isna().all()
+    assert df["replay_lag_s"].isna().all()
 
 
 def test_freshness(conn: Connection) -> None:
@@ -129,7 +136,8 @@ def test_freshness_rejects_a_bad_moment(conn: Connection, as_of: object) -> None
 
 
 def fresh_frame(ages: dict[str, float | None]) -> pd.DataFrame:
-    """A freshness frame as the query returns it, with the given ages (None: no row)."""
+    """A freshness frame as the query returns it on a primary, with the given ages (None: no
+    row)."""
     run = pd.Timestamp("2026-11-29 12:00")
     return pd.DataFrame(
         {
@@ -137,6 +145,9 @@ def fresh_frame(ages: dict[str, float | None]) -> pd.DataFrame:
             "column": ["date"] * len(ages),
             "latest": [pd.NaT if a is None else run - pd.Timedelta(days=a) for a in ages.values()],
             "age_days": [float("nan") if a is None else a for a in ages.values()],
+            "in_recovery": [False] * len(ages),
+            "replay_lag_bytes": [None] * len(ages),
+            "replay_lag_s": [float("nan")] * len(ages),
         }
     ).astype(FRESHNESS_DTYPES)
 

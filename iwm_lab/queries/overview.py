@@ -27,10 +27,12 @@ from sqlalchemy import (
     literal,
     select,
     table,
+    true,
     union_all,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from iwm_lab.database import replica_lag_query
 from iwm_lab.models import Base, Movie, MovieStreamingOption, Pulse, Review, TrendingTopic, User
 from iwm_lab.queries._common import check_int, check_moment, check_positive, frame
 
@@ -109,6 +111,18 @@ def freshness(conn: Connection, *, as_of: datetime | date | str | None = None) -
       ``as_of`` included); NaT when the table has no value.
     - ``age_days`` (float64): days from ``latest`` to ``as_of``; negative when ``latest``
       lies after it (announced films, or data newer than a past ``as_of``); NaN with NaT.
+
+    And where the frame was read, the same on every row (a multi-host URL with
+    ``target_session_attrs=prefer-standby`` reads from a hot standby when one answers, whose
+    data lags its primary's; see :func:`iwm_lab.database.replica_lag`):
+
+    - ``in_recovery`` (bool): True when read from a hot standby.
+    - ``replay_lag_bytes`` (Int64): WAL the standby received and has not replayed yet; NA on
+      a primary, or when the standby never streamed.
+    - ``replay_lag_s`` (float64): seconds behind its primary: 0 when it replayed all it
+      received while streaming, else the time since the last transaction it replayed (the
+      most its data can lag); NaN on a primary, or when it cannot tell. Measured when the
+      query ran, whatever ``as_of`` is.
     """
     parts = [
         select(
@@ -133,10 +147,29 @@ def freshness(conn: Connection, *, as_of: datetime | date | str | None = None) -
         func.localtimestamp() if as_of is None else literal(check_moment(as_of, "as_of"), DateTime)
     )
     age = func.extract("epoch", clock - latest.c.latest) / 86400
-    stmt = select(latest.c.table, latest.c.column, latest.c.latest, age.label("age_days")).order_by(
-        latest.c.position, latest.c.table
+    replica = replica_lag_query().subquery("replica")
+    stmt = (
+        select(
+            latest.c.table,
+            latest.c.column,
+            latest.c.latest,
+            age.label("age_days"),
+            replica.c.in_recovery,
+            replica.c.replay_lag_bytes,
+            replica.c.replay_lag_s,
+        )
+        .select_from(latest.join(replica, true()))
+        .order_by(latest.c.position, latest.c.table)
     )
-    columns = {"table": "str", "column": "str", "latest": "datetime64[us]", "age_days": "float64"}
+    columns = {
+        "table": "str",
+        "column": "str",
+        "latest": "datetime64[us]",
+        "age_days": "float64",
+        "in_recovery": "bool",
+        "replay_lag_bytes": "Int64",
+        "replay_lag_s": "float64",
+    }
     return frame(conn, stmt, columns)
 
 

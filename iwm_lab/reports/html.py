@@ -2,7 +2,8 @@
 
 nbconvert's ``lab`` template, extended by ``templates/iwm_report``: its CDN scripts
 (require.js, MathJax, mermaid, widgets) are left out, and a header states report,
-parameters, data as-of, database revision, run time and how the key figures changed.
+parameters, data as-of, the hot standby the run read from and its lag (when it did),
+database revision, run time and how the key figures changed.
 
 plotly.js (4.8 MB) is by default one file per output folder, ``_static/plotly-<version>.min.js``
 (:func:`plotly_asset`), which each page loads by a relative path: a run of seven pages weighs
@@ -77,6 +78,8 @@ class ReportHeader:
     error: str | None = None
     ad_hoc: str | None = None  # why the schedule would not make this run
     changes: Changes | None = None
+    # When the run read from a hot standby: which, and how far behind its primary it was.
+    replica: str | None = None
 
 
 def _script_json(value: Any) -> str:

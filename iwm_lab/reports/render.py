@@ -2,9 +2,12 @@
 
 The page's header is built here from the run's record: parameters, the data's as-of, whether
 the run is ad hoc, and how the key figures changed since the previous comparable run
-(:mod:`.changes`). plotly.js is referenced from the output folder's ``_static/`` unless the
-page is to be self-contained (see :mod:`.html`). Each table the page shows that carries its
-data is written as a CSV under ``tables/`` beside the page, with the page or not at all.
+(:mod:`.changes`). When the run's database (``IWM_DATABASE_URL``, as the kernel reached it)
+is a hot standby, the header says so with the standby's replay lag, measured as the run
+ends (:func:`read_from`): how far behind its primary the data the notebook read may be.
+plotly.js is referenced from the output folder's ``_static/`` unless the page is to be
+self-contained (see :mod:`.html`). Each table the page shows that carries its data is
+written as a CSV under ``tables/`` beside the page, with the page or not at all.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
@@ -38,8 +42,14 @@ from iwm_lab.reports.redaction import Redactor
 from iwm_lab.reports.rules import Check
 from iwm_lab.reports.state import FAILED, HELD, INTERRUPTED, SUCCESS, RunRecord
 from iwm_lab.reports.tables import TABLES_DIR, write_table_files
+from iwm_lab.settings import get_settings
+
+if TYPE_CHECKING:
+    from iwm_lab.database import ReplicaLag
 
 log = logging.getLogger(__name__)
+# Seconds to wait for the database when measuring a standby's lag for the header.
+_LAG_CONNECT_TIMEOUT_S = 5
 
 
 def render(
@@ -71,6 +81,8 @@ def render(
         _gate(record, spec.checks, history)
     record.as_of = _as_of(record, prepared)
     record.timings.update(_kernel_timings(nb))
+    # Asked only of a run that read its data: a failed one's page shows its error instead.
+    replica = read_from() if record.status in (SUCCESS, HELD) else None
     nb.metadata["iwm_lab"] = {
         "report": spec.name,
         "job": job.label,
@@ -81,6 +93,8 @@ def render(
         "ad_hoc": record.ad_hoc_reason,
         "records": record.records,
     }
+    if replica is not None:
+        nb.metadata["iwm_lab"]["replica"] = dataclasses.asdict(replica)
     nbformat.write(nb, nb_path)
     # An interrupted run's partial notebook is enough, and it must exit promptly.
     if record.status == INTERRUPTED or (record.status == SUCCESS and "html" not in spec.formats):
@@ -97,7 +111,7 @@ def render(
             src = Path(os.path.relpath(plotly_asset(output_dir), run_dir)).as_posix()
         page = export_html(
             nb,
-            _header(prepared, record, history),
+            _header(prepared, record, history, replica),
             keep_code=show_code or record.status not in (SUCCESS, HELD),
             plotly_src=src,
         )
@@ -184,7 +198,43 @@ def _kernel_timings(nb: nbformat.NotebookNode) -> dict[str, float]:
     return timings
 
 
-def _header(prepared: PreparedJob, record: RunRecord, history: Sequence[RunRecord]) -> ReportHeader:
+def read_from() -> ReplicaLag | None:
+    """The hot standby the run's database is, with its replay lag now; None when it is a
+    primary, the embedded server (always a primary), or does not answer within a few seconds.
+
+    Asked through ``IWM_DATABASE_URL`` as the kernel's sessions were: with a multi-host URL
+    and ``target_session_attrs=prefer-standby`` that is the standby while it answers.
+    """
+    url = get_settings().database_url
+    if url is None:
+        return None
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.pool import NullPool
+
+    from iwm_lab.database import get_engine, replica_lag, scrub
+
+    if "connect_timeout" not in url.query:
+        url = url.update_query_dict({"connect_timeout": str(_LAG_CONNECT_TIMEOUT_S)})
+    engine = get_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            lag = replica_lag(conn)
+    except SQLAlchemyError as exc:
+        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        reason = scrub(lines[0] if lines else type(exc).__name__, url)
+        log.warning("cannot tell whether the run read from a standby: %s", reason)
+        return None
+    finally:
+        engine.dispose()
+    return lag if lag.in_recovery else None
+
+
+def _header(
+    prepared: PreparedJob,
+    record: RunRecord,
+    history: Sequence[RunRecord],
+    replica: ReplicaLag | None = None,
+) -> ReportHeader:
     spec = prepared.job.report
     parameters = [
         HeaderParameter(name, repr(record.parameters[name]))
@@ -218,4 +268,5 @@ def _header(prepared: PreparedJob, record: RunRecord, history: Sequence[RunRecor
         error=None if record.status == SUCCESS else record.error,
         ad_hoc=record.ad_hoc_reason,
         changes=changes,
+        replica=None if replica is None else f"{replica.describe()} when the run ended",
     )
