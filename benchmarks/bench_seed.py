@@ -9,14 +9,19 @@ Each scale runs in a fresh database (``iwm_bench_seed_<scale>_<random>``) on the
 server (``IWM_DATABASE_URL`` or the embedded one), dropped afterwards unless ``--keep``. It
 reports, per table, the loader's rows/s (generation overlapping COPY) beside a raw COPY of a
 prepared in-memory buffer of the same rows into the same table state (truncated in the
-transaction, no keys, indexes or foreign keys, ``FREEZE``): the speed limit. Then the wall
+transaction, no keys, indexes or foreign keys, ``FREEZE``): the speed limit; and what the
+generator costs per table: the seconds to produce all of the table's COPY text with nothing
+loading (``gen alone s``), its rate, and that time as a share of the loader's. Then the wall
 time by phase, the peak RSS of this (loader) process, and pandas ``to_sql(method="multi")``
 on a sample of the same review rows, what an analyst would write. Raw COPY and ``to_sql``
 figures are medians over ``--repeats``. Several scales run one process each, so that each
 peak RSS is the loader's own.
 
-Targets (issue 3): ``large`` in under 5 minutes on 2 cores; loader at least 80% of the raw COPY
-rate per table; at least 10 times ``to_sql``; loader memory flat in the scale.
+Targets (issue 15): ``large`` in under 2 minutes on 2 cores on a quiet machine; every table of
+100k rows or more at least 90% of the raw COPY rate measured in the same run (issue 3 asked
+80% and under 5 minutes); at least 10 times ``to_sql``; loader memory flat in the scale. The
+machine may be shared: the load average is printed with the figures, and only the ratios,
+measured in the same run, compare across runs.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from iwm_lab.demodata.generate import SOURCES, chunks
 from iwm_lab.demodata.world import build_world
 from iwm_lab.server import is_embedded
 
-# Tables smaller than this are listed but not held to the 80% target: a rate measured over a
+# Tables smaller than this are listed but not held to the 90% target: a rate measured over a
 # few chunks is mostly start-up, and the generator may have rendered them ahead.
 MIN_ROWS_FOR_RATIO = 100_000
 
@@ -79,8 +84,9 @@ def drop_database(url: URL, admin_url: URL) -> None:
 def raw_copy_rates(
     url: URL, report: SeedReport, sample_rows: int, repeats: int
 ) -> dict[str, tuple[float, float]]:
-    """Per table: median rows/s of COPY from a prepared in-memory buffer, and rows/s of the
-    generator alone (generating and rendering the same sample, nothing else running)."""
+    """Per table: median rows/s of COPY from a prepared in-memory buffer of its first
+    ``sample_rows`` rows, and the seconds the generator takes alone (generating and rendering
+    all of the table's rows, nothing else running)."""
     import psycopg
     from psycopg import sql
 
@@ -97,11 +103,10 @@ def raw_copy_rates(
             columns: tuple[str, ...] = ()
             rows, generating = 0, 0.0
             for chunk in chunks(world, (source,)):
-                parts.append(chunk.data)
-                columns, rows = chunk.columns, rows + chunk.rows
                 generating += chunk.seconds
-                if rows >= sample_rows:
-                    break
+                if rows < sample_rows:
+                    parts.append(chunk.data)
+                    columns, rows = chunk.columns, rows + chunk.rows
             buffer = b"".join(parts)
             del parts
             statement = sql.SQL("copy {} ({}) from stdin with (freeze)").format(
@@ -118,11 +123,82 @@ def raw_copy_rates(
                     with conn.cursor().copy(statement) as copy:
                         copy.write(memoryview(buffer))
                     timings.append(time.perf_counter() - started)
-            rates[source.table] = (rows / statistics.median(timings), rows / generating)
+            rates[source.table] = (rows / statistics.median(timings), generating)
     finally:
         raw.close()
         engine.dispose()
     return rates
+
+
+def paired_ratios(
+    url: URL, report: SeedReport, budget_mb: int, repeats: int
+) -> dict[str, tuple[int, float, float, float]]:
+    """Per table of at least MIN_ROWS_FOR_RATIO rows: the loader (generator thread and COPY,
+    as in the seed) and a raw COPY of a prepared buffer of the very same rows (its first
+    chunks, up to ``budget_mb`` of text, or all of it), alternating, each in a transaction
+    rolled back, ``repeats`` pairs. Returns (rows, median raw rows/s, median loader rows/s,
+    median of each pair's loader/raw). Run back to back, the two share whatever else the
+    machine is doing, which the seed's own rate and a raw COPY measured minutes later do not.
+    """
+    import itertools
+
+    import psycopg
+    from psycopg import sql
+
+    world = build_world(SCALES[report.scale], report.seed, report.as_of)
+    engine = get_engine(url, writable=True)
+    tables = list(report.tables) + list(load.TWINS)
+    out: dict[str, tuple[int, float, float, float]] = {}
+    raw_conn = engine.raw_connection()
+    try:
+        conn = raw_conn.driver_connection
+        assert isinstance(conn, psycopg.Connection)
+        for source in SOURCES:
+            if report.tables[source.table].rows < MIN_ROWS_FOR_RATIO:
+                continue
+            parts, count, size = [], 0, 0
+            for chunk in chunks(world, (source,)):
+                parts.append(chunk.data)
+                count, size = count + 1, size + len(chunk.data)
+                columns = chunk.columns
+                if size >= budget_mb << 20:
+                    break
+            buffer = b"".join(parts)
+            rows = buffer.count(b"\n")
+            del parts
+            statement = sql.SQL("copy {} ({}) from stdin with (freeze)").format(
+                sql.Identifier(source.table), sql.SQL(", ").join(map(sql.Identifier, columns))
+            )
+            raw_rates, loader_rates = [], []
+            for repeat in range(repeats):
+                # Alternate which goes first, so neither always follows the other.
+                for which in ("raw", "loader") if repeat % 2 == 0 else ("loader", "raw"):
+                    with conn.transaction(force_rollback=True):
+                        load.set_session(conn)
+                        for drop in load.definitions(conn, tables).drop:
+                            conn.execute(drop)
+                        load.truncate(conn, [source.table])
+                        if which == "raw":
+                            started = time.perf_counter()
+                            with conn.cursor().copy(statement) as copy:
+                                copy.write(memoryview(buffer))
+                            raw_rates.append(rows / (time.perf_counter() - started))
+                        else:
+                            stream = itertools.islice(chunks(world, (source,)), count)
+                            (loaded,) = load.copy_chunks(conn, stream, expected={}, progress=False)
+                            assert loaded.rows == rows
+                            loader_rates.append(loaded.rows_per_second)
+            pairs = [lo / raw for lo, raw in zip(loader_rates, raw_rates, strict=True)]
+            out[source.table] = (
+                rows,
+                statistics.median(raw_rates),
+                statistics.median(loader_rates),
+                statistics.median(pairs),
+            )
+    finally:
+        raw_conn.close()
+        engine.dispose()
+    return out
 
 
 def to_sql_rate(url: URL, rows: int, repeats: int) -> float:
@@ -169,12 +245,35 @@ def run_one(args: argparse.Namespace, scale: str) -> dict[str, Any]:
         rss = peak_rss_mb()
         load_after = os.getloadavg()
         raw = raw_copy_rates(url, report, args.sample_rows, args.repeats)
+        paired_load = os.getloadavg()
+        paired = paired_ratios(url, report, args.paired_mb, args.paired_repeats)
+        paired_load = (paired_load[0], os.getloadavg()[0])
         to_sql = to_sql_rate(url, args.to_sql_rows, args.repeats)
     finally:
         if not args.keep:
             drop_database(url, admin_url)
     summary = print_report(report, raw, to_sql, rss, (load_before, load_after), url)
+    summary["lowest_paired_ratio"] = print_paired(paired, paired_load)
     return summary
+
+
+def print_paired(
+    paired: dict[str, tuple[int, float, float, float]], loads: tuple[float, float]
+) -> float:
+    """Print the paired table; the lowest loader/raw ratio in it."""
+    print()
+    print(
+        "paired: loader and raw COPY of the same rows, alternating, medians "
+        f"(load average {loads[0]:.1f} / {loads[1]:.1f} before/after)"
+    )
+    header = f"{'table':<25}{'rows':>11}{'raw COPY r/s':>14}{'loader r/s':>12}{'loader/raw':>11}"
+    print(header)
+    print("-" * len(header))
+    for table, (rows, raw, loader, ratio) in paired.items():
+        print(f"{table:<25}{rows:>11,}{raw:>14,.0f}{loader:>12,.0f}{ratio:>11.0%}")
+    worst = min(paired.items(), key=lambda kv: kv[1][3]) if paired else ("-", (0, 0, 0, 0.0))
+    print(f"target: lowest paired loader/raw {worst[1][3]:.0%} on {worst[0]} (>= 90%)")
+    return worst[1][3]
 
 
 def print_report(
@@ -195,19 +294,23 @@ def print_report(
         "(other processes on this machine slow every figure down)"
     )
     header = f"{'table':<25}{'rows':>11}{'seconds':>9}{'loader r/s':>12}"
-    header += f"{'raw COPY r/s':>14}{'loader/raw':>11}{'gen alone r/s':>15}"
+    header += f"{'raw COPY r/s':>14}{'loader/raw':>11}{'gen alone s':>12}{'gen r/s':>12}"
+    header += f"{'gen/loader':>11}"
     print(header)
     print("-" * len(header))
     ratios = {}
     for table, t in report.tables.items():
         raw_rate, gen = raw.get(table, (0.0, 0.0))
         ratio = t.rows_per_second / raw_rate if raw_rate else 0.0
+        gen_rate = t.rows / gen if gen else 0.0
+        gen_share = gen / t.seconds if t.seconds else 0.0
         flag = "" if t.rows >= MIN_ROWS_FOR_RATIO else " (small)"
         if t.rows >= MIN_ROWS_FOR_RATIO:
             ratios[table] = ratio
         print(
             f"{table:<25}{t.rows:>11,}{t.seconds:>9.2f}{t.rows_per_second:>12,.0f}"
-            f"{raw_rate:>14,.0f}{ratio:>11.0%}{gen:>15,.0f}{flag}"
+            f"{raw_rate:>14,.0f}{ratio:>11.0%}{gen:>12.2f}{gen_rate:>12,.0f}{gen_share:>11.0%}"
+            f"{flag}"
         )
     copy_seconds = report.phases.get("copy", 0.0)
     print("-" * len(header))
@@ -242,8 +345,12 @@ def print_report(
     )
     worst = min(ratios.items(), key=lambda kv: kv[1]) if ratios else ("-", 0.0)
     print(
-        f"targets: total {report.total_seconds:.0f}s (large: < 300s); "
-        f"lowest loader/raw {worst[1]:.0%} on {worst[0]} (>= 80%); to_sql x{speedup:.0f} (>= 10)"
+        f"generator alone, all tables: {sum(g for _, g in raw.values()):.1f}s "
+        "(the time to produce every table's COPY text without loading it)"
+    )
+    print(
+        f"targets: total {report.total_seconds:.0f}s (large: < 120s on a quiet machine); "
+        f"lowest loader/raw {worst[1]:.0%} on {worst[0]} (>= 90%); to_sql x{speedup:.0f} (>= 10)"
     )
     return {
         "scale": report.scale,
@@ -261,6 +368,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="of the reference points")
     parser.add_argument("--sample-rows", type=int, default=200_000, help="per table, raw COPY")
     parser.add_argument("--to-sql-rows", type=int, default=20_000)
+    parser.add_argument(
+        "--paired-mb", type=int, default=64, help="of COPY text per table, paired runs"
+    )
+    parser.add_argument("--paired-repeats", type=int, default=3, help="pairs per table")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
@@ -285,6 +396,8 @@ def main(argv: list[str] | None = None) -> None:
             "--to-sql-rows",
             str(args.to_sql_rows),
         ]
+        forwarded += ["--paired-mb", str(args.paired_mb)]
+        forwarded += ["--paired-repeats", str(args.paired_repeats)]
         forwarded += ["--keep"] * args.keep + ["--quiet"] * args.quiet
         subprocess.run(
             [sys.executable, __file__, "--scale", scale, "--json", str(out), *forwarded], check=True

@@ -10,6 +10,8 @@ Without an as-of, the data runs up to the moment it is seeded.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import os
 import re
@@ -33,9 +35,13 @@ from iwm_lab.demodata import (
     SeedNeedsOption,
     SeedReport,
     check_as_of,
+    copytext,
+    packed,
     seed_database,
     vocab,
 )
+from iwm_lab.demodata.generate import SOURCES, chunks
+from iwm_lab.demodata.world import World, build_world
 from iwm_lab.exceptions import ReadOnlySessionError, SchemaNotReady
 from iwm_lab.models import Base
 from iwm_lab.models.values import STREAMING_OPTION_TYPES, STREAMING_QUALITIES
@@ -405,6 +411,115 @@ def _strings(value: object) -> list[str]:
     if isinstance(value, tuple | list):
         return [s for item in value for s in _strings(item)]
     return []
+
+
+# The generator's COPY text
+
+# SHA-256 of every table's COPY text (its column list, then its text) at scale tiny, seed 42,
+# as of NOTEBOOK_AS_OF, as the generator produced it before it was sped up (issue 15): a
+# faster generator must render the very same text. A numpy whose random streams differ would
+# show here too.
+TINY_DIGESTS = {
+    "genres": "37d1f8b127e1f1a8267fa8d11ecd48f6dbc48c2d8310f550c9cf2d68751c503c",
+    "movies": "24a47e6127d6f94abf9011319805bd2401d3125678fea533f4b60b7a1b1bd5b8",
+    "people": "ba1589d6c1a19684866ab8541c7b7d509916c33c1b60fba5d1ac14f37e0b2bb6",
+    "movie_genres": "ecf719b25ec6ab7acfde0d68f59b9bbd9d82434d39a123cfcdc6e69cc9f81fe6",
+    "movie_people": "f8109a4d766aa2c7d0319285bcad31d2210fa4c27ba1df95950ed89d9a906ab1",
+    "scenes": "45866724c1834503c44e350ce2ca8f02c232a8631ed6de17133e215c2c7779b6",
+    "users": "b73a86d47c46d63d75e8a0bbe3bd7bf2f292f2931c5ea06dcab0707f6aee852c",
+    "reviews": "fb4b7e43cc9112f7278eb18c8e23051f4a9993e462923b0e28f9e5129c08979c",
+    "collections": "b43e72e21323edc885f0af9f3eccf7d04ca85b72f8bd2e7a75bc360ae7625d78",
+    "collection_movies": "30ee09ea8441413fc2414741d30afae677f3992640f7e7d6d5d04228c7b834c0",
+    "watchlist": "ba89c1909536c77ff499a0a6cd2cfdae52d5075d520ba581f003d445971e0a7d",
+    "favorites": "0095db90e06310a3540bb7a8fbd1f4209dfebcfe9c1af7277c6d3dac832b87f7",
+    "pulses": "c4252bd143db74d9fc3321c7eba183a6f3fc12002d879e6cc8f8855af292f310",
+    "user_follows": "f506f08807102477a0f249e4d79992ebdc907d4e68fc5ba9c419da6353e7897f",
+    "streaming_platforms": "ccc032afbf16893c50bc97361f319d09894bf4ec83a8d26eed5cd97928fa6216",
+    "movie_streaming_options": "c9506488cd33f4f0c676b7575097f190a82dfd538f54937dee699c31dd04f193",
+}
+
+
+def _digests(world: World) -> dict[str, str]:
+    digests: dict[str, Any] = {}
+    for chunk in chunks(world):
+        digest = digests.setdefault(chunk.table, hashlib.sha256())
+        digest.update(repr(chunk.columns).encode())
+        digest.update(chunk.data)
+    return {table: digest.hexdigest() for table, digest in digests.items()}
+
+
+@pytest.fixture(scope="module")
+def tiny_world() -> World:
+    return build_world(SCALES["tiny"], 42, NOTEBOOK_AS_OF)
+
+
+def test_generated_copy_text_is_unchanged(tiny_world: World) -> None:
+    assert _digests(tiny_world) == TINY_DIGESTS
+
+
+def test_packed_and_joined_rendering_give_the_same_text(
+    tiny_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = build_world(SCALES["small"], 7, AS_OF)
+    # Two chunks of each table of the small scale too (chunks hold thousands of rows there).
+    sampled = [
+        rows
+        for source in SOURCES
+        for world in (tiny_world, small)
+        for rows in itertools.islice(source.rows(world), 2)
+    ]
+    packed_text = [rows.render() for rows in sampled]
+    monkeypatch.setattr(packed, "MAX_ROW_BYTES", 0)
+    copytext.clear_cache()
+    joined_text = [rows.render() for rows in sampled]
+    assert packed_text == joined_text
+    # Both paths were taken: the narrow tables pack, the review texts do not.
+    monkeypatch.undo()
+    narrow = [r for r in sampled if r._var and r._packed(None) is not None]
+    assert narrow and len(narrow) < len(sampled)
+
+
+def test_packed_rendering_of_nulls_markers_and_constants(monkeypatch: pytest.MonkeyPatch) -> None:
+    names = copytext.pool(["a", "bb", "", "dddd"])
+    index = np.array([0, 1, 2, 3, 1])
+    null = np.array([False, True, False, False, True])
+    rows = copytext.CopyRows(5)
+    rows.ints("id", np.array([1, 20, 300, 4000, 0]))
+    rows.ints("maybe", np.array([5, 0, 777, 1, 2]), null=null)
+    rows.text("name", copytext.Take(names, index), null=~null)
+    rows.text("blank", copytext.masked(copytext.Take(names, index), null), b"!")
+    rows.code("code", "x", np.arange(5), 3, ".png", null=null)
+    rows.text(("pair", "const"), b"k\t", copytext.Take(names, index))
+    expected = [
+        "   1\t  5\t\\N\t!\tx000.png\tk\ta",
+        "  20\t\\N\tbb\tbb!\t\\N\tk\tbb",
+        " 300\t777\t\\N\t!\tx002.png\tk\t",
+        "4000\t  1\t\\N\t!\tx003.png\tk\tdddd",
+        "   0\t\\N\tbb\tbb!\t\\N\tk\tbb",
+    ]
+    text = rows.render()
+    assert text.decode().splitlines() == expected
+    assert rows._packed(None) is not None
+    monkeypatch.setattr(packed, "MAX_ROW_BYTES", 0)
+    assert rows.render() == text
+    monkeypatch.setattr(copytext, "JOIN_ROWS", 2)
+    assert rows.render() == text
+
+
+@pytest.mark.parametrize("pad", [" ", "0"])
+def test_integers_are_formatted_like_python(pad: str) -> None:
+    rng = np.random.default_rng(3)
+    for width in range(1, 14):
+        edges = [10**k for k in range(width)] + [10**k - 1 for k in range(1, width + 1)]
+        values = np.concatenate([np.arange(min(10**width, 1200)), edges])
+        values = np.concatenate([values, rng.integers(0, 10**width, 3000)])
+        out = np.zeros((len(values), width), dtype=np.uint8)
+        copytext._digits(out, values, pad=ord(pad))
+        got = out.view(f"S{width}").ravel().tolist()
+        assert got == [f"{v:{pad}>{width}d}".encode() for v in values.tolist()]
+        for wrong in (10**width, -1):
+            with pytest.raises(ValueError, match="wider than its column"):
+                copytext._digits(np.zeros((1, width), np.uint8), np.array([wrong]), pad=ord(pad))
 
 
 # Refusals and reset

@@ -213,18 +213,27 @@ def collection_movies(world: World) -> Iterator[CopyRows]:
         yield rows
 
 
-def _per_user(world: World, rng: np.random.Generator, idx: np.ndarray, mean: float) -> np.ndarray:
+def _lift(world: World) -> tuple[np.ndarray, np.float64]:
+    """Each user's activity lift and its mean, for :func:`_per_user` (computed once a table:
+    over every user, it would otherwise cost more than a chunk's own rows)."""
+    lift: np.ndarray = world.user_activity**0.7
+    return lift, lift.mean()
+
+
+def _per_user(
+    lift: tuple[np.ndarray, np.float64], rng: np.random.Generator, idx: np.ndarray, mean: float
+) -> np.ndarray:
     """How many rows each user in ``idx`` gets: Poisson around ``mean``, lifted by activity."""
-    lift = world.user_activity**0.7
-    counts: np.ndarray = rng.poisson(mean * lift[idx] / lift.mean())
+    counts: np.ndarray = rng.poisson(mean * lift[0][idx] / lift[1])
     return counts
 
 
 def watchlist(world: World) -> Iterator[CopyRows]:
     next_id = 1
+    lift = _lift(world)
     for number, idx in chunks(world.scale.users, USER_CHUNK):
         rng = rng_for(world.seed, "watchlist", number)
-        count = np.minimum(_per_user(world, rng, idx, world.scale.watchlist_per_user), 500)
+        count = np.minimum(_per_user(lift, rng, idx, world.scale.watchlist_per_user), 500)
         user = np.repeat(idx, count)
         movie = sample(world.watch_dist, rng, len(user))
         # A movie is on a user's watchlist once: keep the first of repeated pairs.
@@ -262,10 +271,11 @@ def favorites(world: World) -> Iterator[CopyRows]:
     """Favorite movies, people (mostly actors), scenes and articles (which have no id column
     here); each target at most once per user."""
     next_id = 1
+    lift = _lift(world)
     movie_t, person_t, scene_t = (FAVORITE_TYPES.index(t) for t in ("movie", "person", "scene"))
     for number, idx in chunks(world.scale.users, USER_CHUNK):
         rng = rng_for(world.seed, "favorites", number)
-        count = np.minimum(_per_user(world, rng, idx, world.scale.favorites_per_user), 200)
+        count = np.minimum(_per_user(lift, rng, idx, world.scale.favorites_per_user), 200)
         user = np.repeat(idx, count)
         total = len(user)
         kind = rng.choice(len(FAVORITE_TYPES), size=total, p=[0.6, 0.22, 0.13, 0.05])
