@@ -737,21 +737,29 @@ def report_run(
     "-j",
     "--jobs",
     type=click.IntRange(1, 64),
-    default=1,
+    default=None,
+    help="Run up to N due reports at once (default: 1 with --executor local, the cluster's "
+    "worker threads with dask://).",
+)
+@click.option(
+    "--executor",
+    default="local",
     show_default=True,
-    help="Run up to N due reports at once.",
+    metavar="local|dask://HOST:PORT",
+    help="Where the notebooks run: worker processes here, or the workers of the Dask "
+    "scheduler at HOST:PORT (they send the files back; this process publishes them).",
 )
 @click.option(
     "--force",
     is_flag=True,
     help='Run reports with run_when = "data_changed" even when their data is unchanged.',
 )
-def report_run_due(jobs: int, force: bool) -> None:
+def report_run_due(jobs: int | None, executor: str, force: bool) -> None:
     """Run every report (and fan-out part) that came due since its last run."""
     from iwm_lab.reports.due import run_due
 
     try:
-        outcomes = run_due(_schedule(), jobs=jobs, force=force, progress=_say)
+        outcomes = run_due(_schedule(), jobs=jobs, force=force, executor=executor, progress=_say)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     if not outcomes:
@@ -781,9 +789,17 @@ _NOT_PUBLISHED = ("failed", "error", "interrupted", "timed_out", "held")
     "-j",
     "--jobs",
     type=click.IntRange(1, 64),
-    default=1,
+    default=None,
+    help="Run up to N due reports at once (default: 1 with --executor local, the cluster's "
+    "worker threads with dask://).",
+)
+@click.option(
+    "--executor",
+    default="local",
     show_default=True,
-    help="Run up to N due reports at once.",
+    metavar="local|dask://HOST:PORT",
+    help="Where the notebooks run: worker processes here, or the workers of the Dask "
+    "scheduler at HOST:PORT (they send the files back; this process publishes them).",
 )
 @click.option(
     "--every",
@@ -793,7 +809,7 @@ _NOT_PUBLISHED = ("failed", "error", "interrupted", "timed_out", "held")
     metavar="SECONDS",
     help="Seconds between rounds of run-due.",
 )
-def report_serve(jobs: int, every: float) -> None:
+def report_serve(jobs: int | None, executor: str, every: float) -> None:
     """Run run-due every minute in the foreground (a systemd service or a container).
 
     SIGTERM ends it after the current runs; Ctrl-C interrupts them.
@@ -802,7 +818,7 @@ def report_serve(jobs: int, every: float) -> None:
 
     click.echo(f"serving the schedule: run-due every {every:g} s (SIGTERM to stop)", err=True)
     try:
-        summary = serve(_schedule, every_s=every, jobs=jobs, progress=_say)
+        summary = serve(_schedule, every_s=every, jobs=jobs, executor=executor, progress=_say)
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     click.echo(f"stopped after {summary.rounds} round(s), {len(summary.outcomes)} run(s)")

@@ -86,6 +86,11 @@ class ReportFailed(ReportError):
     """A report ran and failed; its executed notebook is kept and the index shows the error."""
 
 
+class ExecutorError(ReportError):
+    """The executor named for run-due (``--executor``) is not ``local`` or
+    ``dask://HOST:PORT``, or its Dask scheduler cannot be reached."""
+
+
 class ReportValueError(ReportParameterError):
     """A parameter's value is not one it takes (a region, genre, window...); the message lists
     the valid ones. Nothing ran and nothing was recorded."""

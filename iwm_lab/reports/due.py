@@ -21,42 +21,44 @@ up. ``force`` runs it anyway. Before anything runs, messages waiting in an outbo
 again (:func:`.delivery.flush`); after the runs, retention prunes old runs
 (:func:`.retention.prune`).
 
-Each due job runs in a worker process (``python -m iwm_lab.reports.worker``), up to ``jobs``
-at once. Before starting one, run-due takes the job's lock (an fcntl lock, which the worker
-inherits and holds until it exits) and re-reads the job's state, so two run-due processes
-started at once never run the same job twice: the second finds it locked (``busy``) or
-already done (``skipped``), without starting a worker.
+Each due job is executed by the ``executor`` (:mod:`.executors`): a worker process here
+(``python -m iwm_lab.reports.worker``), or the same on a Dask worker, up to ``jobs`` at once,
+and published by this process from the files it sends back. Before executing one, run-due
+takes the job's advisory lock in PostgreSQL (:mod:`.locks`), holds it until the run is
+published, and re-reads the job's state under it, so two run-due started at once, on one
+host or two sharing the output folder, never run the same job twice: the second finds it
+locked (``busy``) or already done for the slot (``skipped``), without starting anything.
+When the database cannot be reached no lock can be taken, and nothing runs: the attempt is
+recorded as unreachable (under the folder lock, see :mod:`.state`) and the slot stays due.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import TYPE_CHECKING
 
-from iwm_lab.exceptions import IwmLabError
+from iwm_lab.exceptions import IwmLabError, ReportBusy
+from iwm_lab.reports.executors import LOCAL
 from iwm_lab.reports.schedule import Job, Schedule
 from iwm_lab.reports.signals import interrupts_once
 from iwm_lab.reports.state import (
     SKIPPED,
     RunRecord,
+    clear_staging,
+    folder_lock,
     job_dir,
     new_run_id,
     read_state,
-    try_job_lock,
     write_state,
 )
 
-WORKER = "iwm_lab.reports.worker"
+if TYPE_CHECKING:
+    from iwm_lab.reports.executors import Executor
+    from iwm_lab.reports.publish import RunResult
 RETRYING = "retrying: the last attempt could not reach the database"
 
 
@@ -135,72 +137,9 @@ def summaries(schedule: Schedule, now: datetime | None = None) -> list[JobSummar
     ]
 
 
-class _Workers:
-    """The worker processes alive now, so an interrupt can be passed on to each."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._alive: set[subprocess.Popen[str]] = set()
-        self.stopping = False
-
-    def run(self, argv: list[str], lock: TextIO) -> tuple[int, str]:
-        with self._lock:
-            if self.stopping:
-                return -signal.SIGTERM, ""
-            # stdout carries the worker's JSON result; its stderr (progress) is ours.
-            proc = subprocess.Popen(
-                [*argv, "--lock-fd", str(lock.fileno())],
-                stdout=subprocess.PIPE,
-                text=True,
-                pass_fds=(lock.fileno(),),
-            )
-            self._alive.add(proc)
-        try:
-            out, _ = proc.communicate()
-        finally:
-            with self._lock:
-                self._alive.discard(proc)
-        return proc.returncode, out
-
-    def terminate(self) -> None:
-        with self._lock:
-            self.stopping = True
-            for proc in self._alive:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGTERM)
-
-
-def _worker_argv(schedule: Schedule, due: DueJob, progress_bar: bool) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        WORKER,
-        "--schedule",
-        str(schedule.path),
-        "--output",
-        str(schedule.output_dir),
-        "--report",
-        due.job.report.name,
-        "--part",
-        json.dumps(dict(due.job.part), default=str),
-        "--slot",
-        due.slot.isoformat(),
-        *([] if progress_bar else ["--no-progress-bar"]),
-    ]
-
-
-def _outcome(job: Job, returncode: int, out: str) -> DueOutcome:
-    lines = [line for line in out.splitlines() if line.startswith("{")]
-    try:
-        result = json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        return DueOutcome(job, "error", f"worker exited with status {returncode}")
-    return DueOutcome(job, result["status"], result.get("message", ""), result.get("html"))
-
-
 def _skip_unchanged(schedule: Schedule, item: DueJob, say: Callable[[str], None]) -> str | None:
     """Record a skipped run when the job's data is as at its last good run (caller holds the
-    job's lock); the message, or None when the job must run."""
+    job's advisory lock); the message, or None when the job must run."""
     from sqlalchemy.exc import DBAPIError
 
     from iwm_lab.reports.publish import refresh_index
@@ -208,8 +147,7 @@ def _skip_unchanged(schedule: Schedule, item: DueJob, say: Callable[[str], None]
 
     began = time.perf_counter()
     directory = job_dir(schedule, item.job)
-    state = read_state(directory, item.job.key, item.job.label)
-    good = state.last_scheduled_success
+    good = read_state(directory, item.job.key, item.job.label).last_scheduled_success
     if good is None or good.data_stamp is None:
         return None
     try:
@@ -224,22 +162,25 @@ def _skip_unchanged(schedule: Schedule, item: DueJob, say: Callable[[str], None]
     started = datetime.now(UTC)
     seconds = time.perf_counter() - began
     note = f"unchanged since run {good.run_id}"
-    state.add(
-        RunRecord(
-            run_id=new_run_id(started),
-            status=SKIPPED,
-            trigger="schedule",
-            started=started.isoformat(timespec="seconds"),
-            finished=started.isoformat(timespec="seconds"),
-            seconds=round(seconds, 3),
-            parameters=dict(good.parameters),
-            slot=item.slot.astimezone(UTC).isoformat(),
-            data_stamp=key,
-            note=note,
+    slot = item.slot.astimezone(UTC).isoformat()
+    with folder_lock(directory):
+        state = read_state(directory, item.job.key, item.job.label)
+        state.add(
+            RunRecord(
+                run_id=new_run_id(started),
+                status=SKIPPED,
+                trigger="schedule",
+                started=started.isoformat(timespec="seconds"),
+                finished=started.isoformat(timespec="seconds"),
+                seconds=round(seconds, 3),
+                parameters=dict(good.parameters),
+                slot=slot,
+                data_stamp=key,
+                note=note,
+            )
         )
-    )
-    state.last_slot = item.slot.astimezone(UTC).isoformat()
-    write_state(directory, state)
+        state.last_slot = slot
+        write_state(directory, state)
     refresh_index(schedule)
     return f"{note} ({1000 * seconds:.0f} ms)"
 
@@ -248,24 +189,31 @@ def run_due(
     schedule: Schedule,
     *,
     now: datetime | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
     handle_sigterm: bool = True,
+    executor: str = LOCAL,
 ) -> list[DueOutcome]:
     """Run the due jobs, up to ``jobs`` at once; return what became of each.
 
-    ``now`` decides what is due (tests pass a fixed time); the runs themselves happen now.
-    ``force`` runs a ``data_changed`` job even when its data is unchanged. SIGINT or SIGTERM
-    is passed on to the workers, which record their runs as interrupted; then
-    ``KeyboardInterrupt`` (:class:`~iwm_lab.reports.signals.Terminated`) propagates. With
-    ``handle_sigterm=False`` SIGTERM is left to the caller (``report serve``).
+    ``executor`` is ``"local"`` (worker processes here) or ``"dask://HOST:PORT"`` (the workers
+    of that Dask scheduler, see :mod:`.executors`); anything else raises
+    :class:`~iwm_lab.exceptions.ReportError` before anything runs, as does a Dask scheduler
+    that cannot be reached when something is due. ``jobs`` defaults to 1 locally and to the
+    cluster's worker threads on Dask. ``now`` decides what is due (tests pass a fixed time);
+    the runs themselves happen now. ``force`` runs a ``data_changed`` job even when its data
+    is unchanged. SIGINT or SIGTERM is passed on to the runs, which are published as
+    interrupted; then ``KeyboardInterrupt`` (:class:`~iwm_lab.reports.signals.Terminated`)
+    propagates. With ``handle_sigterm=False`` SIGTERM is left to the caller (``report serve``).
     """
     from iwm_lab.reports.delivery import flush
+    from iwm_lab.reports.executors import open_executor, parse_executor
     from iwm_lab.reports.retention import prune
 
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise ValueError("jobs must be at least 1")
+    parse_executor(executor)
     say = progress or (lambda _message: None)
     for sent in flush(schedule):
         say(f"outbox: {sent}")
@@ -274,7 +222,9 @@ def run_due(
         say(f"{item.job.label}: {item.reason}")
     if not due:
         return []
-    outcomes = _run_all(schedule, due, jobs, force, say, handle_sigterm)
+    with open_executor(executor) as opened:
+        width = jobs or opened.default_jobs
+        outcomes = _run_all(schedule, due, width, force, say, handle_sigterm, opened)
     try:
         for line in prune(schedule).describe():
             say(f"retention: {line}")
@@ -290,33 +240,89 @@ def _run_all(
     force: bool,
     say: Callable[[str], None],
     handle_sigterm: bool,
+    executor: Executor,
 ) -> list[DueOutcome]:
-    workers = _Workers()
-    # Several progress bars in one terminal garble each other.
-    progress_bar = jobs == 1 or len(due) == 1
+    # Several progress bars in one terminal garble each other; a Dask worker's go to its log.
+    progress_bar = executor.name == LOCAL and (jobs == 1 or len(due) == 1)
 
     def run_one(item: DueJob) -> DueOutcome:
-        directory = job_dir(schedule, item.job)
-        lock = try_job_lock(directory)
-        if lock is None:
-            return DueOutcome(item.job, "busy", "running in another process")
-        with lock:
-            last = read_state(directory, item.job.key, item.job.label).last_slot
-            if last is not None and datetime.fromisoformat(last) >= item.slot:
-                return DueOutcome(item.job, "skipped", "already run for this slot")
-            if item.job.report.run_when == "data_changed" and not force:
-                skipped = _skip_unchanged(schedule, item, say)
-                if skipped is not None:
-                    return DueOutcome(item.job, SKIPPED, skipped)
-            code, out = workers.run(_worker_argv(schedule, item, progress_bar), lock)
-        return _outcome(item.job, code, out)
+        return _run_one(schedule, item, executor, force, progress_bar, say)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool, interrupts_once(sigterm=handle_sigterm):
         futures = [pool.submit(run_one, item) for item in due]
         try:
             return [future.result() for future in futures]
         except KeyboardInterrupt:
-            workers.terminate()
+            executor.stop()
             for future in futures:
                 future.cancel()
             raise
+
+
+def _run_one(
+    schedule: Schedule,
+    item: DueJob,
+    executor: Executor,
+    force: bool,
+    progress_bar: bool,
+    say: Callable[[str], None],
+) -> DueOutcome:
+    """One due job: its advisory lock, the slot checked again under it, a skip when the
+    data is unchanged, else the run executed by ``executor`` and published here."""
+    from iwm_lab.reports.executors import Task
+    from iwm_lab.reports.html import STATIC
+    from iwm_lab.reports.prepare import prepare_job
+    from iwm_lab.reports.publish import finish, publish_files
+    from iwm_lab.reports.redaction import redactor_for
+    from iwm_lab.reports.runner import RunRequest, lock_job, new_record, redact_env
+
+    job = item.job
+    try:
+        prepared = prepare_job(job)
+        notebook = job.report.notebook.read_bytes()
+    except IwmLabError as exc:
+        return DueOutcome(job, "error", str(exc))
+    except OSError as exc:
+        return DueOutcome(job, "error", f"cannot read {job.report.notebook}: {exc.strerror}")
+    record = new_record(prepared, "schedule", item.slot)
+    redactor = redactor_for(schedule)
+    try:
+        lock, attempt = lock_job(job, record, say)
+    except ReportBusy as exc:
+        return DueOutcome(job, "busy", str(exc))
+    if lock is None:  # no session, so no lock: the attempt is recorded, the slot stays due
+        return _outcome(finish(schedule, job, record, None, redactor, say))
+    with lock:
+        directory = job_dir(schedule, job)
+        state = read_state(directory, job.key, job.label)
+        if state.last_slot is not None and datetime.fromisoformat(state.last_slot) >= item.slot:
+            return DueOutcome(job, SKIPPED, "already run for this slot")
+        if job.report.run_when == "data_changed" and not force:
+            skipped = _skip_unchanged(schedule, item, say)
+            if skipped is not None:
+                return DueOutcome(job, SKIPPED, skipped)
+        clear_staging(directory)
+        static = schedule.output_dir / STATIC
+        request = RunRequest(
+            prepared,
+            record,
+            tuple(state.runs),
+            first_attempt=attempt,
+            progress_bar=progress_bar,
+            redact_env=redact_env(schedule),
+        )
+        known = frozenset(p.name for p in static.iterdir()) if static.is_dir() else frozenset()
+        executed = executor.run(Task(request, notebook, known), directory)
+        if executed.record is None:
+            return DueOutcome(job, executed.status, executed.message)
+        published = publish_files(schedule, job, executed.record, executed.files, redactor, say)
+    return _outcome(published)
+
+
+def _outcome(result: RunResult) -> DueOutcome:
+    record = result.record
+    message = (record.note if record.status == SKIPPED else record.error) or ""
+    if record.unreachable and record.status != SKIPPED:
+        message += "; the slot stays due: the next run-due tries again"
+    html = result.file(".html")
+    return DueOutcome(result.job, record.status, message, str(html) if html else None)

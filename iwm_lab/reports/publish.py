@@ -1,5 +1,12 @@
 """After a run: its folder in place, ``latest``, history, index, messages, alerts, the hook.
 
+Runs are published by the coordinating process (``run-due``, ``report run``), wherever the
+notebook was executed: a run on a worker (local or Dask) sends back its files and record,
+and :func:`publish_files` writes them into the job's ``.staging`` before :func:`finish` moves
+them into place. The caller holds the job's advisory lock (:mod:`.locks`); :func:`finish`
+takes the folder lock while it reads and replaces ``state.json``, and publishes nothing when
+the run's slot has been published meanwhile (the lock was lost with its session).
+
 Only a successful run moves ``latest``: a held run (a check failed, see :mod:`.gates`) is
 kept and viewable but waits for :func:`publish_held` (``iwm-lab report publish``). Messages go
 through :mod:`.delivery`'s outbox, so a mail server or webhook that is down never fails or
@@ -19,18 +26,18 @@ message (the person who ran it sees the result); its figures do move alerts.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from iwm_lab.exceptions import ReportError
+from iwm_lab.reports.html import STATIC
 from iwm_lab.reports.redaction import Redactor
 from iwm_lab.reports.schedule import Job, Schedule
 from iwm_lab.reports.state import (
@@ -38,16 +45,19 @@ from iwm_lab.reports.state import (
     INTERRUPTED,
     NOTIFY_FAILURE,
     RUN_FILE,
+    SKIPPED,
     STAGING,
     SUCCESS,
     RunRecord,
+    drop_staging_folder,
+    folder_lock,
     job_dir,
-    job_lock,
     read_state,
     set_latest,
     utc_now_iso,
     write_json_atomic,
     write_state,
+    write_text_atomic,
 )
 
 if TYPE_CHECKING:
@@ -80,6 +90,49 @@ class RunResult:
         return next((self.run_dir / f for f in self.record.files if f.endswith(suffix)), None)
 
 
+def publish_files(
+    schedule: Schedule,
+    job: Job,
+    record: RunRecord,
+    files: Mapping[str, bytes],
+    redactor: Redactor,
+    say: Progress,
+) -> RunResult:
+    """Publish a run executed elsewhere: its ``files`` (paths relative to the run folder, or
+    ``_static/NAME`` for an asset of the output folder the page links to) written into the
+    job's ``.staging``, then :func:`finish`. No files: a run without a folder.
+
+    The files were redacted where they were written, by the worker that knew the secrets
+    its kernel could have printed (its own environment's).
+    """
+    directory = job_dir(schedule, job)
+    staging = directory / STAGING / record.run_id
+    shutil.rmtree(staging, ignore_errors=True)
+    run_files = {}
+    for name, data in files.items():
+        path = _relative(name)
+        if path.parts[0] == STATIC and len(path.parts) == 2:
+            asset = schedule.output_dir / path
+            if not asset.is_file():  # another worker's plotly.js version, or the first run
+                write_text_atomic(asset, data.decode("utf-8"))
+        else:
+            run_files[path] = data
+    if run_files:
+        for path, data in run_files.items():
+            target = staging.joinpath(*path.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+    return finish(schedule, job, record, staging if run_files else None, redactor, say)
+
+
+def _relative(name: str) -> PurePosixPath:
+    """A file name a worker sent, refused unless it stays inside the run folder."""
+    path = PurePosixPath(name)
+    if path.is_absolute() or not path.parts or any(p in ("", ".", "..") for p in path.parts):
+        raise ReportError(f"a worker sent a file outside its run folder: {name!r}")
+    return path
+
+
 def finish(
     schedule: Schedule,
     job: Job,
@@ -88,8 +141,12 @@ def finish(
     redactor: Redactor,
     say: Progress,
 ) -> RunResult:
-    """Publish the run (the caller holds the job's lock): folder, ``latest``, state, index,
-    messages and alerts, then the ``on_failure`` hook."""
+    """Publish the run (the caller holds the job's advisory lock): folder, ``latest``, state,
+    index, messages and alerts, then the ``on_failure`` hook.
+
+    A run for a slot that ``state.json`` says was run meanwhile is not published: it is
+    returned as ``skipped`` with a note, its files removed, nothing recorded.
+    """
     directory = job_dir(schedule, job)
     finished = datetime.now(UTC)
     record.finished = finished.isoformat(timespec="seconds")
@@ -98,29 +155,37 @@ def finish(
         record.files = sorted(p.name for p in staging.iterdir())
     record = RunRecord.from_dict(redactor.tree(asdict(record)))
     run_dir = None
-    if staging is not None:
-        write_json_atomic(staging / RUN_FILE, asdict(record))
-        run_dir = directory / record.run_id
-        os.rename(staging, run_dir)
-        if record.status == SUCCESS and not (record.ad_hoc and scheduled(schedule, job)):
-            set_latest(directory, record.run_id)
-    state = read_state(directory, job.key, job.label)
-    # Told once per slot: run-due retries an unreachable database every few minutes.
-    previous = state.last_attempt
-    told = bool(
-        record.unreachable
-        and previous is not None
-        and previous.unreachable
-        and previous.slot == record.slot
-    )
-    state.add(record)
-    # Neither an interrupted run nor one that could not reach the database uses up its slot:
-    # the next run-due tries again.
-    if record.slot and record.status != INTERRUPTED and not record.unreachable:
-        state.last_slot = record.slot
-    write_state(directory, state)
-    with contextlib.suppress(OSError):
-        shutil.rmtree(directory / STAGING)
+    with folder_lock(directory):
+        state = read_state(directory, job.key, job.label)
+        if _slot_taken(state.last_slot, record.slot):
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            drop_staging_folder(directory)
+            record.status = SKIPPED
+            record.note = "its slot was published by another run-due meanwhile; not published"
+            say(f"{job.label}: {record.note}")
+            return RunResult(job, record, None)
+        if staging is not None:
+            write_json_atomic(staging / RUN_FILE, asdict(record))
+            run_dir = directory / record.run_id
+            os.rename(staging, run_dir)
+            if record.status == SUCCESS and not (record.ad_hoc and scheduled(schedule, job)):
+                set_latest(directory, record.run_id)
+        # Told once per slot: run-due retries an unreachable database every few minutes.
+        previous = state.last_attempt
+        told = bool(
+            record.unreachable
+            and previous is not None
+            and previous.unreachable
+            and previous.slot == record.slot
+        )
+        state.add(record)
+        # Neither an interrupted run nor one that could not reach the database uses up its
+        # slot: the next run-due tries again.
+        if record.slot and record.status != INTERRUPTED and not record.unreachable:
+            state.last_slot = record.slot
+        write_state(directory, state)
+        drop_staging_folder(directory)
     refresh_index(schedule)
     result = RunResult(job, record, run_dir)
     say(f"{job.label}: {record.status}" + (f": {record.error}" if record.error else ""))
@@ -134,6 +199,12 @@ def finish(
     if record.status in NOTIFY_FAILURE and job.report.on_failure and not told:
         _call_on_failure(schedule, result)
     return result
+
+
+def _slot_taken(last_slot: str | None, slot: str | None) -> bool:
+    return bool(
+        last_slot and slot and datetime.fromisoformat(last_slot) >= datetime.fromisoformat(slot)
+    )
 
 
 def refresh_index(schedule: Schedule) -> None:
@@ -214,7 +285,8 @@ def publish_held(
     run_dir = directory / run_id
     if found.pruned or not run_dir.is_dir():
         raise ReportError(f"run {run_id} of {job.label} has no output folder any more")
-    with job_lock(directory, job.label):
+    # The folder lock only: a run of the job going on meanwhile records itself after this.
+    with folder_lock(directory):
         state = read_state(directory, job.key, job.label)
         record = next(r for r in state.runs if r.run_id == run_id)
         record.status = SUCCESS

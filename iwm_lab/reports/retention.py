@@ -16,7 +16,8 @@ report keeps every run. Whatever the rules say, these are kept:
 Only the schedule's jobs are pruned (their retention is known); the folders of ad hoc fan-out
 values and of reports no longer scheduled are left alone.
 
-Deleting happens under the job's lock (a job that is running is skipped and reported): each
+Deleting happens under the job's folder lock (a job whose folder is being written, a run
+being published, is skipped and reported): each
 folder is first renamed to ``<job>/.pruning-<run id>``, the run's record in ``state.json``
 is marked ``pruned`` (and kept: the history keeps its figures), then the folder is deleted. A
 crash leaves a ``.pruning-`` folder, never a half run that looks whole; the next prune
@@ -312,7 +313,7 @@ def prune(schedule: Schedule, *, dry_run: bool = False, now: datetime | None = N
 
     ``dry_run`` deletes nothing and writes nothing (not even a lock file): the report says
     what would be pruned, kept against the rules, or skipped. Otherwise each job is pruned
-    under its lock; a job that is running is skipped and reported.
+    under its folder lock; a job whose folder is being written is skipped and reported.
     """
     moment = _now(now)
     if dry_run:
@@ -328,7 +329,10 @@ def prune(schedule: Schedule, *, dry_run: bool = False, now: datetime | None = N
             continue
         handle = try_job_lock(directory)
         if handle is None:
-            busy = "a run of this job is in progress: not pruned this time"
+            busy = (
+                "the job's folder is being written (a run in progress is being published): "
+                "not pruned this time"
+            )
             items += [
                 replace(found, action=SKIP, reason=f"{busy} ({found.reason})", bytes=0)
                 for found in _plan_job(schedule, job, retention, moment)

@@ -9,8 +9,14 @@ inherits the environment, so ``IWM_DATABASE_URL``/``IWM_DATA_DIR`` reach
 statement timeout (``IWM_STATEMENT_TIMEOUT``, and ``PGOPTIONS`` for any other libpq
 connection, which is read-only too) and ``PLOTLY_RENDERER=plotly_mimetype`` for offline HTML.
 
-papermill writes into ``<job>/.staging/<run-id>/``; when the run ends the folder is renamed to
-``<job>/<run-id>/`` and only a successful run moves ``latest`` (an ad hoc one only in a
+A run has two halves, wherever it happens. :func:`execute_run` and :func:`render_run` execute
+the notebook into a staging folder and write its page, and need the database (its URL in the
+environment) but not the output folder; :func:`.publish.finish` then publishes it in the
+output folder, in the coordinating process, which holds the job's advisory lock
+(:mod:`.locks`) from before the run until it is published. ``report run`` does both halves
+here (:func:`run_job`, staging in ``<job>/.staging/<run-id>/``); ``run-due`` executes on a
+worker (:mod:`.executors`) and publishes the files it sends back. The run folder is renamed
+to ``<job>/<run-id>/`` and only a successful run moves ``latest`` (an ad hoc one only in a
 folder the schedule does not run: a scheduled job's ``latest`` is a scheduled output). A
 failed run keeps its executed notebook (papermill marks the failing cell) and an HTML page
 with the code shown, is recorded with a one-line error (:mod:`.errors`: no SQL text, no bound
@@ -20,13 +26,16 @@ run (Ctrl-C, SIGTERM) is recorded as such and leaves ``latest`` alone.
 ``timeout_s`` bounds the whole run: when it passes the kernel is stopped, the run is recorded
 as timed out and ``latest`` stays. ``retries`` applies only to a database that cannot be
 reached (before the kernel, or lost during the run), waiting ``retry_backoff_s``, then twice
-as long each time; a notebook's own error is never retried. A run whose checks fail is held
+as long each time (taking the lock counts as an attempt: when no session can be opened, the
+run is recorded as unreachable without a kernel, as no kernel could reach the database
+either); a notebook's own error is never retried. A run whose checks fail is held
 (see :mod:`.render` and :mod:`.gates`); what happens after a run is :mod:`.publish`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -34,20 +43,22 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
 from iwm_lab.database import database_url, get_engine
-from iwm_lab.exceptions import DatabaseNotReady, DatabaseUnavailable, ReportError, SchemaNotReady
+from iwm_lab.exceptions import DatabaseNotReady, DatabaseUnavailable, SchemaNotReady
 from iwm_lab.migrate import require_head
 from iwm_lab.reports.errors import failure_message, lost_database, short_message
+from iwm_lab.reports.locks import JobLock, take_job_lock
 from iwm_lab.reports.prepare import AS_OF, PreparedJob, check_values, prepare, run_parameters
 from iwm_lab.reports.publish import RunResult, finish
-from iwm_lab.reports.redaction import redactor_for
+from iwm_lab.reports.redaction import Redactor, redactor_for
 from iwm_lab.reports.render import render
-from iwm_lab.reports.schedule import Job, Schedule
+from iwm_lab.reports.schedule import Job, ReportSpec, Schedule
 from iwm_lab.reports.signals import (
     Terminated,
     TimedOut,
@@ -62,8 +73,8 @@ from iwm_lab.reports.state import (
     SUCCESS,
     TIMED_OUT,
     RunRecord,
+    clear_staging,
     job_dir,
-    job_lock,
     new_run_id,
     read_state,
 )
@@ -111,96 +122,183 @@ def _kernel_environment(statement_timeout_ms: int) -> Iterator[None]:
                 os.environ[key] = value
 
 
+@dataclass(frozen=True)
+class RunRequest:
+    """What executing one run needs, wherever it happens (this process, a worker process, a
+    Dask worker): the checked job, its record so far, the job's earlier runs (gates and the
+    page's "since the previous run" compare with them) and the page options."""
+
+    prepared: PreparedJob
+    record: RunRecord
+    history: tuple[RunRecord, ...] = ()
+    keep_code: bool | None = None
+    self_contained: bool | None = None
+    first_attempt: int = 1  # attempts already used up taking the lock (database unreachable)
+    progress_bar: bool = True
+    redact_env: tuple[str, ...] = ()  # the schedule's webhook variables, redacted too
+
+
+def new_record(prepared: PreparedJob, trigger: str, slot: datetime | None) -> RunRecord:
+    """A run's record before it runs: its id, start, parameters (``as_of`` the slot, or now)."""
+    started = datetime.now(UTC)
+    return RunRecord(
+        run_id=new_run_id(started),
+        status=FAILED,
+        trigger=trigger,
+        started=started.isoformat(timespec="seconds"),
+        parameters=run_parameters(prepared, slot or started),
+        slot=slot.astimezone(UTC).isoformat() if slot else None,
+        ad_hoc=prepared.ad_hoc is not None,
+        ad_hoc_reason=prepared.ad_hoc,
+    )
+
+
+def redact_env(schedule: Schedule) -> tuple[str, ...]:
+    """The environment variables of the schedule's webhook targets (secrets to redact)."""
+    return tuple(sorted({t.webhook_env for t in schedule.targets.values() if t.webhook_env}))
+
+
+def _wait_before(attempt: int, spec: ReportSpec, label: str, say: Progress) -> None:
+    """Back off before ``attempt`` (2, 3, ...): ``retry_backoff_s``, then twice as long."""
+    wait = spec.retry_backoff_s * 2 ** (attempt - 2)
+    say(
+        f"{label}: the database could not be reached; retry {attempt - 1} "
+        f"of {spec.retries} in {wait:g} s"
+    )
+    time.sleep(wait)
+
+
+def lock_job(job: Job, record: RunRecord, say: Progress) -> tuple[JobLock | None, int]:
+    """The job's advisory lock (:mod:`.locks`) and the attempt it was taken at.
+
+    While the database cannot be reached, tries again as the report's ``retries`` say; then
+    returns ``(None, attempts)`` with ``record`` marked unreachable, for the caller to publish
+    (nothing ran: no kernel could have reached the database either). Raises
+    :class:`~iwm_lab.exceptions.ReportBusy` when another session holds the lock.
+    """
+    spec = job.report
+    for attempt in range(1, spec.retries + 2):
+        record.attempts = attempt
+        if attempt > 1:
+            _wait_before(attempt, spec, job.label, say)
+        try:
+            return take_job_lock(job.key, job.label), attempt
+        except DatabaseUnavailable as exc:
+            record.status, record.unreachable = FAILED, True
+            record.error = short_message(str(exc))
+    return None, spec.retries + 1
+
+
 def run_job(
     schedule: Schedule,
     prepared: PreparedJob,
     *,
     keep_code: bool | None = None,
     self_contained: bool | None = None,
-    trigger: str = "manual",
-    slot: datetime | None = None,
     progress: Progress | None = None,
     progress_bar: bool = True,
-    lock_fd: int | None = None,
-) -> RunResult | None:
-    """Run one job under its lock and publish the result; see the module docstring.
+) -> RunResult:
+    """Run one job now in this process, under its lock, and publish the result.
 
-    With ``slot`` (run-due), returns None without running when that slot has been run
-    already (by a concurrent ``run-due``). Raises :class:`~iwm_lab.exceptions.ReportBusy`
-    when the job is running elsewhere, ``KeyboardInterrupt`` (:class:`Terminated` for
-    SIGTERM) after recording an interrupted run; a failed, held or timed-out run is returned,
-    not raised. A value the database rejects (:func:`.prepare.check_values`, unless done
-    already) raises :class:`~iwm_lab.exceptions.ReportValueError` with nothing recorded.
-    ``lock_fd`` is the job's lock, already taken by a parent process (run-due).
+    Raises :class:`~iwm_lab.exceptions.ReportBusy` when the job is running elsewhere,
+    ``KeyboardInterrupt`` (:class:`Terminated` for SIGTERM) after recording an interrupted
+    run; a failed, held, timed-out or unreachable run is returned, not raised. A value the
+    database rejects (:func:`.prepare.check_values`, unless done already) raises
+    :class:`~iwm_lab.exceptions.ReportValueError` with nothing recorded.
     """
     job, say = prepared.job, progress or (lambda _message: None)
-    spec = job.report
     directory = job_dir(schedule, job)
-    with job_lock(directory, job.label, lock_fd):
-        state = read_state(directory, job.key, job.label)
-        if slot is not None and state.last_slot and datetime.fromisoformat(state.last_slot) >= slot:
-            return None
-        redactor = redactor_for(schedule)
-        started = datetime.now(UTC)
-        record = RunRecord(
-            run_id=new_run_id(started),
-            status=FAILED,
-            trigger=trigger,
-            started=started.isoformat(timespec="seconds"),
-            parameters=run_parameters(prepared, slot or started),
-            slot=slot.astimezone(UTC).isoformat() if slot else None,
-            ad_hoc=prepared.ad_hoc is not None,
-            ad_hoc_reason=prepared.ad_hoc,
+    redactor = redactor_for(schedule)
+    record = new_record(prepared, "manual", None)
+    lock, attempt = lock_job(job, record, say)
+    if lock is None:
+        return finish(schedule, job, record, None, redactor, say)
+    with lock:
+        clear_staging(directory)
+        request = RunRequest(
+            prepared,
+            record,
+            tuple(read_state(directory, job.key, job.label).runs),
+            keep_code,
+            self_contained,
+            attempt,
+            progress_bar,
+            redact_env(schedule),
         )
         staging = directory / STAGING / record.run_id
-        interrupted: KeyboardInterrupt | None = None
-        for attempt in range(1, spec.retries + 2):
-            record.attempts = attempt
-            record.status, record.error, record.unreachable = FAILED, None, False
-            shutil.rmtree(staging, ignore_errors=True)
-            try:
-                if attempt > 1:
-                    wait = spec.retry_backoff_s * 2 ** (attempt - 2)
-                    say(
-                        f"{job.label}: the database could not be reached; retry {attempt - 1} "
-                        f"of {spec.retries} in {wait:g} s"
-                    )
-                    time.sleep(wait)
-                ready = _ready(prepared, record)
-                if not ready:
-                    continue
-                staging.mkdir(parents=True)
-                _execute(prepared, staging / f"{job.file_stem}.ipynb", record, say, progress_bar)
-            except TimedOut as exc:
-                record.status = TIMED_OUT
-                record.error = f"{exc}: the kernel was stopped (timeout_s = {spec.timeout_s})"
-                break
-            except KeyboardInterrupt as exc:
-                interrupted = exc
-                signal_name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
-                record.status, record.error = INTERRUPTED, f"interrupted by {signal_name}"
-                break
-            # Only an outage is worth another attempt: a notebook's own error would repeat.
-            if not record.unreachable:
-                break
-        if not staging.is_dir():
-            return finish(schedule, job, record, None, redactor, say)
+        record, interrupted = execute_run(request, staging, say)
         with signals_deferred():
-            render(
-                prepared,
-                staging,
-                record,
-                redactor,
-                keep_code=keep_code,
-                self_contained=self_contained,
-                history=state.runs,
-                output_dir=schedule.output_dir,
-                say=say,
+            render_run(request, staging, schedule.output_dir, record, say)
+            result = finish(
+                schedule, job, record, staging if staging.is_dir() else None, redactor, say
             )
-            result = finish(schedule, job, record, staging, redactor, say)
     if interrupted is not None:
         raise interrupted
     return result
+
+
+def execute_run(
+    request: RunRequest, staging: Path, say: Progress
+) -> tuple[RunRecord, KeyboardInterrupt | None]:
+    """Execute the notebook into ``staging``: the record, and the interrupt that stopped it
+    (SIGINT, SIGTERM), if any, for the caller to raise once the run is published. Retries
+    while the database cannot be reached, from ``request.first_attempt`` on.
+
+    Then :func:`render_run` (with signals deferred until the result is published or sent:
+    the run is published whole or not at all).
+    """
+    prepared = request.prepared
+    record = RunRecord.from_dict(dataclasses.asdict(request.record))  # the caller's stays
+    job, spec = prepared.job, prepared.job.report
+    interrupted: KeyboardInterrupt | None = None
+    for attempt in range(request.first_attempt, spec.retries + 2):
+        record.attempts = attempt
+        record.status, record.error, record.unreachable = FAILED, None, False
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            if attempt > request.first_attempt:
+                _wait_before(attempt, spec, job.label, say)
+            if not _ready(prepared, record):
+                continue
+            staging.mkdir(parents=True)
+            _execute(
+                prepared, staging / f"{job.file_stem}.ipynb", record, say, request.progress_bar
+            )
+        except TimedOut as exc:
+            record.status = TIMED_OUT
+            record.error = f"{exc}: the kernel was stopped (timeout_s = {spec.timeout_s})"
+            break
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+            signal_name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+            record.status, record.error = INTERRUPTED, f"interrupted by {signal_name}"
+            break
+        # Only an outage is worth another attempt: a notebook's own error would repeat.
+        if not record.unreachable:
+            break
+    return record, interrupted
+
+
+def render_run(
+    request: RunRequest, staging: Path, output_dir: Path, record: RunRecord, say: Progress
+) -> None:
+    """Annotate the executed notebook in ``staging`` and write its page (:func:`.render.render`)
+    when the run got that far. ``output_dir`` is the output folder the run will be published
+    in (the page links to its ``_static/`` relative to the run's folder there), or a stand-in
+    for it on a worker; nothing outside ``staging`` and ``output_dir/_static`` is written."""
+    if not staging.is_dir():
+        return
+    render(
+        request.prepared,
+        staging,
+        record,
+        Redactor.from_environment(extra_env=request.redact_env),
+        keep_code=request.keep_code,
+        self_contained=request.self_contained,
+        history=request.history,
+        output_dir=output_dir,
+        say=say,
+    )
 
 
 def _ready(prepared: PreparedJob, record: RunRecord) -> bool:
@@ -228,12 +326,16 @@ def _ready(prepared: PreparedJob, record: RunRecord) -> bool:
 
 
 def data_key(job: Job) -> str:
-    """What a run of ``job`` depends on, as one digest: the data it reads (fingerprinted on an
-    analyst session, see :mod:`.datastamp`), the notebook's bytes and the parameters apart
-    from ``as_of``. The same key as the last good run's: nothing new to show."""
+    """What a run of ``job`` depends on, as one digest: the data it reads (fingerprinted on a
+    read-only session on the primary, see :mod:`.datastamp`), the notebook's bytes and the
+    parameters apart from ``as_of``. The same key as the last good run's: nothing new to
+    show."""
+    from iwm_lab.database import writes_url
     from iwm_lab.reports.datastamp import data_stamp
 
-    engine = get_engine(database_url())
+    # On the primary, read-only: a standby's statistics counters do not count replayed rows,
+    # so a write on the primary would leave a standby's fingerprint unchanged.
+    engine = get_engine(writes_url(database_url()))
     try:
         with engine.connect() as conn:
             stamp = data_stamp(conn, job.report.reads)
@@ -311,8 +413,6 @@ def run_report(
             progress=progress,
             progress_bar=progress_bar,
         )
-        if result is None:  # only possible with a slot, which manual runs do not have
-            raise ReportError(f"report {item.job.label} did not run")
         results.append(result)
     return results
 

@@ -5,6 +5,10 @@ reported and retried, not fatal), then runs what is due. SIGTERM (``systemctl st
 ``docker stop``) lets the current runs finish and publish, then ends the loop; SIGINT (Ctrl-C)
 interrupts them as it does for ``run-due``. Under systemd use ``KillMode=mixed`` so that only
 this process gets SIGTERM, and a ``TimeoutStopSec`` longer than the longest report.
+
+With ``executor="dask://HOST:PORT"`` each round connects to the Dask scheduler afresh, so a
+scheduler restarted between rounds is simply found again; one that cannot be reached is
+reported for that round, like a broken schedule.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from datetime import UTC, datetime
 
 from iwm_lab.exceptions import IwmLabError
 from iwm_lab.reports.due import DueOutcome, run_due
+from iwm_lab.reports.executors import parse_executor
 from iwm_lab.reports.schedule import Schedule
 
 Progress = Callable[[str], None]
@@ -36,20 +41,24 @@ def serve(
     load: Callable[[], Schedule],
     *,
     every_s: float = 60.0,
-    jobs: int = 1,
+    jobs: int | None = None,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
     rounds: int | None = None,
+    executor: str = "local",
 ) -> ServeSummary:
     """Call ``run_due`` on ``load()``'s schedule every ``every_s`` seconds until stopped.
 
     Rounds start on multiples of ``every_s`` (whole minutes by default), so a cron slot is
     seen within a minute. ``stop`` (set by SIGTERM when called from the main thread) ends the
     loop after the current round; ``rounds`` bounds it (for tests). A schedule error or a
-    failed round is reported through ``progress`` and the loop goes on.
+    failed round is reported through ``progress`` and the loop goes on. ``jobs`` and
+    ``executor`` are ``run_due``'s; an invalid ``executor`` raises
+    :class:`~iwm_lab.exceptions.ReportError` before the first round.
     """
     if every_s <= 0:
         raise ValueError("every_s must be > 0")
+    parse_executor(executor)
     say = progress or (lambda _message: None)
     stop = stop or threading.Event()
     summary = ServeSummary()
@@ -57,7 +66,9 @@ def serve(
         while not stop.is_set() and (rounds is None or summary.rounds < rounds):
             summary.rounds += 1
             try:
-                outcomes = run_due(load(), jobs=jobs, progress=say, handle_sigterm=False)
+                outcomes = run_due(
+                    load(), jobs=jobs, progress=say, handle_sigterm=False, executor=executor
+                )
             except IwmLabError as exc:
                 summary.errors.append(str(exc))
                 say(f"error: {exc}")

@@ -1,16 +1,26 @@
-"""Run state in the output folder: history, the ``latest`` pointer, locks, atomic writes.
+"""Run state in the output folder: history, the ``latest`` pointer, the folder lock, atomic writes.
 
 Each job (a report, or one fan-out part) has a folder below the output root::
 
     ratings/
-        .lock                 fcntl lock, held while a run of this job is in progress
+        .lock                 the folder lock: held while this folder is written (milliseconds)
         state.json            last scheduled slot run, and the run history (newest first)
         latest -> 20250310T060012Z-3f9a0c     only ever points at a successful run
-        .staging/<run-id>/    a run in progress; renamed into place when it ends
+        .staging/<run-id>/    a run being published (or, locally, executed); renamed into place
         20250310T060012Z-3f9a0c/   ratings.ipynb, ratings.html, run.json
 
 Every file is replaced atomically (write a temporary file, then ``os.replace``), so readers
 such as ``report list`` or the index never see half a file and need no lock.
+
+Two locks, for two questions. *Who runs this job now* is a PostgreSQL advisory lock
+(:mod:`.locks`), held by the coordinating process for the whole run, on every host. *Who
+writes this folder now* is the folder lock, an fcntl lock on ``.lock``, held only while
+``state.json`` is read, changed and replaced (and the run folder and ``latest`` moved into
+place): by a run being published, a skipped run being recorded, a held run published by hand
+and retention pruning. It is what keeps those read-modify-writes from losing each other's
+changes, including the one a run records when the database could not be reached (and no
+advisory lock could be taken). On an output folder shared between hosts, the volume must
+support fcntl locks (NFSv4, CephFS, EFS and other persistent volumes do).
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from iwm_lab.exceptions import ReportBusy, ReportError
+from iwm_lab.exceptions import ReportError
 
 if TYPE_CHECKING:
     from iwm_lab.reports.schedule import Job, Schedule
@@ -82,6 +92,8 @@ class RunRecord:
     published: str | None = None  # when a held run was published by hand (ISO, UTC)
     pruned: str | None = None  # when retention deleted the run's folder (ISO, UTC)
     note: str | None = None  # e.g. why a run was skipped
+    # Where the notebook was executed: the Dask worker's address, or the local worker process.
+    ran_on: str | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RunRecord:
@@ -185,7 +197,7 @@ def read_state(job_dir: Path, key: str, label: str) -> JobState:
 
 
 def write_state(job_dir: Path, state: JobState) -> None:
-    """Replace ``state.json``; callers hold the job's lock."""
+    """Replace ``state.json``; callers hold the job's folder lock (:func:`folder_lock`)."""
     write_json_atomic(job_dir / STATE_FILE, asdict(state))
 
 
@@ -204,11 +216,10 @@ def latest_run_id(job_dir: Path) -> str | None:
 
 
 def try_job_lock(job_dir: Path) -> TextIO | None:
-    """Take the job's lock without waiting; None when another process holds it.
+    """Take the job's folder lock without waiting; None when another process holds it.
 
-    Closing the handle releases the lock, as does the death of every process holding it: a
-    child started with the handle's descriptor (``pass_fds``) holds the same lock, which
-    :func:`job_lock` then takes over with ``inherited_fd``.
+    Closing the handle releases the lock, as does the death of the process holding it.
+    Retention prunes under it, and skips a job whose folder is being written.
     """
     job_dir.mkdir(parents=True, exist_ok=True)
     handle = open(job_dir / LOCK_FILE, "a+")  # noqa: SIM115 - returned to the caller
@@ -221,32 +232,25 @@ def try_job_lock(job_dir: Path) -> TextIO | None:
 
 
 @contextlib.contextmanager
-def job_lock(job_dir: Path, label: str, inherited_fd: int | None = None) -> Iterator[None]:
-    """Hold the job's lock for a run; :class:`ReportBusy` if another process holds it.
-
-    An fcntl lock dies with its process, so a crashed run never leaves the job locked.
-    """
-    if inherited_fd is not None:
-        fcntl.flock(inherited_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours already: returns at once
-        handle: TextIO | None = os.fdopen(inherited_fd, "a+")
-    else:
-        handle = try_job_lock(job_dir)
-    if handle is None:
-        try:
-            holder = (job_dir / LOCK_FILE).read_text().strip()
-        except OSError:
-            holder = ""
-        raise ReportBusy(f"report {label} is already running ({holder or 'another process'})")
-    try:
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        # Anything left in staging belongs to a run that died without cleaning up.
-        shutil.rmtree(job_dir / STAGING, ignore_errors=True)
+def folder_lock(job_dir: Path) -> Iterator[None]:
+    """Hold the job's folder lock while ``state.json`` is read, changed and written (waits:
+    its holders keep it for milliseconds, or while retention deletes a few folders)."""
+    job_dir.mkdir(parents=True, exist_ok=True)
+    with open(job_dir / LOCK_FILE, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
         yield
-    finally:
-        handle.close()
+
+
+def clear_staging(job_dir: Path) -> None:
+    """Remove what runs that died left in ``.staging`` (the caller holds the job's advisory
+    lock, so no other run of the job is staging there)."""
+    shutil.rmtree(job_dir / STAGING, ignore_errors=True)
+
+
+def drop_staging_folder(job_dir: Path) -> None:
+    """Remove ``.staging`` itself once it is empty."""
+    with contextlib.suppress(OSError):
+        (job_dir / STAGING).rmdir()
 
 
 @contextlib.contextmanager
