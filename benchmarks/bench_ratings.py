@@ -102,7 +102,10 @@ def cases(conn: Connection) -> list[Case]:
         Case("top_rated", {"min_reviews": 20, **with_genre, "year_from": 1990, "year_to": 2019}),
         Case("divisive_movies", {"min_reviews": 20}),
         Case("ratings_by_genre", {"min_reviews": 20}),
+        # A year range makes ratings_by_genre read movies (the default call does not).
+        Case("ratings_by_genre", {"min_reviews": 20, "year_from": 1990, "year_to": 2019}),
         Case("ratings_by_year", {"by": "decade", "min_reviews": 20}),
+        Case("ratings_by_year", {"min_reviews": 20, **with_genre}),
         Case("score_gap", {"a": "users", "b": "critics", "min_reviews": 20}),
         Case("score_gap", {"a": "imdb", "b": "rotten_tomatoes", "by": "decade"}),
         Case("score_gap", {"a": "users", "b": "siddu", "by": "none", **with_genre}),

@@ -25,11 +25,12 @@ Every function validates its parameters before it runs its query, and aggregates
 Ranges: ``min_reviews`` 1 to 1,000,000; ``limit`` and ``bins`` 1 to 10,000; years and dates
 in 1870-2100; a :func:`review_volume` series at most 10,000 periods; a ``ValueError`` naming
 the range otherwise.
-User ratings, the score counts of :func:`score_distribution` and the pairs of platform scores
-of :func:`platform_agreement` are read from the rollups of migration 0002
-(:mod:`iwm_lab.rollups`): they reflect the data as of the last refresh (the seeder,
-``iwm-lab import`` and ``iwm-lab db refresh`` refresh them); the other functions read platform
-scores from ``movies`` directly.
+User ratings, the score counts of :func:`score_distribution`, the pairs of platform scores
+of :func:`platform_agreement` and the platform means of :func:`ratings_by_genre` and
+:func:`ratings_by_year` are read from the rollups of migration 0002 (:mod:`iwm_lab.rollups`):
+they reflect the data as of the last refresh (the seeder, ``iwm-lab import`` and
+``iwm-lab db refresh`` refresh them); the other functions read platform scores from
+``movies`` directly.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from sqlalchemy import (
     values,
 )
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import CTE, Select, Subquery
+from sqlalchemy.sql.selectable import Select, Subquery
 
 from iwm_lab.models import PERCENT_RANGE, SCORE_RANGE, Genre, Movie, MovieGenre
 from iwm_lab.queries._common import (
@@ -330,7 +331,7 @@ def platform_agreement(
     # Everything is computed from cells: the movies of a pair counted per (x, y). The pairs of
     # platform scores come counted from the score_pair_cells rollup (platform scores take few
     # values: 60k movies fold into a few thousand cells); the pairs with users' mean rating,
-    # which exists only for movies with min_reviews reviews, are counted here.
+    # which exists only for movies with min_reviews reviews, are added here movie by movie.
     stored = SCORE_PAIR_CELLS
     pair_number = case(
         *(
@@ -340,7 +341,7 @@ def platform_agreement(
         )
     )
     from_rollup = select(
-        pair_number.label("pair"), stored.c.x, stored.c.y, stored.c.movies.label("n")
+        pair_number.label("pair"), stored.c.x, stored.c.y, cast(stored.c.movies, Integer).label("n")
     ).where(stored.c.genre_id == genre_id if genre_id is not None else stored.c.genre_id.is_(None))
     stats = _review_stats(_movie_conditions(genre_id=genre_id))
     rated = (
@@ -361,9 +362,12 @@ def platform_agreement(
             if "users" in (a, b)
         )
     ).subquery("with_users")
+    # Users' mean ratings are nearly all distinct, so their movies hardly fold into cells:
+    # each movie is a cell of one (grouping them cost more than it saved). Counts are
+    # integers, whose sums are bigints (a sum of bigints is a slower numeric).
     counted = select(
-        with_users.c.pair, with_users.c.x, with_users.c.y, func.count().label("n")
-    ).group_by(with_users.c.pair, with_users.c.x, with_users.c.y)
+        with_users.c.pair, with_users.c.x, with_users.c.y, literal(1, Integer).label("n")
+    )
     cells = union_all(from_rollup, counted).cte("cells").prefix_with("MATERIALIZED")
 
     def mean_ranks(value: str) -> Subquery:
@@ -376,8 +380,9 @@ def platform_agreement(
         as ``corr`` does.
         """
         column = cells.c[value]
-        size = cast(func.sum(cells.c.n), BigInteger)
-        running = cast(func.sum(size).over(partition_by=cells.c.pair, order_by=column), BigInteger)
+        # Counts as integers: a sum of bigints is numeric, several times slower in a window.
+        size = cast(func.sum(cells.c.n), Integer)
+        running = func.sum(size).over(partition_by=cells.c.pair, order_by=column)
         return (
             select(cells.c.pair, column, (2 * running - (size - 1)).label("rank"))
             .group_by(cells.c.pair, column)
@@ -642,33 +647,60 @@ def divisive_movies(
     return frame(conn, stmt, {**_MOVIE_COLUMNS, "stddev_rating": "float64"})
 
 
-def _catalogue_scores() -> list[ColumnElement[Any]]:
-    """The movie columns the catalogue summaries average, Rotten Tomatoes kept on 0-100."""
-    return [
-        Movie.id.label("id"),
-        Movie.siddu_score.label("siddu"),
-        Movie.critics_score.label("critics"),
-        Movie.imdb_rating.label("imdb"),
-        cast(Movie.rotten_tomatoes_score, Float).label("rotten_tomatoes"),
-    ]
+_PLATFORMS = tuple(source for source in SOURCES if source != "users")
 
 
-def _catalogue_aggregates(
-    movies: CTE, stats: Subquery, min_reviews: int
-) -> list[ColumnElement[Any]]:
-    rated = stats.c.reviews >= min_reviews
-    return [
-        func.count(movies.c.id).label("movies"),
-        func.count(stats.c.movie_id).filter(rated).label("rated_movies"),
-        cast(func.coalesce(func.sum(stats.c.reviews).filter(rated), 0), BigInteger).label(
-            "reviews"
-        ),
-        func.avg(stats.c.mean_rating).filter(rated).label("users_mean_rated_movies"),
-        func.avg(movies.c.siddu).label("siddu_mean_scored_movies"),
-        func.avg(movies.c.critics).label("critics_mean_scored_movies"),
-        func.avg(movies.c.imdb).label("imdb_mean_scored_movies"),
-        func.avg(movies.c.rotten_tomatoes).label("rotten_tomatoes_mean_scored_movies"),
+def _platform_means(
+    *,
+    by: str,
+    genre_id: int | None = None,
+    year_from: int | None = None,
+    year_to: int | None = None,
+) -> Select[Any]:
+    """Each platform's mean score over the movies that have that score
+    (``<source>_mean_scored_movies``, NULL when none; Rotten Tomatoes on 0-100), from the
+    ``score_counts`` rollup, in a column ``key``: per genre id (``by="genre"``, every genre),
+    or per release year or decade (``by="year"``, ``"decade"``: the movies with a valid year,
+    of ``genre_id`` when given); with a year range, only the movies released in it.
+    """
+    stored = SCORE_COUNTS
+    where: list[ColumnElement[bool]] = [stored.c.source.in_(_PLATFORMS)]
+    key: ColumnElement[Any]
+    if by == "genre":
+        where.append(stored.c.genre_id.is_not(None))
+        key = stored.c.genre_id
+    else:
+        # The rollup's year is NULL unless four digits, as movie_year() reads it.
+        where.append(
+            stored.c.genre_id.is_(None) if genre_id is None else stored.c.genre_id == genre_id
+        )
+        where.append(stored.c.year.is_not(None))
+        key = stored.c.year if by == "year" else stored.c.year // 10 * 10
+    if year_from is not None:
+        where.append(stored.c.year >= year_from)
+    if year_to is not None:
+        where.append(stored.c.year <= year_to)
+    # Summed per (genre, source) first, then pivoted: two plain sums per row are cheaper than
+    # eight filtered ones.
+    sums = (
+        select(
+            key.label("key"),
+            stored.c.source,
+            func.sum(stored.c.score * stored.c.n).label("total"),
+            func.sum(stored.c.n).label("n"),
+        )
+        .where(*where)
+        .group_by(key, stored.c.source)
+        .subquery("platform_sums")
+    )
+    means = [
+        (
+            func.max(sums.c.total).filter(sums.c.source == source)
+            / cast(func.max(sums.c.n).filter(sums.c.source == source), Float)
+        ).label(f"{source}_mean_scored_movies")
+        for source in _PLATFORMS
     ]
+    return select(sums.c.key, *means).group_by(sums.c.key)
 
 
 def ratings_by_genre(
@@ -702,20 +734,51 @@ def ratings_by_genre(
     check_min_reviews(min_reviews)
     check_year_range(year_from, year_to)
 
+    # Without a year range no query reads movies, whose wide rows cost more to scan than
+    # everything else here: the counts come from movie_genres and movie_review_stats, the
+    # platform means from the score_counts rollup (per genre, year and score).
     conditions = _movie_conditions(year_from=year_from, year_to=year_to)
-    movies = select(*_catalogue_scores()).where(*conditions).cte("movies_in_range")
-    stats = _review_stats(conditions)
+    in_range = [MovieGenre.movie_id.in_(select(Movie.id).where(*conditions))] if conditions else []
+    linked = select(MovieGenre.genre_id, MovieGenre.movie_id).where(*in_range).subquery("links")
+    stats = MOVIE_REVIEW_STATS
+    rated = (
+        select(
+            stats.c.movie_id,
+            stats.c.reviews,
+            (stats.c.rating_sum / cast(stats.c.reviews, Float)).label("mean_rating"),
+        )
+        .where(stats.c.reviews >= min_reviews)
+        .subquery("rated")
+    )
+    users = (
+        select(
+            linked.c.genre_id,
+            func.count(linked.c.movie_id).label("movies"),
+            func.count(rated.c.movie_id).label("rated_movies"),
+            cast(func.coalesce(func.sum(rated.c.reviews), 0), BigInteger).label("reviews"),
+            func.avg(rated.c.mean_rating).label("users_mean_rated_movies"),
+        )
+        .select_from(linked.outerjoin(rated, rated.c.movie_id == linked.c.movie_id))
+        .group_by(linked.c.genre_id)
+        .subquery("users")
+    )
+    platforms = _platform_means(by="genre", year_from=year_from, year_to=year_to).subquery(
+        "platforms"
+    )
     stmt = (
         select(
             Genre.slug.label("genre"),
             Genre.name.label("genre_name"),
-            *_catalogue_aggregates(movies, stats, min_reviews),
+            *(
+                func.coalesce(users.c[name], 0).label(name)
+                for name in ("movies", "rated_movies", "reviews")
+            ),
+            users.c.users_mean_rated_movies,
+            *(platforms.c[f"{source}_mean_scored_movies"] for source in _PLATFORMS),
         )
         .select_from(Genre)
-        .outerjoin(MovieGenre, MovieGenre.genre_id == Genre.id)
-        .outerjoin(movies, movies.c.id == MovieGenre.movie_id)
-        .outerjoin(stats, stats.c.movie_id == movies.c.id)
-        .group_by(Genre.id)
+        .outerjoin(users, users.c.genre_id == Genre.id)
+        .outerjoin(platforms, platforms.c.key == Genre.id)
         # Byte order, so the order does not depend on the server's locale.
         .order_by(Genre.slug.collate("C"), Genre.name.collate("C"), Genre.id)
     )
@@ -754,23 +817,67 @@ def ratings_by_year(
 
     conditions = _movie_conditions(genre_id=genre_id)
     step = 1 if by == "year" else 10
-    period = movie_year() if by == "year" else movie_year() // 10 * 10
-    movies = (
-        select(*_catalogue_scores(), period.label("period"))
-        .where(movie_year().is_not(None), *conditions)
-        .cte("movies_by_period")
+    # One scan of movies, grouped by the year as stored: the year's pattern is then matched
+    # once per distinct value, not twice per movie (it cost more than the scan). The platform
+    # means come from the score_counts rollup, per year.
+    stats = MOVIE_REVIEW_STATS
+    rated = (
+        select(
+            stats.c.movie_id,
+            stats.c.reviews,
+            (stats.c.rating_sum / cast(stats.c.reviews, Float)).label("mean_rating"),
+        )
+        .where(stats.c.reviews >= min_reviews)
+        .subquery("rated")
     )
-    stats = _review_stats(conditions)
+    per_year = (
+        select(
+            Movie.year.label("year"),
+            func.count(Movie.id).label("movies"),
+            func.count(rated.c.movie_id).label("rated_movies"),
+            func.sum(rated.c.reviews).label("reviews"),
+            func.sum(rated.c.mean_rating).label("mean_sum"),
+        )
+        .select_from(Movie)
+        .outerjoin(rated, rated.c.movie_id == Movie.id)
+        .where(*conditions)
+        .group_by(Movie.year)
+        # Materialized, or the planner pushes the year check below into the scan of movies.
+        .cte("per_year")
+        .prefix_with("MATERIALIZED")
+    )
+    year: ColumnElement[int] = case(
+        (per_year.c.year.regexp_match(YEAR_PATTERN), cast(per_year.c.year, Integer))
+    )
+    period = year if by == "year" else year // 10 * 10
+    rated_movies = func.sum(per_year.c.rated_movies)
+    counted = (
+        select(
+            period.label("period"),
+            cast(func.sum(per_year.c.movies), BigInteger).label("movies"),
+            cast(rated_movies, BigInteger).label("rated_movies"),
+            cast(func.coalesce(func.sum(per_year.c.reviews), 0), BigInteger).label("reviews"),
+            (func.sum(per_year.c.mean_sum) / cast(func.nullif(rated_movies, 0), Float)).label(
+                "users_mean_rated_movies"
+            ),
+        )
+        .where(year.is_not(None))
+        .group_by(period)
+        .subquery("counted")
+    )
+    platforms = _platform_means(by=by, genre_id=genre_id).subquery("platforms")
     per_period = (
-        select(movies.c.period, *_catalogue_aggregates(movies, stats, min_reviews))
-        .select_from(movies.outerjoin(stats, stats.c.movie_id == movies.c.id))
-        .group_by(movies.c.period)
-        .subquery("per_period")
+        select(
+            counted,
+            *(platforms.c[f"{source}_mean_scored_movies"] for source in _PLATFORMS),
+        )
+        .select_from(counted.outerjoin(platforms, platforms.c.key == counted.c.period))
+        .cte("per_period")
     )
     series = (
         func.generate_series(
-            select(func.min(movies.c.period)).scalar_subquery(),
-            select(func.max(movies.c.period)).scalar_subquery(),
+            select(func.min(per_period.c.period)).scalar_subquery(),
+            select(func.max(per_period.c.period)).scalar_subquery(),
             step,
         )
         .table_valued("period")
