@@ -52,7 +52,7 @@ def _say(message: str) -> None:
 def report_list() -> None:
     """Reports, their schedules, next due time, last run and its status."""
     from iwm_lab.reports.due import summaries
-    from iwm_lab.reports.state import OUTBOX_FILE, job_dir
+    from iwm_lab.reports.state import OUTBOX_FILE, job_dir, status_text
 
     schedule = _schedule()
     rows = [("REPORT", "SCHEDULE", "NEXT DUE", "LAST RUN", "STATUS")]
@@ -64,7 +64,7 @@ def report_list() -> None:
                 f"{spec.cron} ({spec.timezone})",
                 f"{item.next_due:%Y-%m-%d %H:%M %Z}",
                 last.started.replace("T", " ").replace("+00:00", " UTC") if last else "never",
-                (_status_words(last.status) if last else "-")
+                (status_text(last.status) if last else "-")
                 + (
                     " (database unreachable, will retry)"
                     if last and last.unreachable and last.slot
@@ -88,10 +88,6 @@ def report_list() -> None:
         click.echo(f"\nwaiting to be sent (the next run-due tries again): {len(waiting)}")
         for entry in waiting:
             click.echo(f"  {entry.describe()}")
-
-
-def _status_words(status: str) -> str:
-    return {"skipped": "skipped (unchanged)", "timed_out": "timed out"}.get(status, status)
 
 
 @report_group.command("run")
@@ -149,8 +145,8 @@ def report_run(
         )
 
 
-@report_group.command("run-due")
-@click.option(
+# run-due and serve share these.
+_JOBS_OPTION = click.option(
     "-j",
     "--jobs",
     type=click.IntRange(1, 64),
@@ -158,7 +154,7 @@ def report_run(
     help="Run up to N due reports at once (default: 1 with --executor local, the cluster's "
     "worker threads with dask://).",
 )
-@click.option(
+_EXECUTOR_OPTION = click.option(
     "--executor",
     default="local",
     show_default=True,
@@ -166,6 +162,11 @@ def report_run(
     help="Where the notebooks run: worker processes here, or the workers of the Dask "
     "scheduler at HOST:PORT (they send the files back; this process publishes them).",
 )
+
+
+@report_group.command("run-due")
+@_JOBS_OPTION
+@_EXECUTOR_OPTION
 @click.option(
     "--force",
     is_flag=True,
@@ -202,22 +203,8 @@ _NOT_PUBLISHED = ("failed", "error", "interrupted", "timed_out", "held")
 
 
 @report_group.command("serve")
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(1, 64),
-    default=None,
-    help="Run up to N due reports at once (default: 1 with --executor local, the cluster's "
-    "worker threads with dask://).",
-)
-@click.option(
-    "--executor",
-    default="local",
-    show_default=True,
-    metavar="local|dask://HOST:PORT",
-    help="Where the notebooks run: worker processes here, or the workers of the Dask "
-    "scheduler at HOST:PORT (they send the files back; this process publishes them).",
-)
+@_JOBS_OPTION
+@_EXECUTOR_OPTION
 @click.option(
     "--every",
     type=click.FloatRange(min=0.1),

@@ -26,17 +26,16 @@ from iwm_lab.reports.state import (
     SKIPPED,
     STATE_FILE,
     SUCCESS,
-    TIMED_OUT,
     JobState,
     RunRecord,
     read_state,
+    status_text,
 )
 
 FIGURE_COLUMNS = 6  # key figures shown as columns of the history table
 SHORT_TEXT = 40  # longer text figures are not key figures; in a diff they are shortened
 NEW, GONE, NUMBER, TEXT = "new", "gone", "number", "text"
 
-_STATUS_TEXT = {TIMED_OUT: "timed out", SKIPPED: "skipped (unchanged)"}
 _NOT_FIGURES = {"as_of"}  # shown in a column of its own
 _SHOWN_IDS = 10  # candidates listed in an unknown or ambiguous run id error
 
@@ -102,11 +101,6 @@ class _Ref:
 
 
 # --- shared with the index --------------------------------------------------------------------
-
-
-def status_text(status: str) -> str:
-    """A status as people read it: ``timed out``, ``skipped (unchanged)``, ``held``..."""
-    return _STATUS_TEXT.get(status, status)
 
 
 def publish_command(report: str, run_id: str) -> str:

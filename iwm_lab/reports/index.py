@@ -25,7 +25,6 @@ from iwm_lab.reports.history import (
     key_figures,
     numeric,
     publish_command,
-    status_text,
     when_text,
 )
 from iwm_lab.reports.schedule import Job, Schedule
@@ -37,6 +36,7 @@ from iwm_lab.reports.state import (
     index_lock,
     read_state,
     scan_states,
+    status_text,
     write_text_atomic,
 )
 

@@ -60,6 +60,12 @@ TIMED_OUT = "timed_out"  # stopped after the report's timeout_s; ``latest`` stay
 SKIPPED = "skipped"
 # Statuses the failure targets are told about.
 NOTIFY_FAILURE = (FAILED, TIMED_OUT, HELD)
+_STATUS_TEXT = {TIMED_OUT: "timed out", SKIPPED: "skipped (unchanged)"}
+
+
+def status_text(status: str) -> str:
+    """A status as people read it: ``timed out``, ``skipped (unchanged)``, ``held``..."""
+    return _STATUS_TEXT.get(status, status)
 
 
 @dataclass
