@@ -173,9 +173,16 @@ def _movie_conditions(
     return conditions
 
 
-def _review_stats(conditions: list[ColumnElement[bool]], *, spread: bool = False) -> Subquery:
-    """Per reviewed movie meeting ``conditions``: reviews, rating_sum, mean_rating (and
-    stddev_rating when ``spread``), from the ``movie_review_stats`` rollup."""
+def _review_stats(
+    conditions: list[ColumnElement[bool]],
+    *,
+    spread: bool = False,
+    min_reviews: int | None = None,
+    name: str = "review_stats",
+) -> Subquery:
+    """Per reviewed movie meeting ``conditions`` (and with at least ``min_reviews`` reviews):
+    reviews, rating_sum, mean_rating (and stddev_rating when ``spread``), from the
+    ``movie_review_stats`` rollup."""
     stats = MOVIE_REVIEW_STATS
     aggregates = [
         stats.c.movie_id,
@@ -188,7 +195,9 @@ def _review_stats(conditions: list[ColumnElement[bool]], *, spread: bool = False
     stmt = select(*aggregates)
     if conditions:
         stmt = stmt.where(stats.c.movie_id.in_(select(Movie.id).where(*conditions)))
-    return stmt.subquery("review_stats")
+    if min_reviews is not None:
+        stmt = stmt.where(stats.c.reviews >= min_reviews)
+    return stmt.subquery(name)
 
 
 def _sort_key(value: ColumnElement[float]) -> ColumnElement[float]:
@@ -740,16 +749,7 @@ def ratings_by_genre(
     conditions = _movie_conditions(year_from=year_from, year_to=year_to)
     in_range = [MovieGenre.movie_id.in_(select(Movie.id).where(*conditions))] if conditions else []
     linked = select(MovieGenre.genre_id, MovieGenre.movie_id).where(*in_range).subquery("links")
-    stats = MOVIE_REVIEW_STATS
-    rated = (
-        select(
-            stats.c.movie_id,
-            stats.c.reviews,
-            (stats.c.rating_sum / cast(stats.c.reviews, Float)).label("mean_rating"),
-        )
-        .where(stats.c.reviews >= min_reviews)
-        .subquery("rated")
-    )
+    rated = _review_stats([], min_reviews=min_reviews, name="rated")
     users = (
         select(
             linked.c.genre_id,
@@ -820,16 +820,7 @@ def ratings_by_year(
     # One scan of movies, grouped by the year as stored: the year's pattern is then matched
     # once per distinct value, not twice per movie (it cost more than the scan). The platform
     # means come from the score_counts rollup, per year.
-    stats = MOVIE_REVIEW_STATS
-    rated = (
-        select(
-            stats.c.movie_id,
-            stats.c.reviews,
-            (stats.c.rating_sum / cast(stats.c.reviews, Float)).label("mean_rating"),
-        )
-        .where(stats.c.reviews >= min_reviews)
-        .subquery("rated")
-    )
+    rated = _review_stats([], min_reviews=min_reviews, name="rated")
     per_year = (
         select(
             Movie.year.label("year"),
