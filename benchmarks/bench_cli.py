@@ -19,19 +19,21 @@ afterwards unless it was running already.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
 from iwm_lab.server import EmbeddedServer
-from iwm_lab.settings import Settings
+from iwm_lab.settings import Settings, get_settings
 
 SCALE = "small"
 CASES: tuple[tuple[tuple[str, ...], float], ...] = (
@@ -102,6 +104,32 @@ def prepare(folder: Path, env: dict[str, str]) -> None:
             raise SystemExit(f"error: iwm-lab {' '.join(args)} failed: {done.stderr.strip()}")
     mark.write_text(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n", encoding="utf-8")
     print(f"seeded scale {SCALE} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def small_database(folder: Path | None) -> Iterator[None]:
+    """This process (and the workers and kernels it starts) on the benchmark's embedded server
+    in ``folder`` (default :func:`default_dir`), seeded at scale small and at head; the server
+    is stopped afterwards unless it was running already."""
+    folder = (folder or default_dir()).absolute()
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    data_dir = folder / "data"
+    env = environment(data_dir)
+    os.environ.update({k: v for k, v in env.items() if k.startswith("IWM_")})
+    os.environ.pop("IWM_DATABASE_URL", None)
+    get_settings.cache_clear()
+    server = EmbeddedServer(Settings(data_dir=data_dir))
+    was_running = server.status().running
+    server.start()
+    try:
+        prepare(folder, env)
+        # A database kept from an older checkout: bring it to this one's head.
+        subprocess.run([*command(), "db", "upgrade"], env=env, check=True, capture_output=True)
+        yield
+    finally:
+        if not was_running:
+            server.stop()
 
 
 def measure(args: tuple[str, ...], target: float, runs: int, env: dict[str, str]) -> Timing:

@@ -26,16 +26,14 @@ import logging
 import os
 import platform
 import statistics
-import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 
-from benchmarks.bench_cli import SCALE, command, default_dir, environment, prepare
-from iwm_lab.server import EmbeddedServer
-from iwm_lab.settings import NOTEBOOKS_DIR, Settings, get_settings
+from benchmarks.bench_cli import SCALE, small_database
+from iwm_lab.settings import NOTEBOOKS_DIR
 
 REGIONS = ("US", "UK", "IN", "CA")
 SCHEDULE = """\
@@ -51,26 +49,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=3, help="timed rounds of each executor")
     parser.add_argument("--dir", type=Path, default=None, help="the benchmark database's folder")
     args = parser.parse_args(argv)
-    folder = (args.dir or default_dir()).absolute()
-    folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(0o755)
-    data_dir = folder / "data"
-    env = environment(data_dir)
-    # Set before the cluster starts: its workers, and their kernels, inherit it.
-    os.environ.update({k: v for k, v in env.items() if k.startswith("IWM_")})
-    os.environ.pop("IWM_DATABASE_URL", None)
-    get_settings.cache_clear()
-    server = EmbeddedServer(Settings(data_dir=data_dir))
-    was_running = server.status().running
-    server.start()
-    try:
-        prepare(folder, env)
-        # A database kept from an older checkout: bring it to this one's head.
-        subprocess.run([*command(), "db", "upgrade"], env=env, check=True, capture_output=True)
+    # The environment is set before the cluster starts: its workers, and their kernels,
+    # inherit it.
+    with small_database(args.dir):
         local, dask, cluster_s = measure(args.runs)
-    finally:
-        if not was_running:
-            server.stop()
     print(
         f"iwm-lab {version('iwm-lab')}, distributed {version('distributed')}, Python "
         f"{platform.python_version()}, {os.cpu_count()} CPUs, load average "

@@ -23,16 +23,14 @@ import os
 import platform
 import re
 import statistics
-import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 
-from benchmarks.bench_cli import SCALE, command, default_dir, environment, prepare
-from iwm_lab.server import EmbeddedServer
-from iwm_lab.settings import NOTEBOOKS_DIR, Settings, get_settings
+from benchmarks.bench_cli import SCALE, small_database
+from iwm_lab.settings import NOTEBOOKS_DIR
 
 SCHEDULE = """\
 [reports.coverage]
@@ -48,25 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=5, help="timed runs of each kind")
     parser.add_argument("--dir", type=Path, default=None, help="the benchmark database's folder")
     args = parser.parse_args(argv)
-    folder = (args.dir or default_dir()).absolute()
-    folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(0o755)
-    data_dir = folder / "data"
-    env = environment(data_dir)
-    os.environ.update({k: v for k, v in env.items() if k.startswith("IWM_")})
-    os.environ.pop("IWM_DATABASE_URL", None)
-    get_settings.cache_clear()
-    server = EmbeddedServer(Settings(data_dir=data_dir))
-    was_running = server.status().running
-    server.start()
-    try:
-        prepare(folder, env)
-        # A database kept from an older checkout: bring it to this one's head.
-        subprocess.run([*command(), "db", "upgrade"], env=env, check=True, capture_output=True)
+    with small_database(args.dir):
         rendered, skipped, fingerprints = measure(args.runs)
-    finally:
-        if not was_running:
-            server.stop()
     print(
         f"iwm-lab {version('iwm-lab')}, Python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, "
