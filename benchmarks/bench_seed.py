@@ -7,11 +7,18 @@ Run it from the repository root:
 
 Each scale runs in a fresh database (``iwm_bench_seed_<scale>_<random>``) on the configured
 server (``IWM_DATABASE_URL`` or the embedded one), dropped afterwards unless ``--keep``. It
-reports, per table, the loader's rows/s (generation overlapping COPY) beside a raw COPY of a
-prepared in-memory buffer of the same rows into the same table state (truncated in the
+reports, per table, the loader's rows/s (generation overlapping COPY) beside a raw COPY of
+prepared in-memory chunks of the same rows into the same table state (truncated in the
 transaction, no keys, indexes or foreign keys, ``FREEZE``): the speed limit; and what the
 generator costs per table: the seconds to produce all of the table's COPY text with nothing
-loading (``gen alone s``), its rate, and that time as a share of the loader's. Then the wall
+loading (``gen alone s``), its rate, that time as a share of the loader's, and CPU per row
+of the server's raw COPY against the generator's (read from /proc for a local server): a
+ratio the machine's load hardly moves, unlike every rate.
+
+Since issue 15 the raw COPY takes all of a table's rows (``--sample-rows 0``), not a 200k-row
+sample: the same volume of WAL as the seed wrote for the table, so checkpoints land in both
+alike; and every measured run (raw, paired loader and raw) starts after a CHECKPOINT, as the
+seed's COPYs do. Then the wall
 time by phase, the peak RSS of this (loader) process, and pandas ``to_sql(method="multi")``
 on a sample of the same review rows, what an analyst would write. Raw COPY and ``to_sql``
 figures are medians over ``--repeats``. Several scales run one process each, so that each
@@ -45,7 +52,7 @@ from sqlalchemy.engine import URL
 from iwm_lab import migrate
 from iwm_lab.database import database_url, get_engine
 from iwm_lab.demodata import SCALES, SeedReport, load, seed_database
-from iwm_lab.demodata.generate import SOURCES, chunks
+from iwm_lab.demodata.generate import SOURCES, can_fork, chunks
 from iwm_lab.demodata.world import build_world
 from iwm_lab.server import is_embedded
 
@@ -56,6 +63,12 @@ MIN_ROWS_FOR_RATIO = 100_000
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_peak_rss_mb() -> float:
+    """The largest peak RSS of the processes this one has forked and waited for: the
+    seeder's generator process (which shares the world's arrays with the loader)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def fresh_database(scale: str) -> tuple[URL, URL]:
@@ -81,49 +94,90 @@ def drop_database(url: URL, admin_url: URL) -> None:
     admin.dispose()
 
 
-def raw_copy_rates(
-    url: URL, report: SeedReport, sample_rows: int, repeats: int
-) -> dict[str, tuple[float, float]]:
-    """Per table: median rows/s of COPY from a prepared in-memory buffer of its first
-    ``sample_rows`` rows, and the seconds the generator takes alone (generating and rendering
-    all of the table's rows, nothing else running)."""
+Raw = dict[str, tuple[float, float, float | None, float]]
+
+
+def backend_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user and system) of a server process so far, read from /proc: None where
+    that cannot be read (another machine's server, or no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def raw_copy_rates(url: URL, report: SeedReport, sample_rows: int, repeats: int) -> Raw:
+    """Per table: median rows/s of COPY from prepared in-memory chunks of its rows (all of
+    them, or its first ``sample_rows`` if that is positive), and the seconds the generator
+    takes alone (generating and rendering all of the table's rows, nothing else running);
+    then the CPU each costs per row: the server's for the raw COPY (median; None where its
+    process cannot be read), the generator's (its first chunk left out: what comes before it
+    is set-up, done before the loader times the table).
+
+    All the rows by default: the same volume of WAL as the seed wrote for the table, so a
+    checkpoint lands in the raw COPY as often as in the seed's. Each run starts after a
+    CHECKPOINT, as the seed's COPYs do (:func:`iwm_lab.demodata.load.copy_chunks`)."""
     import psycopg
     from psycopg import sql
 
     world = build_world(SCALES[report.scale], report.seed, report.as_of)
     engine = get_engine(url, writable=True)
-    rates: dict[str, tuple[float, float]] = {}
+    rates: Raw = {}
     raw = engine.raw_connection()
     try:
         conn = raw.driver_connection
         assert isinstance(conn, psycopg.Connection)
+        conn.autocommit = True
         tables = list(report.tables) + list(load.TWINS)
         for source in SOURCES:
             parts: list[bytes] = []
             columns: tuple[str, ...] = ()
             rows, generating = 0, 0.0
-            for chunk in chunks(world, (source,)):
+            # CPU of the generator after its first chunk, less this loop's own copying.
+            after_first, copying, rows_after_first = 0.0, 0.0, 0
+            for number, chunk in enumerate(chunks(world, (source,))):
                 generating += chunk.seconds
-                if rows < sample_rows:
-                    parts.append(chunk.data)
+                if number == 0:
+                    after_first = time.process_time()
+                else:
+                    rows_after_first += chunk.rows
+                if sample_rows <= 0 or rows < sample_rows:
+                    started = time.process_time()
+                    parts.append(bytes(chunk.data))
                     columns, rows = chunk.columns, rows + chunk.rows
-            buffer = b"".join(parts)
-            del parts
+                    if number:
+                        copying += time.process_time() - started
+            generator_cpu = time.process_time() - after_first - copying
+            server_cpu: list[float] = []
             statement = sql.SQL("copy {} ({}) from stdin with (freeze)").format(
                 sql.Identifier(source.table), sql.SQL(", ").join(map(sql.Identifier, columns))
             )
             timings = []
             for _ in range(repeats):
+                load.checkpoint(conn)
                 with conn.transaction(force_rollback=True):
                     load.set_session(conn)
                     for drop in load.definitions(conn, tables).drop:
                         conn.execute(drop)
                     load.truncate(conn, [source.table])
+                    before = backend_cpu_seconds(conn.info.backend_pid)
                     started = time.perf_counter()
                     with conn.cursor().copy(statement) as copy:
-                        copy.write(memoryview(buffer))
+                        for part in parts:
+                            copy.write(part)
                     timings.append(time.perf_counter() - started)
-            rates[source.table] = (rows / statistics.median(timings), generating)
+                    after = backend_cpu_seconds(conn.info.backend_pid)
+                    if before is not None and after is not None:
+                        server_cpu.append((after - before) / rows)
+            del parts
+            rates[source.table] = (
+                rows / statistics.median(timings),
+                generating,
+                statistics.median(server_cpu) if server_cpu else None,
+                generator_cpu / rows_after_first if rows_after_first else 0.0,
+            )
     finally:
         raw.close()
         engine.dispose()
@@ -133,15 +187,17 @@ def raw_copy_rates(
 def paired_ratios(
     url: URL, report: SeedReport, budget_mb: int, repeats: int
 ) -> dict[str, tuple[int, float, float, float]]:
-    """Per table of at least MIN_ROWS_FOR_RATIO rows: the loader (generator thread and COPY,
-    as in the seed) and a raw COPY of a prepared buffer of the very same rows (its first
-    chunks, up to ``budget_mb`` of text, or all of it), alternating, each in a transaction
-    rolled back, ``repeats`` pairs. Returns (rows, median raw rows/s, median loader rows/s,
-    median of each pair's loader/raw). Run back to back, the two share whatever else the
-    machine is doing, which the seed's own rate and a raw COPY measured minutes later do not.
+    """Per table of at least MIN_ROWS_FOR_RATIO rows: the loader (generator process or
+    thread and COPY, as in the seed) and a raw COPY of a prepared buffer of the very same rows
+    (its first chunks, up to ``budget_mb`` of text, or all of it), alternating, each in a
+    transaction rolled back, ``repeats`` pairs. Returns (rows, median raw rows/s, median
+    loader rows/s, median of each pair's loader/raw). Run back to back, the two share
+    whatever else the machine is doing, which the seed's own rate and a raw COPY measured
+    minutes later do not. Each run starts after a CHECKPOINT, so that neither meets one
+    the other does not (a run writes far less WAL than a checkpoint cycle), and the loader
+    starts from nothing rendered ahead: stricter than the seed, where the generator may
+    run ahead into the next table while COPY finishes the last.
     """
-    import itertools
-
     import psycopg
     from psycopg import sql
 
@@ -153,6 +209,7 @@ def paired_ratios(
     try:
         conn = raw_conn.driver_connection
         assert isinstance(conn, psycopg.Connection)
+        conn.autocommit = True
         for source in SOURCES:
             if report.tables[source.table].rows < MIN_ROWS_FOR_RATIO:
                 continue
@@ -173,6 +230,7 @@ def paired_ratios(
             for repeat in range(repeats):
                 # Alternate which goes first, so neither always follows the other.
                 for which in ("raw", "loader") if repeat % 2 == 0 else ("loader", "raw"):
+                    load.checkpoint(conn)
                     with conn.transaction(force_rollback=True):
                         load.set_session(conn)
                         for drop in load.definitions(conn, tables).drop:
@@ -184,7 +242,7 @@ def paired_ratios(
                                 copy.write(memoryview(buffer))
                             raw_rates.append(rows / (time.perf_counter() - started))
                         else:
-                            stream = itertools.islice(chunks(world, (source,)), count)
+                            stream = chunks(world, (source,), limit=count)
                             (loaded,) = load.copy_chunks(conn, stream, expected={}, progress=False)
                             assert loaded.rows == rows
                             loader_rates.append(loaded.rows_per_second)
@@ -234,6 +292,8 @@ def run_one(args: argparse.Namespace, scale: str) -> dict[str, Any]:
     url, admin_url = fresh_database(scale)
     try:
         engine = get_engine(url, writable=True)
+        # What the seeder decides too: a forked generator process unless threads run here.
+        apart = can_fork()
         report = seed_database(
             engine,
             scale=scale,
@@ -243,16 +303,19 @@ def run_one(args: argparse.Namespace, scale: str) -> dict[str, Any]:
         )
         engine.dispose()
         rss = peak_rss_mb()
+        child_rss = child_peak_rss_mb()
         load_after = os.getloadavg()
         raw = raw_copy_rates(url, report, args.sample_rows, args.repeats)
-        paired_load = os.getloadavg()
+        paired_before = os.getloadavg()[0]
         paired = paired_ratios(url, report, args.paired_mb, args.paired_repeats)
-        paired_load = (paired_load[0], os.getloadavg()[0])
+        paired_load = (paired_before, os.getloadavg()[0])
         to_sql = to_sql_rate(url, args.to_sql_rows, args.repeats)
     finally:
         if not args.keep:
             drop_database(url, admin_url)
-    summary = print_report(report, raw, to_sql, rss, (load_before, load_after), url)
+    summary = print_report(
+        report, raw, to_sql, (rss, child_rss), (load_before, load_after), url, apart
+    )
     summary["lowest_paired_ratio"] = print_paired(paired, paired_load)
     return summary
 
@@ -278,11 +341,12 @@ def print_paired(
 
 def print_report(
     report: SeedReport,
-    raw: dict[str, tuple[float, float]],
+    raw: Raw,
     to_sql: float,
-    rss: float,
+    rss: tuple[float, float],
     loads: tuple[tuple[float, ...], tuple[float, ...]],
     url: URL,
+    generated_apart: bool,
 ) -> dict[str, Any]:
     print()
     print(
@@ -295,12 +359,15 @@ def print_report(
     )
     header = f"{'table':<25}{'rows':>11}{'seconds':>9}{'loader r/s':>12}"
     header += f"{'raw COPY r/s':>14}{'loader/raw':>11}{'gen alone s':>12}{'gen r/s':>12}"
-    header += f"{'gen/loader':>11}"
+    header += f"{'gen/loader':>11}{'CPU us/row: server':>20}{'gen':>7}{'gen/server':>11}"
     print(header)
     print("-" * len(header))
     ratios = {}
     for table, t in report.tables.items():
-        raw_rate, gen = raw.get(table, (0.0, 0.0))
+        raw_rate, gen, server_cpu, gen_cpu = raw.get(table, (0.0, 0.0, None, 0.0))
+        cpu = f"{server_cpu * 1e6:>20.3f}" if server_cpu else f"{'-':>20}"
+        cpu += f"{gen_cpu * 1e6:>7.3f}"
+        cpu += f"{gen_cpu / server_cpu:>11.2f}" if server_cpu else f"{'-':>11}"
         ratio = t.rows_per_second / raw_rate if raw_rate else 0.0
         gen_rate = t.rows / gen if gen else 0.0
         gen_share = gen / t.seconds if t.seconds else 0.0
@@ -310,10 +377,15 @@ def print_report(
         print(
             f"{table:<25}{t.rows:>11,}{t.seconds:>9.2f}{t.rows_per_second:>12,.0f}"
             f"{raw_rate:>14,.0f}{ratio:>11.0%}{gen:>12.2f}{gen_rate:>12,.0f}{gen_share:>11.0%}"
-            f"{flag}"
+            f"{cpu}{flag}"
         )
     copy_seconds = report.phases.get("copy", 0.0)
     print("-" * len(header))
+    print(
+        "CPU us/row: the server's for the raw COPY, the generator's alone after its first "
+        "chunk (load-independent: below 1, a generator process on a core of its own keeps "
+        "COPY busy)"
+    )
     print(
         f"{'all tables':<25}{report.rows:>11,}{copy_seconds:>9.2f}"
         f"{report.rows / copy_seconds if copy_seconds else 0:>12,.0f}"
@@ -331,12 +403,16 @@ def print_report(
         + f"; total {report.total_seconds:.1f}s"
     )
     print(
-        f"generator thread busy {phases.get('generate', 0.0):.1f}s, overlapping copy; "
+        f"generator ({'forked process' if generated_apart else 'thread'}) busy "
+        f"{phases.get('generate', 0.0):.1f}s, overlapping copy; "
         f"COPY waited for it {sum(t.wait_seconds for t in report.tables.values()):.1f}s"
     )
     slow = sorted(report.steps.items(), key=lambda kv: -kv[1])[:8]
     print("slowest index/twin/analyze steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in slow))
-    print(f"peak RSS of the loader process: {rss:,.0f} MB")
+    print(
+        f"peak RSS of the loader process: {rss[0]:,.0f} MB; of its generator process: "
+        f"{rss[1]:,.0f} MB (sharing the world's arrays with it)"
+    )
     reviews = report.tables.get("reviews")
     speedup = reviews.rows_per_second / to_sql if reviews and to_sql else 0.0
     print(
@@ -345,7 +421,7 @@ def print_report(
     )
     worst = min(ratios.items(), key=lambda kv: kv[1]) if ratios else ("-", 0.0)
     print(
-        f"generator alone, all tables: {sum(g for _, g in raw.values()):.1f}s "
+        f"generator alone, all tables: {sum(r[1] for r in raw.values()):.1f}s "
         "(the time to produce every table's COPY text without loading it)"
     )
     print(
@@ -356,7 +432,8 @@ def print_report(
         "scale": report.scale,
         "rows": report.rows,
         "total_seconds": report.total_seconds,
-        "peak_rss_mb": rss,
+        "peak_rss_mb": rss[0],
+        "child_peak_rss_mb": rss[1],
         "lowest_ratio": worst[1],
     }
 
@@ -366,7 +443,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", default="large", help="a scale, or several comma-separated")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--repeats", type=int, default=3, help="of the reference points")
-    parser.add_argument("--sample-rows", type=int, default=200_000, help="per table, raw COPY")
+    parser.add_argument(
+        "--sample-rows", type=int, default=0, help="per table, raw COPY (0: all of its rows)"
+    )
     parser.add_argument("--to-sql-rows", type=int, default=20_000)
     parser.add_argument(
         "--paired-mb", type=int, default=64, help="of COPY text per table, paired runs"

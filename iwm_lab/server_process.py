@@ -50,6 +50,14 @@ SOCKET_FOLDER = re.compile(f"{re.escape(SOCKET_PREFIX)}[0-9a-f]{{{SOCKET_DIGITS}
 OWN_SESSIONS = "iwm-lab server"
 # When this process is root, the unprivileged account that runs PostgreSQL.
 Account = pwd.struct_passwd
+# Settings every server (primary and standby) starts with, beneath the caller's own. A
+# checkpoint is due after max_wal_size / (1 + checkpoint_completion_target) of WAL: with
+# initdb's 1 GB that is every ~540 MB, several times while the seeder COPYs scale large
+# (~2.5 GB of tables, ~8 GB of WAL with its indexes and twins), and each one flushes and
+# fsyncs what the load wrote, stalling it. At 8 GB the COPYs, which begin with a CHECKPOINT
+# of their own, run through without one. Crash recovery replays at most that much WAL;
+# wal_level stays replica, as the standby needs.
+SERVER_SETTINGS = {"max_wal_size": "8GB"}
 
 
 @dataclass(frozen=True)
@@ -234,6 +242,7 @@ def pg_ctl_start(
 ) -> None:
     """Start the server of ``pgdata`` with these settings (``-c name=value``) and wait until
     it accepts connections (read-only ones, for a standby)."""
+    options = {**SERVER_SETTINGS, **options}
     # pg_ctl hands these to postgres through /bin/sh, hence the quoting.
     flags = " ".join(f"-c {name}={shlex.quote(value)}" for name, value in options.items())
     args = [str(tree / "bin" / "pg_ctl"), "start", "-D", str(pgdata), "-l", str(log_file)]

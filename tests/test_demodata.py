@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import multiprocessing
 import os
 import re
 import subprocess
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
 from argon2 import PasswordHasher
 from argon2.exceptions import VerifyMismatchError
@@ -36,11 +38,12 @@ from iwm_lab.demodata import (
     SeedReport,
     check_as_of,
     copytext,
-    packed,
+    generate,
+    load,
     seed_database,
     vocab,
 )
-from iwm_lab.demodata.generate import SOURCES, chunks
+from iwm_lab.demodata.generate import SOURCES, Chunk, TableSource, chunks
 from iwm_lab.demodata.world import World, build_world
 from iwm_lab.exceptions import ReadOnlySessionError, SchemaNotReady
 from iwm_lab.models import Base
@@ -457,9 +460,28 @@ def test_generated_copy_text_is_unchanged(tiny_world: World) -> None:
     assert _digests(tiny_world) == TINY_DIGESTS
 
 
-def test_packed_and_joined_rendering_give_the_same_text(
-    tiny_world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _joined_row_by_row(rows: copytext.CopyRows) -> bytes:
+    """The chunk's COPY text built the slow, obvious way: each column's pieces as Python
+    ``bytes``, joined per row."""
+    columns: list[list[bytes]] = []
+    for _, width, fill in rows._fixed:
+        block = np.zeros((rows.n, width), dtype=np.uint8)
+        fill(block)
+        columns.append([row.tobytes() for row in block])
+    for _, parts in rows._var:
+        values = []
+        for part in parts:
+            if isinstance(part, bytes):
+                values.append([part] * rows.n)
+            elif isinstance(part, copytext.Take | copytext.Matrix):
+                values.append(part.materialize().tolist())
+            else:
+                values.append(list(part))
+        columns.append([b"".join(pieces) for pieces in zip(*values, strict=True)])
+    return b"".join(b"\t".join(line) + b"\n" for line in zip(*columns, strict=True))
+
+
+def test_rendering_equals_a_row_by_row_join(tiny_world: World) -> None:
     small = build_world(SCALES["small"], 7, AS_OF)
     # Two chunks of each table of the small scale too (chunks hold thousands of rows there).
     sampled = [
@@ -468,18 +490,11 @@ def test_packed_and_joined_rendering_give_the_same_text(
         for world in (tiny_world, small)
         for rows in itertools.islice(source.rows(world), 2)
     ]
-    packed_text = [rows.render() for rows in sampled]
-    monkeypatch.setattr(packed, "MAX_ROW_BYTES", 0)
-    copytext.clear_cache()
-    joined_text = [rows.render() for rows in sampled]
-    assert packed_text == joined_text
-    # Both paths were taken: the narrow tables pack, the review texts do not.
-    monkeypatch.undo()
-    narrow = [r for r in sampled if r._var and r._packed(None) is not None]
-    assert narrow and len(narrow) < len(sampled)
+    for rows in sampled:
+        assert bytes(rows.render()) == _joined_row_by_row(rows)
 
 
-def test_packed_rendering_of_nulls_markers_and_constants(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rendering_of_nulls_markers_and_constants() -> None:
     names = copytext.pool(["a", "bb", "", "dddd"])
     index = np.array([0, 1, 2, 3, 1])
     null = np.array([False, True, False, False, True])
@@ -488,22 +503,140 @@ def test_packed_rendering_of_nulls_markers_and_constants(monkeypatch: pytest.Mon
     rows.ints("maybe", np.array([5, 0, 777, 1, 2]), null=null)
     rows.text("name", copytext.Take(names, index), null=~null)
     rows.text("blank", copytext.masked(copytext.Take(names, index), null), b"!")
+    rows.text("sign", b"+", copytext.Take(names, index), b"-", null=null)
     rows.code("code", "x", np.arange(5), 3, ".png", null=null)
     rows.text(("pair", "const"), b"k\t", copytext.Take(names, index))
+    rows.text("constant", b"c")
     expected = [
-        "   1\t  5\t\\N\t!\tx000.png\tk\ta",
-        "  20\t\\N\tbb\tbb!\t\\N\tk\tbb",
-        " 300\t777\t\\N\t!\tx002.png\tk\t",
-        "4000\t  1\t\\N\t!\tx003.png\tk\tdddd",
-        "   0\t\\N\tbb\tbb!\t\\N\tk\tbb",
+        "   1\t  5\t\\N\t!\t+a-\tx000.png\tk\ta\tc",
+        "  20\t\\N\tbb\tbb!\t\\N\t\\N\tk\tbb\tc",
+        " 300\t777\t\\N\t!\t+-\tx002.png\tk\t\tc",
+        "4000\t  1\t\\N\t!\t+dddd-\tx003.png\tk\tdddd\tc",
+        "   0\t\\N\tbb\tbb!\t\\N\t\\N\tk\tbb\tc",
     ]
-    text = rows.render()
+    text = bytes(rows.render())
     assert text.decode().splitlines() == expected
-    assert rows._packed(None) is not None
-    monkeypatch.setattr(packed, "MAX_ROW_BYTES", 0)
-    assert rows.render() == text
-    monkeypatch.setattr(copytext, "JOIN_ROWS", 2)
-    assert rows.render() == text
+    assert text == _joined_row_by_row(rows)
+    only = copytext.CopyRows(3)
+    only.text("constant", b"c")
+    assert bytes(only.render()) == b"c\nc\nc\n"
+
+
+def _load_in_rollback(
+    url: URL, stream: Iterator[Chunk], query: str, process: bool
+) -> tuple[list[load.TableLoad], list[Any]]:
+    """Load ``stream`` with :func:`load.copy_chunks` into emptied tables, run ``query``, and
+    roll everything back; the loads and the query's rows."""
+    engine = get_engine(url, writable=True)
+    raw = engine.raw_connection()
+    try:
+        conn = raw.driver_connection
+        assert isinstance(conn, psycopg.Connection)
+        with conn.transaction(force_rollback=True):
+            load.set_session(conn)
+            load.truncate(conn, TABLES)
+            loads = load.copy_chunks(conn, stream, expected={}, progress=False, process=process)
+            return loads, conn.execute(query).fetchall()
+    finally:
+        raw.close()
+        engine.dispose()
+
+
+def test_a_generator_process_loads_the_same_rows_as_a_thread(
+    fresh: Callable[[], URL], tiny_world: World
+) -> None:
+    url = fresh()
+    names = [source.table for source in SOURCES]
+    query = " union all ".join(
+        f"select '{t}', count(*), md5(string_agg(t::text, '|' order by t::text)) from {t} t"
+        for t in names
+    )
+    by_thread = _load_in_rollback(url, chunks(tiny_world), query, process=False)
+    by_process = _load_in_rollback(url, chunks(tiny_world), query, process=True)
+    assert by_process[1] == by_thread[1]
+    counts = {table: rows for table, rows, _ in by_process[1]}
+    assert counts == {t.table: t.rows for t in by_process[0]}
+    assert counts["reviews"] == SCALES["tiny"].reviews
+    assert not multiprocessing.active_children()
+
+
+def _genres_named_by(rows_of: Callable[[World], Iterator[copytext.CopyRows]]) -> TableSource:
+    return TableSource("genres", lambda _world: 0, rows_of)
+
+
+def _pid_rows(_world: World) -> Iterator[copytext.CopyRows]:
+    # Large enough to fill several of the process's shared slots: one chunk spans them.
+    n = 3 * generate.SLOT_BYTES // 40
+    rows = copytext.CopyRows(n)
+    rows.ints("id", np.arange(1, n + 1))
+    rows.text("slug", copytext.int_text(np.arange(n)), b"-" + b"x" * 24)
+    rows.text("name", str(os.getpid()).encode())
+    yield rows
+
+
+@pytest.mark.parametrize("process", [True, False])
+def test_the_generator_runs_in_another_process_only_when_asked(
+    fresh: Callable[[], URL], tiny_world: World, process: bool
+) -> None:
+    stream = chunks(tiny_world, (_genres_named_by(_pid_rows),))
+    query = "select count(*), count(distinct slug), min(name), max(id) from genres"
+    (loaded,), [(count, slugs, pid, last)] = _load_in_rollback(fresh(), stream, query, process)
+    assert count == slugs == last == loaded.rows
+    assert loaded.bytes > 2 * generate.SLOT_BYTES
+    assert (pid != str(os.getpid())) is process
+
+
+def _failing_rows(_world: World) -> Iterator[copytext.CopyRows]:
+    rows = copytext.CopyRows(2)
+    rows.ints("id", np.array([1, 2]))
+    rows.text("slug", copytext.pool(["a", "b"]))
+    rows.text("name", copytext.pool(["A", "B"]))
+    yield rows
+    raise ValueError("the generator broke")
+
+
+def _bad_rows(_world: World) -> Iterator[copytext.CopyRows]:
+    for _ in range(50):
+        rows = copytext.CopyRows(1)
+        rows.text("id", b"not a number")
+        yield rows
+
+
+@pytest.mark.parametrize("process", [True, False])
+@pytest.mark.parametrize(
+    ("rows_of", "error"),
+    [(_failing_rows, "the generator broke"), (_bad_rows, "invalid input syntax")],
+)
+def test_a_failure_on_either_side_ends_the_load_and_the_generator(
+    fresh: Callable[[], URL],
+    tiny_world: World,
+    process: bool,
+    rows_of: Callable[[World], Iterator[copytext.CopyRows]],
+    error: str,
+) -> None:
+    stream = chunks(tiny_world, (_genres_named_by(rows_of),))
+    with pytest.raises(Exception, match=error):
+        _load_in_rollback(fresh(), stream, "select 1", process)
+    assert not multiprocessing.active_children()
+
+
+def test_the_embedded_server_leaves_a_large_load_between_checkpoints(
+    seeded: tuple[URL, SeedReport],
+) -> None:
+    engine = get_engine(seeded[0])
+    with engine.connect() as conn:
+        wal = conn.execute(
+            text(
+                "select setting::bigint * 1024 * 1024 from pg_settings where name = 'max_wal_size'"
+            )
+        ).scalar_one()
+        target = conn.execute(text("select current_setting('checkpoint_completion_target')"))
+        level = conn.execute(text("select current_setting('wal_level')")).scalar_one()
+    engine.dispose()
+    # A checkpoint is due after max_wal_size / (1 + target) of WAL: more than the ~2.5 GB
+    # that COPYing scale large writes. The standby still gets its WAL.
+    assert wal / (1 + float(target.scalar_one())) > 3 * 2**30
+    assert level == "replica"
 
 
 @pytest.mark.parametrize("pad", [" ", "0"])

@@ -1,20 +1,45 @@
-"""The tables the seeder fills, in load order, and the stream of rendered chunks.
+"""The tables the seeder fills, in load order, the stream of rendered chunks, and running
+that stream ahead of the loader.
 
 Every table's rows come from a generator in :mod:`~iwm_lab.demodata.catalog`,
 :mod:`~iwm_lab.demodata.streaming`, :mod:`~iwm_lab.demodata.activity` or
 :mod:`~iwm_lab.demodata.social`; each chunk uses its own random stream (seed, table, chunk
-number), so the rows depend on scale and seed only, never on timing or threads.
+number), so the rows depend on scale and seed only, never on timing, threads or processes.
+
+:func:`in_process` renders the stream in a forked process, into a ring of shared buffers:
+the loader's process then does nothing but feed COPY, and never waits for the GIL while
+the generator's Python runs (with a thread, the thread feeding the socket had to win the
+GIL back each time the socket drained). :func:`in_thread` is the fallback where forking is
+not safe (:func:`can_fork`).
 """
 
 from __future__ import annotations
 
+import gc
+import mmap
+import multiprocessing
+import queue
+import signal
+import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from itertools import islice
+from typing import Any
 
 from iwm_lab.demodata import activity, catalog, social, streaming, vocab
 from iwm_lab.demodata.copytext import CopyRows, clear_cache
 from iwm_lab.demodata.world import World
+
+# Chunks rendered ahead of COPY: enough to ride out jitter, few enough to keep memory flat.
+QUEUE_CHUNKS = 3
+# The generator process's ring of shared buffers: a chunk (at most ~5 MB) fills one or two,
+# and the generator may run up to ~60 MB ahead, into the next tables while COPY finishes a
+# slow one (favorites is then rendered before its COPY begins).
+SLOT_BYTES = 4 << 20
+SLOTS = 16
 
 
 @dataclass(frozen=True)
@@ -30,7 +55,7 @@ class Chunk:
 
     table: str
     columns: tuple[str, ...]
-    data: bytes
+    data: bytes | memoryview  # a view into the loader's shared buffer when it came from there
     rows: int
     seconds: float  # spent generating and rendering it
 
@@ -75,8 +100,32 @@ SOURCES: tuple[TableSource, ...] = (
 )
 
 
-def chunks(world: World, sources: tuple[TableSource, ...] = SOURCES) -> Iterator[Chunk]:
-    """Every table's chunks, rendered, in load order."""
+class ChunkStream:
+    """Every chunk of ``sources``, rendered, in load order (at most ``limit`` chunks): an
+    iterator that a loader may also run in a forked process, since nothing of it has run
+    until the first chunk is asked for."""
+
+    def __init__(
+        self, world: World, sources: tuple[TableSource, ...] = SOURCES, limit: int | None = None
+    ) -> None:
+        self.world, self.sources, self.limit = world, sources, limit
+        self._chunks = islice(_render(world, sources), limit)
+
+    def __iter__(self) -> ChunkStream:
+        return self
+
+    def __next__(self) -> Chunk:
+        return next(self._chunks)
+
+
+def chunks(
+    world: World, sources: tuple[TableSource, ...] = SOURCES, limit: int | None = None
+) -> ChunkStream:
+    """Every table's chunks, rendered, in load order (the first ``limit`` only, if given)."""
+    return ChunkStream(world, sources, limit)
+
+
+def _render(world: World, sources: tuple[TableSource, ...]) -> Iterator[Chunk]:
     for source in sources:
         rows_of = source.rows(world)
         while True:
@@ -87,3 +136,144 @@ def chunks(world: World, sources: tuple[TableSource, ...] = SOURCES) -> Iterator
                 break
             data = rows.render()
             yield Chunk(source.table, rows.columns, data, rows.n, time.perf_counter() - started)
+
+
+def _produce(chunks: Iterator[Chunk], out: queue.Queue[Any], stop: threading.Event) -> None:
+    try:
+        for chunk in chunks:
+            while not stop.is_set():
+                try:
+                    out.put(chunk, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+        out.put(None)
+    except BaseException as exc:  # handed to the COPY thread, which re-raises it
+        out.put(exc)
+
+
+@contextmanager
+def in_thread(chunks: Iterator[Chunk]) -> Iterator[Callable[[], Chunk | None]]:
+    """Run ``chunks`` in a thread; yield a function returning the next chunk (None at end)."""
+    out: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_CHUNKS)
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=_produce, args=(chunks, out, stop), name="iwm-seed-generate", daemon=True
+    )
+    thread.start()
+
+    def take() -> Chunk | None:
+        item = out.get()
+        if isinstance(item, BaseException):
+            raise item
+        chunk: Chunk | None = item
+        return chunk
+
+    try:
+        yield take
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _fill_slots(stream: ChunkStream, ring: mmap.mmap, filled: Any, free: Any) -> None:
+    """In the generator process: render every chunk into free slots of ``ring`` and say so
+    on ``filled``, in order; None at the end, or the exception that stopped it."""
+    # Objects inherited from the loader (its connection among them) are never collected
+    # here, whatever garbage they hold; and the loader's signal handlers are not this
+    # process's: terminate() and Ctrl-C end it.
+    gc.freeze()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    unused = list(range(SLOTS))
+    try:
+        for chunk in stream:
+            data = memoryview(chunk.data)
+            for start in range(0, max(len(data), 1), SLOT_BYTES):
+                piece = data[start : start + SLOT_BYTES]
+                slot = unused.pop() if unused else free.recv()
+                at = slot * SLOT_BYTES
+                ring[at : at + len(piece)] = piece
+                # A chunk wider than a slot: its rows and time are counted on its last piece.
+                last = start + SLOT_BYTES >= len(data)
+                rows, seconds = (chunk.rows, chunk.seconds) if last else (0, 0.0)
+                filled.send((chunk.table, chunk.columns, slot, len(piece), rows, seconds))
+        filled.send(None)
+    except BaseException as exc:  # handed to the loader, which re-raises it
+        try:
+            filled.send(exc)
+        except Exception:
+            filled.send(RuntimeError(f"the generator process failed: {exc!r}"))
+
+
+@contextmanager
+def in_process(stream: ChunkStream) -> Iterator[Callable[[], Chunk | None]]:
+    """Run ``stream`` in a forked process; yield a function returning the next chunk (None at
+    end). A chunk's data is a view into shared memory, valid until the next call."""
+    context = multiprocessing.get_context("fork")
+    ring = mmap.mmap(-1, SLOTS * SLOT_BYTES)
+    filled_out, filled_in = context.Pipe(duplex=False)
+    free_out, free_in = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_fill_slots,
+        args=(stream, ring, filled_in, free_out),
+        name="iwm-seed-generate",
+        daemon=True,
+    )
+    with warnings.catch_warnings():
+        if threading.active_count() == 1:
+            # Python counts every thread of the process; the only others here are native
+            # ones, such as Arrow's allocator's background thread, which its allocator
+            # makes safe across fork.
+            warnings.filterwarnings(
+                "ignore", "This process .* is multi-threaded", DeprecationWarning
+            )
+        child.start()
+    # Only the child writes chunks and reads free slots: its exit then ends the pipes.
+    filled_in.close()
+    free_out.close()
+    held: int | None = None
+
+    def take() -> Chunk | None:
+        nonlocal held
+        if held is not None:
+            # A child that has rendered everything has exited and needs no slot back.
+            with suppress(BrokenPipeError):
+                free_in.send(held)
+            held = None
+        try:
+            message = filled_out.recv()
+        except EOFError:
+            child.join(5)
+            raise RuntimeError(
+                f"the generator process ended unexpectedly (exit code {child.exitcode})"
+            ) from None
+        if message is None:
+            return None
+        if isinstance(message, BaseException):
+            raise message
+        table, columns, slot, size, rows, seconds = message
+        held = slot
+        view = memoryview(ring)[slot * SLOT_BYTES : slot * SLOT_BYTES + size]
+        return Chunk(table, columns, view, rows, seconds)
+
+    try:
+        yield take
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join()
+        filled_out.close()
+        free_in.close()
+        # Views of the last chunks may still be referenced; then the map goes with them.
+        with suppress(BufferError):
+            ring.close()
+
+
+def can_fork() -> bool:
+    """Whether the generator may run in a forked process: the platform forks, and this
+    process runs one Python thread only (forking beside other threads can deadlock the child
+    on a lock one of them held; a notebook's kernel, for one, runs several)."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1

@@ -1,4 +1,4 @@
-"""Bulk loading: COPY streaming from a generator thread, index and constraint handling.
+"""Bulk loading: COPY streaming from a generator process, index and constraint handling.
 
 The whole load is one transaction, so a failure leaves the database as it was. Inside it:
 
@@ -9,17 +9,17 @@ The whole load is one transaction, so a failure leaves the database as it was. I
 2. foreign keys, primary/unique keys and indexes are dropped, after their exact definitions
    are read from the catalog (measured on reviews: COPY with them all runs at ~36k rows/s,
    without them at ~400k rows/s, and rebuilding costs far less than the difference);
-3. a thread generates and renders chunks while this one streams them with COPY: psycopg
-   waits on the socket without the GIL, and a bounded queue keeps memory flat;
+3. a CHECKPOINT (for big loads), then a forked process generates and renders chunks into a
+   small ring of shared buffers while this one streams them with COPY, so the generator's
+   Python never holds up the thread feeding the socket (where this process cannot fork
+   safely, a thread generates instead; memory stays flat either way);
 4. keys, indexes and then foreign keys are restored (adding a foreign key validates every
    row), the partitioned twins are filled with INSERT ... SELECT, statistics gathered.
 """
 
 from __future__ import annotations
 
-import queue
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,7 +30,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from iwm_lab.demodata.generate import Chunk
+from iwm_lab.demodata.generate import Chunk, ChunkStream, can_fork, in_process, in_thread
 
 Statement = sql.SQL | sql.Composed
 Labelled = list[tuple[str, Statement]]
@@ -45,12 +45,14 @@ SESSION_SETTINGS = {
     "work_mem": "256MB",
 }
 LOCK_TIMEOUT = "10s"
-# Chunks rendered ahead of COPY: enough to ride out jitter, few enough to keep memory flat.
-QUEUE_CHUNKS = 3
-# While COPY runs, the thread feeding the socket must get the GIL back from the generator
-# thread quickly each time the socket drains, or the server sits idle: Python's default
-# switch interval (5 ms) is longer than the server takes to consume a socket buffer.
+# When the generator is a thread: while COPY runs, the thread feeding the socket must get
+# the GIL back from it quickly each time the socket drains, or the server sits idle:
+# Python's default switch interval (5 ms) is longer than the server takes to consume a
+# socket buffer.
 COPY_SWITCH_INTERVAL = 0.0005
+# Loads of this many rows or more start with a CHECKPOINT (see copy_chunks); smaller ones
+# write too little WAL to meet one.
+CHECKPOINT_ROWS = 1_000_000
 # The partitioned twins and the tables they copy.
 TWINS = {"reviews_partitioned": "reviews", "pulses_partitioned": "pulses"}
 
@@ -213,44 +215,17 @@ def fill_twins(conn: psycopg.Connection[Any]) -> dict[str, tuple[int, float]]:
     return counts
 
 
-def _produce(chunks: Iterator[Chunk], out: queue.Queue[Any], stop: threading.Event) -> None:
-    try:
-        for chunk in chunks:
-            while not stop.is_set():
-                try:
-                    out.put(chunk, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
-                return
-        out.put(None)
-    except BaseException as exc:  # handed to the COPY thread, which re-raises it
-        out.put(exc)
-
-
-@contextmanager
-def _generator_thread(chunks: Iterator[Chunk]) -> Iterator[Callable[[], Chunk | None]]:
-    """Run ``chunks`` in a thread; yield a function returning the next chunk (None at end)."""
-    out: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_CHUNKS)
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=_produce, args=(chunks, out, stop), name="iwm-seed-generate", daemon=True
-    )
-    thread.start()
-
-    def take() -> Chunk | None:
-        item = out.get()
-        if isinstance(item, BaseException):
-            raise item
-        chunk: Chunk | None = item
-        return chunk
-
-    try:
-        yield take
-    finally:
-        stop.set()
-        thread.join()
+def checkpoint(conn: psycopg.Connection[Any]) -> bool:
+    """Run a CHECKPOINT if this role may (a superuser or a member of ``pg_checkpoint``);
+    whether it ran."""
+    row = conn.execute(
+        "select rolsuper or pg_has_role(current_user, 'pg_checkpoint', 'member') "
+        "from pg_roles where rolname = current_user"
+    ).fetchone()
+    if not (row and row[0]):
+        return False
+    conn.execute("checkpoint")
+    return True
 
 
 def copy_chunks(
@@ -260,13 +235,38 @@ def copy_chunks(
     expected: dict[str, int],
     progress: bool,
     freeze: bool = True,
+    process: bool | None = None,
+    fresh_checkpoint: bool | None = None,
 ) -> list[TableLoad]:
-    """COPY every chunk into its table, generating the next ones meanwhile."""
+    """COPY every chunk into its table, generating the next ones meanwhile: in a forked
+    process if ``process`` (by default when ``chunks`` is a :class:`ChunkStream` and
+    :func:`can_fork`), else in a thread.
+
+    With ``fresh_checkpoint`` (by default when ``expected`` adds up to
+    :data:`CHECKPOINT_ROWS` or more), and the right to, a CHECKPOINT comes first: the COPYs then
+    start a checkpoint cycle of their own, and the WAL they write (about the size of the
+    tables) triggers the next one only after ``max_wal_size / (1 +
+    checkpoint_completion_target)`` of it (the embedded server's 8 GB: past every table of
+    ``large``). A checkpoint during COPY flushes and fsyncs what the load wrote since the
+    last, stalling it for seconds."""
+    if fresh_checkpoint is None:
+        fresh_checkpoint = sum(expected.values()) >= CHECKPOINT_ROWS
+    if fresh_checkpoint:
+        checkpoint(conn)
+    if process is None:
+        process = isinstance(chunks, ChunkStream) and can_fork()
     loads: list[TableLoad] = []
+    if process:
+        if not isinstance(chunks, ChunkStream):
+            raise TypeError("only a ChunkStream can be generated in another process")
+        with in_process(chunks) as take:
+            _copy_tables(conn, take, expected, progress, freeze, loads)
+        return loads
     interval = sys.getswitchinterval()
     sys.setswitchinterval(COPY_SWITCH_INTERVAL)
     try:
-        _copy_tables(conn, chunks, expected, progress, freeze, loads)
+        with in_thread(chunks) as take:
+            _copy_tables(conn, take, expected, progress, freeze, loads)
     finally:
         sys.setswitchinterval(interval)
     return loads
@@ -274,49 +274,48 @@ def copy_chunks(
 
 def _copy_tables(
     conn: psycopg.Connection[Any],
-    chunks: Iterator[Chunk],
+    take: Callable[[], Chunk | None],
     expected: dict[str, int],
     progress: bool,
     freeze: bool,
     loads: list[TableLoad],
 ) -> None:
-    with _generator_thread(chunks) as take:
-        waited = 0.0
+    waited = 0.0
 
-        def stream() -> Iterator[Chunk]:
-            nonlocal waited
-            while True:
-                started = time.perf_counter()
-                chunk = take()
-                waited += time.perf_counter() - started
-                if chunk is None:
-                    return
-                yield chunk
+    def stream() -> Iterator[Chunk]:
+        nonlocal waited
+        while True:
+            started = time.perf_counter()
+            chunk = take()
+            waited += time.perf_counter() - started
+            if chunk is None:
+                return
+            yield chunk
 
-        for table, group in groupby(stream(), key=lambda c: c.table):
-            load = TableLoad(table)
-            started, waited_before = time.perf_counter(), waited
-            first = next(group)
-            statement = sql.SQL("copy {} ({}) from stdin{}").format(
-                sql.Identifier(table),
-                sql.SQL(", ").join(sql.Identifier(c) for c in first.columns),
-                sql.SQL(" with (freeze)" if freeze else ""),
-            )
-            with (
-                _bar(table, expected.get(table), progress) as advance,
-                conn.cursor().copy(statement) as copy,
-            ):
-                for chunk in _chain(first, group):
-                    if chunk.columns != first.columns:
-                        raise RuntimeError(f"chunk of {table} has different columns")
-                    copy.write(memoryview(chunk.data))
-                    load.rows += chunk.rows
-                    load.bytes += len(chunk.data)
-                    load.generate_seconds += chunk.seconds
-                    advance(chunk.rows)
-            load.seconds = time.perf_counter() - started
-            load.wait_seconds = waited - waited_before
-            loads.append(load)
+    for table, group in groupby(stream(), key=lambda c: c.table):
+        load = TableLoad(table)
+        started, waited_before = time.perf_counter(), waited
+        first = next(group)
+        statement = sql.SQL("copy {} ({}) from stdin{}").format(
+            sql.Identifier(table),
+            sql.SQL(", ").join(sql.Identifier(c) for c in first.columns),
+            sql.SQL(" with (freeze)" if freeze else ""),
+        )
+        with (
+            _bar(table, expected.get(table), progress) as advance,
+            conn.cursor().copy(statement) as copy,
+        ):
+            for chunk in _chain(first, group):
+                if chunk.columns != first.columns:
+                    raise RuntimeError(f"chunk of {table} has different columns")
+                copy.write(memoryview(chunk.data))
+                load.rows += chunk.rows
+                load.bytes += len(chunk.data)
+                load.generate_seconds += chunk.seconds
+                advance(chunk.rows)
+        load.seconds = time.perf_counter() - started
+        load.wait_seconds = waited - waited_before
+        loads.append(load)
 
 
 def _chain[T](first: T, rest: Iterator[T]) -> Iterator[T]:
