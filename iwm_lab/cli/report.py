@@ -162,22 +162,34 @@ _EXECUTOR_OPTION = click.option(
     help="Where the notebooks run: worker processes here, or the workers of the Dask "
     "scheduler at HOST:PORT (they send the files back; this process publishes them).",
 )
+_POOL_OPTION = click.option(
+    "--pool",
+    type=click.IntRange(0, 8),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Warm kernels kept ready per kind of run with --executor local (serve: between "
+    "rounds; run-due: for its later due reports); each serves one run. 0: none.",
+)
 
 
 @report_group.command("run-due")
 @_JOBS_OPTION
 @_EXECUTOR_OPTION
+@_POOL_OPTION
 @click.option(
     "--force",
     is_flag=True,
     help='Run reports with run_when = "data_changed" even when their data is unchanged.',
 )
-def report_run_due(jobs: int | None, executor: str, force: bool) -> None:
+def report_run_due(jobs: int | None, executor: str, pool: int, force: bool) -> None:
     """Run every report (and fan-out part) that came due since its last run."""
     from iwm_lab.reports.due import run_due
 
     try:
-        outcomes = run_due(_schedule(), jobs=jobs, force=force, executor=executor, progress=_say)
+        outcomes = run_due(
+            _schedule(), jobs=jobs, force=force, executor=executor, progress=_say, pool=pool
+        )
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     if not outcomes:
@@ -205,6 +217,7 @@ _NOT_PUBLISHED = ("failed", "error", "interrupted", "timed_out", "held")
 @report_group.command("serve")
 @_JOBS_OPTION
 @_EXECUTOR_OPTION
+@_POOL_OPTION
 @click.option(
     "--every",
     type=click.FloatRange(min=0.1),
@@ -213,7 +226,7 @@ _NOT_PUBLISHED = ("failed", "error", "interrupted", "timed_out", "held")
     metavar="SECONDS",
     help="Seconds between rounds of run-due.",
 )
-def report_serve(jobs: int | None, executor: str, every: float) -> None:
+def report_serve(jobs: int | None, executor: str, pool: int, every: float) -> None:
     """Run run-due every minute in the foreground (a systemd service or a container).
 
     SIGTERM ends it after the current runs; Ctrl-C interrupts them.
@@ -222,7 +235,9 @@ def report_serve(jobs: int | None, executor: str, every: float) -> None:
 
     click.echo(f"serving the schedule: run-due every {every:g} s (SIGTERM to stop)", err=True)
     try:
-        summary = serve(_schedule, every_s=every, jobs=jobs, executor=executor, progress=_say)
+        summary = serve(
+            _schedule, every_s=every, jobs=jobs, executor=executor, progress=_say, pool=pool
+        )
     except KeyboardInterrupt as exc:
         _interrupted(exc)
     click.echo(f"stopped after {summary.rounds} round(s), {len(summary.outcomes)} run(s)")

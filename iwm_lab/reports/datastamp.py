@@ -64,10 +64,18 @@ from sqlalchemy import Connection, text
 
 from iwm_lab.exceptions import UnknownTable
 from iwm_lab.formatting import plural
-from iwm_lab.rollups import ROLLUPS, SOURCES
+from iwm_lab.rollups import ROLLUP_STATE_TABLES, ROLLUPS, SOURCES, TABLE_ROLLUPS
 
-# Tables read exactly as other parts (the revision, the refresh records), not by counters.
-_BOOKKEEPING = ("alembic_version", "rollup_refreshes", "trending_refreshes")
+# Tables read exactly as other parts (the revision, the refresh records), not by counters. The
+# rollups stored as tables, and their change log, change with the data they summarise or with
+# a refresh, which the refresh records already say.
+_BOOKKEEPING = (
+    "alembic_version",
+    "rollup_refreshes",
+    "trending_refreshes",
+    *TABLE_ROLLUPS,
+    *ROLLUP_STATE_TABLES,
+)
 TRENDING_TABLE = "trending_topics"
 DIGEST_CHARS = 16
 _NAME_SHOWN = 64

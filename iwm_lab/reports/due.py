@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 
 from iwm_lab.exceptions import IwmLabError, ReportBusy
 from iwm_lab.reports.executors import LOCAL
+from iwm_lab.reports.kernels import KernelPool
 from iwm_lab.reports.schedule import Job, Schedule
 from iwm_lab.reports.signals import interrupts_once
 from iwm_lab.reports.state import (
@@ -194,8 +195,14 @@ def run_due(
     progress: Callable[[str], None] | None = None,
     handle_sigterm: bool = True,
     executor: str = LOCAL,
+    pool: int | KernelPool = 1,
 ) -> list[DueOutcome]:
     """Run the due jobs, up to ``jobs`` at once; return what became of each.
+
+    ``pool`` warms kernels ahead for the local executor (:mod:`.kernels`): an int is how many
+    per kind of run this call keeps warm (0: each run starts its own, cold), a
+    :class:`~iwm_lab.reports.kernels.KernelPool` is one kept by the caller across calls
+    (``serve``), which closes it. A warm kernel serves one run only.
 
     ``executor`` is ``"local"`` (worker processes here) or ``"dask://HOST:PORT"`` (the workers
     of that Dask scheduler, see :mod:`.executors`); anything else raises
@@ -213,6 +220,8 @@ def run_due(
 
     if jobs is not None and jobs < 1:
         raise ValueError("jobs must be at least 1")
+    if isinstance(pool, int) and pool < 0:
+        raise ValueError("pool must be at least 0")
     parse_executor(executor)
     say = progress or (lambda _message: None)
     for sent in flush(schedule):
@@ -222,9 +231,15 @@ def run_due(
         say(f"{item.job.label}: {item.reason}")
     if not due:
         return []
-    with open_executor(executor) as opened:
-        width = jobs or opened.default_jobs
-        outcomes = _run_all(schedule, due, width, force, say, handle_sigterm, opened)
+    owned = KernelPool(pool) if isinstance(pool, int) and pool and executor == LOCAL else None
+    try:
+        shared = pool if isinstance(pool, KernelPool) else owned
+        with open_executor(executor, pool=shared) as opened:
+            width = jobs or opened.default_jobs
+            outcomes = _run_all(schedule, due, width, force, say, handle_sigterm, opened)
+    finally:
+        if owned is not None:  # its waiting workers and their kernels end with the call
+            owned.close()
     try:
         for line in prune(schedule).describe():
             say(f"retention: {line}")
@@ -245,8 +260,15 @@ def _run_all(
     # Several progress bars in one terminal garble each other; a Dask worker's go to its log.
     progress_bar = executor.name == LOCAL and (jobs == 1 or len(due) == 1)
 
+    from iwm_lab.reports.runner import statement_timeout_of
+
     def run_one(item: DueJob) -> DueOutcome:
         return _run_one(schedule, item, executor, force, progress_bar, say)
+
+    # The first runs start at once, cold: warming a kernel for them would only add its
+    # warm-up. The later ones get theirs warmed meanwhile (and serve's next rounds).
+    later = due[jobs:]
+    executor.expect([(i.job.report.notebook, statement_timeout_of(i.job.report)) for i in later])
 
     with ThreadPoolExecutor(max_workers=jobs) as pool, interrupts_once(sigterm=handle_sigterm):
         futures = [pool.submit(run_one, item) for item in due]

@@ -30,6 +30,11 @@ as interrupted.
 
 Locally the temporary folder is in the job's ``.staging`` (a run in progress shows there, as
 it always has); on a Dask worker it is the worker's temporary folder.
+
+Locally, a run may instead be handed to a worker process started ahead, with its kernel
+warm (:mod:`.kernels`: ``run-due``'s later due reports, ``serve`` after a report's first
+round): the same process, told its task on stdin rather than on its command line. A Dask
+worker always starts the run's process and kernel cold.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -54,6 +60,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from iwm_lab.exceptions import ExecutorError
+from iwm_lab.reports.kernels import KernelPool, WarmWorker, pool_key
 from iwm_lab.reports.state import STAGING, RunRecord
 
 if TYPE_CHECKING:
@@ -61,7 +68,7 @@ if TYPE_CHECKING:
 
 LOCAL = "local"
 DASK = "dask"
-WORKER = "iwm_lab.reports.worker"
+WORKER = "iwm_lab.reports.worker"  # the same module as kernels.WORKER
 TASK_FILE = "task.pickle"
 RESULT_FILE = "result.out"
 RUN_DIR = "run"  # the run's own files, in the temporary folder
@@ -105,6 +112,10 @@ class Executor(Protocol):
     @property
     def default_jobs(self) -> int: ...
 
+    def expect(self, tasks: list[tuple[Path, int]]) -> None:
+        """Runs of these notebooks, with these statement timeouts, are coming (a hint)."""
+        ...
+
     def run(self, task: Task, job_dir: Path) -> Executed:
         """Execute ``task`` and wait for it (called from a coordinator thread per job)."""
         ...
@@ -133,16 +144,32 @@ def parse_executor(spec: str) -> str:
 
 
 class LocalExecutor:
-    """Worker processes on this host, one per running job (``run-due --jobs N``)."""
+    """Worker processes on this host, one per running job (``run-due --jobs N``), warm ones
+    from ``pool`` when it has one for the run (:mod:`.kernels`)."""
 
     name = LOCAL
     default_jobs = 1
 
-    def __init__(self) -> None:
+    def __init__(self, pool: KernelPool | None = None) -> None:
         self._stop = threading.Event()
+        self.pool = pool
+
+    def expect(self, tasks: list[tuple[Path, int]]) -> None:
+        """Runs of these notebooks (with these statement timeouts) are coming: warm up."""
+        if self.pool is not None:
+            self.pool.expect([pool_key(notebook, timeout) for notebook, timeout in tasks])
 
     def run(self, task: Task, job_dir: Path) -> Executed:
-        return execute_task(task, str(job_dir / STAGING), self._stop)
+        if self.pool is None:
+            return execute_task(task, str(job_dir / STAGING), self._stop)
+        from iwm_lab.reports.runner import statement_timeout_of
+
+        spec = task.request.prepared.job.report
+        warm = self.pool.take(pool_key(spec.notebook, statement_timeout_of(spec)))
+        try:
+            return execute_task(task, str(job_dir / STAGING), self._stop, warm)
+        finally:
+            self.pool.finished(warm)
 
     def stop(self) -> None:
         self._stop.set()
@@ -170,6 +197,9 @@ class DaskExecutor:
         """The cluster's worker threads now: every one of them can run a job."""
         threads: dict[str, int] = self._client.nthreads()
         return max(1, sum(threads.values()))
+
+    def expect(self, tasks: list[tuple[Path, int]]) -> None:
+        """Nothing to warm: each Dask task starts its worker process and kernel."""
 
     def run(self, task: Task, job_dir: Path) -> Executed:
         future: Any = self._client.submit(
@@ -203,12 +233,17 @@ class DaskExecutor:
 
 @contextlib.contextmanager
 def open_executor(
-    spec: str, *, connect_timeout_s: float = DASK_CONNECT_TIMEOUT_S
+    spec: str,
+    *,
+    connect_timeout_s: float = DASK_CONNECT_TIMEOUT_S,
+    pool: KernelPool | None = None,
 ) -> Iterator[LocalExecutor | DaskExecutor]:
-    """The executor ``spec`` names (:func:`parse_executor`), connected, closed afterwards."""
+    """The executor ``spec`` names (:func:`parse_executor`), connected, closed afterwards.
+    ``pool`` (warm workers, :mod:`.kernels`) serves the local executor only: a Dask worker
+    starts each run's process and kernel cold."""
     address = parse_executor(spec)
     if address == LOCAL:
-        yield LocalExecutor()
+        yield LocalExecutor(pool)
         return
     executor = DaskExecutor(address, connect_timeout_s)
     try:
@@ -217,30 +252,43 @@ def open_executor(
         executor.close()
 
 
-def execute_task(task: Task, scratch_parent: str | None, stop: StopFlag) -> Executed:
+def execute_task(
+    task: Task, scratch_parent: str | None, stop: StopFlag, warm: WarmWorker | None = None
+) -> Executed:
     """Run ``task`` in a worker process in a temporary folder below ``scratch_parent`` (the
-    system's when None) and return what it made; the folder is removed afterwards."""
+    system's when None) and return what it made; the folder is removed afterwards.
+
+    ``warm`` is a worker started ahead (:mod:`.kernels`), which is handed the task; without
+    it (or when it has exited) a worker process starts now. A warm worker is waited for until
+    it answers, not until it exits (it then shuts its kernel down): whoever gave it reaps it
+    (:meth:`.kernels.KernelPool.finished`).
+    """
+    began = time.perf_counter()
     if stop.is_set():
+        if warm is not None:
+            warm.stop()
         return Executed(None, ran_on=_where(), status="interrupted", message="not started")
     if scratch_parent is not None:
         Path(scratch_parent).mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="iwm-run-", dir=scratch_parent))
     try:
         (scratch / TASK_FILE).write_bytes(pickle.dumps(task))
-        argv = [sys.executable, "-m", WORKER, "--task", str(scratch / TASK_FILE)]
-        argv += ["--into", str(scratch), "--watch-stdin"]
-        with open(scratch / RESULT_FILE, "w+", encoding="utf-8") as out:
-            # stdout carries the worker's JSON result; its stderr (progress) is ours.
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out)
-            where = _where(proc.pid)
-            try:
-                _wait(proc, stop)
-            finally:
-                if proc.stdin is not None:
-                    proc.stdin.close()
-            out.seek(0)
-            result = _last_json(out.read())
-        if result is None:
+        if warm is not None and _handed(warm, scratch):
+            proc = warm.proc
+            warm.wait_answer(stop, STOP_POLL_S)
+            output = warm.output()
+        else:
+            argv = [sys.executable, "-m", WORKER, "--task", str(scratch / TASK_FILE)]
+            argv += ["--into", str(scratch), "--watch-stdin"]
+            with open(scratch / RESULT_FILE, "w+", encoding="utf-8") as out:
+                # stdout carries the worker's JSON result; its stderr (progress) is ours.
+                proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out)
+                _wait_closed(proc, stop)
+                out.seek(0)
+                output = out.read()
+        where = _where(proc.pid)
+        result = _last_json(output)
+        if result is None or result.get("status") in ("ready", "dead"):
             message = f"worker exited with status {proc.returncode}"
             return Executed(None, ran_on=where, message=message)
         if result.get("record") is None:
@@ -248,9 +296,34 @@ def execute_task(task: Task, scratch_parent: str | None, stop: StopFlag) -> Exec
             return Executed(None, ran_on=where, status=status, message=str(result.get("message")))
         record = RunRecord.from_dict(result["record"])
         record.ran_on = where
+        record.timings["worker_s"] = round(time.perf_counter() - began, 3)
         return Executed(record, _files(scratch, task.known_static), where)
     finally:
+        if warm is not None:  # its files are read: it may go (it watches its stdin)
+            warm.close_stdin()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _handed(warm: WarmWorker, scratch: Path) -> bool:
+    """Hand the task in ``scratch`` to ``warm``; False when it has exited (start cold)."""
+    if warm.alive():
+        try:
+            warm.hand(scratch / TASK_FILE, scratch)
+            return True
+        except OSError:  # it exited meanwhile: its stdin is closed
+            pass
+    warm.stop()
+    return False
+
+
+def _wait_closed(proc: subprocess.Popen[bytes], stop: StopFlag) -> None:
+    """:func:`_wait`, then close the worker's stdin (which it watches)."""
+    try:
+        _wait(proc, stop)
+    finally:
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
 
 
 def _wait(proc: subprocess.Popen[bytes], stop: StopFlag) -> None:

@@ -26,6 +26,7 @@ plotly JSON is preferred whenever an output has it.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -203,11 +204,28 @@ def export_html(
     ``plotly_src`` is the URL of plotly.js relative to the page (see :func:`plotly_asset`);
     without it, plotly.js is inlined.
     """
-    from nbconvert import HTMLExporter
     from plotly.offline import get_plotlyjs
 
     prepared, figures = prepare_for_html(nb)
-    exporter = HTMLExporter(
+    exporter = _exporter(keep_code)
+    resources = {
+        "metadata": {"name": header.title},
+        "iwm_header": header,
+        "iwm_plotly_js": get_plotlyjs() if figures and plotly_src is None else "",
+        "iwm_plotly_src": plotly_src if figures else None,
+        "iwm_plotly_charts": figures,
+    }
+    body: str = exporter.from_notebook_node(prepared, resources=resources)[0]
+    return body
+
+
+@functools.cache
+def _exporter(keep_code: bool) -> Any:
+    """One exporter per process and option: its Jinja environment compiles the templates
+    once (most of an export's time when each page built its own)."""
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(
         template_name="iwm_report",
         extra_template_basedirs=[str(TEMPLATES)],
         exclude_input=not keep_code,
@@ -216,12 +234,28 @@ def export_html(
         embed_images=True,
         theme="light",
     )
-    resources = {
-        "metadata": {"name": header.title},
-        "iwm_header": header,
-        "iwm_plotly_js": get_plotlyjs() if figures and plotly_src is None else "",
-        "iwm_plotly_src": plotly_src if figures else None,
-        "iwm_plotly_charts": figures,
-    }
-    body, _ = exporter.from_notebook_node(prepared, resources=resources)
-    return body
+
+
+def warm_up() -> None:
+    """Export a small page with and without code: nbconvert imported, templates compiled
+    (a warm worker does this before its run, see :mod:`.kernels`)."""
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    table = "<table><thead><tr><th>a</th></tr></thead><tbody><tr><td>1</td></tr></tbody></table>"
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# Warm-up"),
+            new_code_cell(
+                "1",
+                execution_count=1,
+                outputs=[
+                    new_output("stream", name="stdout", text="1\n"),
+                    new_output("display_data", data={"text/markdown": "**1**"}),
+                    new_output("execute_result", data={"text/html": table}, execution_count=1),
+                ],
+            ),
+        ]
+    )
+    header = ReportHeader("Warm-up", "warm-up", "-", "-", "-", "-", "-")
+    for keep_code in (False, True):
+        export_html(nb, header, keep_code=keep_code, plotly_src="plotly.min.js")

@@ -39,7 +39,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -53,6 +52,7 @@ from iwm_lab.database import database_url, get_engine
 from iwm_lab.exceptions import DatabaseNotReady, DatabaseUnavailable, SchemaNotReady
 from iwm_lab.migrate import require_head
 from iwm_lab.reports.errors import failure_message, lost_database, short_message
+from iwm_lab.reports.kernels import KERNEL, KERNEL_ARGUMENTS, WarmKernel, kernel_environment_applied
 from iwm_lab.reports.locks import JobLock, take_job_lock
 from iwm_lab.reports.prepare import AS_OF, PreparedJob, check_values, prepare, run_parameters
 from iwm_lab.reports.publish import RunResult, finish
@@ -83,7 +83,6 @@ from iwm_lab.settings import get_settings
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
-KERNEL = "python3"
 
 
 def check_database() -> str:
@@ -100,26 +99,9 @@ def check_database() -> str:
         engine.dispose()
 
 
-@contextlib.contextmanager
-def _kernel_environment(statement_timeout_ms: int) -> Iterator[None]:
+def _kernel_environment(statement_timeout_ms: int) -> contextlib.AbstractContextManager[None]:
     """What the kernel inherits, set on this process for the run and restored after."""
-    wanted = {
-        "PLOTLY_RENDERER": "plotly_mimetype",
-        "IWM_STATEMENT_TIMEOUT": str(statement_timeout_ms),
-        "PGOPTIONS": (
-            f"-c statement_timeout={statement_timeout_ms} -c default_transaction_read_only=on"
-        ),
-    }
-    saved = {k: os.environ.get(k) for k in wanted}
-    os.environ.update(wanted)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return kernel_environment_applied(statement_timeout_ms)
 
 
 @dataclass(frozen=True)
@@ -238,11 +220,14 @@ def run_job(
 
 
 def execute_run(
-    request: RunRequest, staging: Path, say: Progress
+    request: RunRequest, staging: Path, say: Progress, kernel: WarmKernel | None = None
 ) -> tuple[RunRecord, KeyboardInterrupt | None]:
     """Execute the notebook into ``staging``: the record, and the interrupt that stopped it
     (SIGINT, SIGTERM), if any, for the caller to raise once the run is published. Retries
     while the database cannot be reached, from ``request.first_attempt`` on.
+
+    ``kernel`` is a warm kernel (:mod:`.kernels`) for the first attempt that starts one; it
+    is shut down after that attempt, and later attempts start their own.
 
     Then :func:`render_run` (with signals deferred until the result is published or sent:
     the run is published whole or not at all).
@@ -258,11 +243,20 @@ def execute_run(
         try:
             if attempt > request.first_attempt:
                 _wait_before(attempt, spec, job.label, say)
-            if not _ready(prepared, record):
+            began = time.perf_counter()
+            ready = _ready(prepared, record)
+            record.timings["check_s"] = round(time.perf_counter() - began, 3)
+            if not ready:
                 continue
             staging.mkdir(parents=True)
+            warm, kernel = kernel, None  # one run per kernel: a retry starts afresh
             _execute(
-                prepared, staging / f"{job.file_stem}.ipynb", record, say, request.progress_bar
+                prepared,
+                staging / f"{job.file_stem}.ipynb",
+                record,
+                say,
+                request.progress_bar,
+                warm,
             )
         except TimedOut as exc:
             record.status = TIMED_OUT
@@ -348,20 +342,39 @@ def data_key(job: Job) -> str:
     return digest.hexdigest()[:24]
 
 
+def statement_timeout_of(spec: ReportSpec) -> int:
+    """The statement timeout a report's kernel gets: the report's, else the settings'."""
+    if spec.statement_timeout_ms is not None:
+        return spec.statement_timeout_ms
+    return get_settings().statement_timeout_ms
+
+
 def _execute(
-    prepared: PreparedJob, output: Path, record: RunRecord, say: Progress, progress_bar: bool
+    prepared: PreparedJob,
+    output: Path,
+    record: RunRecord,
+    say: Progress,
+    progress_bar: bool,
+    warm: WarmKernel | None = None,
 ) -> None:
     from papermill import execute_notebook
     from papermill.exceptions import PapermillExecutionError
 
     spec = prepared.job.report
-    timeout = spec.statement_timeout_ms
-    if timeout is None:
-        timeout = get_settings().statement_timeout_ms
+    timeout = statement_timeout_of(spec)
+    if warm is not None and not (warm.fits(spec.notebook.parent, timeout) and warm.alive()):
+        warm.shutdown()  # started for another folder or timeout, or died: start one afresh
+        warm = None
     say(f"{prepared.job.label}: executing {spec.notebook.name} (statement timeout {timeout} ms)")
     began = time.perf_counter()
     try:
-        with _kernel_environment(timeout), interrupts_once(), deadline(spec.timeout_s):
+        # An interrupted warm kernel is shut down last, after the deadline is disarmed.
+        with (
+            _shut_down_after(warm),
+            _kernel_environment(timeout),
+            interrupts_once(),
+            deadline(spec.timeout_s),
+        ):
             execute_notebook(
                 str(spec.notebook),
                 str(output),
@@ -369,8 +382,9 @@ def _execute(
                 kernel_name=KERNEL,
                 progress_bar=progress_bar,
                 cwd=str(spec.notebook.parent),
-                # ipykernel's start-up warnings (TCP transport) would drown the progress bar.
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                extra_arguments=[KERNEL_ARGUMENTS[0]],
+                # A warm kernel: nbclient uses it and leaves it running for its owner.
+                **({"km": warm.km} if warm is not None else {}),
             )
         record.status = SUCCESS
     except PapermillExecutionError as exc:
@@ -382,6 +396,20 @@ def _execute(
         record.error = failure_message(type(exc).__name__, str(exc))
     finally:
         record.timings["execute_s"] = round(time.perf_counter() - began, 3)
+        record.timings["warm_kernel"] = 1.0 if warm is not None else 0.0
+
+
+@contextlib.contextmanager
+def _shut_down_after(warm: WarmKernel | None) -> Iterator[None]:
+    """Shut a warm kernel down at once when its run is interrupted (a timeout, Ctrl-C,
+    SIGTERM), as nbclient does its own. A run that ends otherwise leaves it to its worker,
+    which shuts it down after sending the result (a kernel takes a second or two to exit)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if warm is not None:
+            warm.shutdown()
+        raise
 
 
 def run_report(

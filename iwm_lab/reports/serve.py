@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from iwm_lab.exceptions import IwmLabError
 from iwm_lab.reports.due import DueOutcome, run_due
 from iwm_lab.reports.executors import parse_executor
+from iwm_lab.reports.kernels import KernelPool
 from iwm_lab.reports.schedule import Schedule
 
 Progress = Callable[[str], None]
@@ -46,6 +47,7 @@ def serve(
     stop: threading.Event | None = None,
     rounds: int | None = None,
     executor: str = "local",
+    pool: int = 1,
 ) -> ServeSummary:
     """Call ``run_due`` on ``load()``'s schedule every ``every_s`` seconds until stopped.
 
@@ -55,19 +57,31 @@ def serve(
     failed round is reported through ``progress`` and the loop goes on. ``jobs`` and
     ``executor`` are ``run_due``'s; an invalid ``executor`` raises
     :class:`~iwm_lab.exceptions.ReportError` before the first round.
+
+    With the local executor, ``pool`` kernels per kind of run are kept warm between rounds
+    (:mod:`.kernels`; 0: none): after its first round a report starts without waiting for a
+    kernel. They are stopped when the loop ends.
     """
     if every_s <= 0:
         raise ValueError("every_s must be > 0")
+    if pool < 0:
+        raise ValueError("pool must be at least 0")
     parse_executor(executor)
     say = progress or (lambda _message: None)
     stop = stop or threading.Event()
     summary = ServeSummary()
-    with _stop_on_sigterm(stop, say):
+    warm = KernelPool(pool, keep=True) if pool and executor == "local" else None
+    with _stop_on_sigterm(stop, say), _closing(warm):
         while not stop.is_set() and (rounds is None or summary.rounds < rounds):
             summary.rounds += 1
             try:
                 outcomes = run_due(
-                    load(), jobs=jobs, progress=say, handle_sigterm=False, executor=executor
+                    load(),
+                    jobs=jobs,
+                    progress=say,
+                    handle_sigterm=False,
+                    executor=executor,
+                    pool=warm or 0,
                 )
             except IwmLabError as exc:
                 summary.errors.append(str(exc))
@@ -81,6 +95,15 @@ def serve(
                 break
             stop.wait(_until_next_round(every_s))
     return summary
+
+
+@contextlib.contextmanager
+def _closing(pool: KernelPool | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if pool is not None:
+            pool.close()
 
 
 def _until_next_round(every_s: float) -> float:
