@@ -32,9 +32,22 @@ from iwm_lab.settings import MIGRATIONS_DIR
 
 log = logging.getLogger(__name__)
 
-# Filled by the migrations themselves (one row per rollup) and rebuilt by an upgrade: dropping
-# it loses nothing anybody put in, so a downgrade does not ask about it.
-_BOOKKEEPING = frozenset({"rollup_refreshes"})
+# Filled by the migrations and the refreshes themselves (the refresh records, the change log,
+# the rollups stored as tables and their histogram) and rebuilt by an upgrade: dropping them
+# loses nothing anybody put in, so a downgrade does not ask about them.
+_BOOKKEEPING = frozenset(
+    {
+        "rollup_refreshes",
+        "rollup_changes",
+        "movie_scores",
+        "pulse_hours",
+        "movie_score_counts",
+        "movie_review_stats",
+        "pulse_tag_hours",
+        "review_daily_stats",
+        "score_counts",
+    }
+)
 
 
 def comparison_options() -> dict[str, Any]:
@@ -224,8 +237,9 @@ def _describe_diff(diff: Any) -> str:
 
 def differences(engine: Engine) -> list[str]:
     """Every difference between the models and the live database, and revision vs head; for a
-    migrated database also the CHECK constraints, rollups and their indexes, functions and
-    extensions the migrations create (:data:`HEAD_OBJECTS`), which Alembic does not compare."""
+    migrated database also the CHECK constraints, rollups (views and tables) and their
+    indexes, the change-log triggers (missing or disabled), functions and extensions the
+    migrations create (:data:`HEAD_OBJECTS`), which Alembic does not compare."""
     from iwm_lab.models import Base
 
     check_connection(engine)
@@ -243,7 +257,9 @@ def differences(engine: Engine) -> list[str]:
 
 
 # What the migrations create at head that Alembic's compare_metadata does not look at: CHECK
-# constraints, the rollups (materialized views) and their indexes, functions, extensions.
+# constraints, the rollups (materialized views, and the tables without a model: rollups stored
+# as tables, their change log and records) and their indexes, functions, the triggers that log
+# the rollups' changes, extensions.
 # Recorded from a database at head by write_head_objects(); tests/test_migrations.py fails
 # when a migration changes any of them and this file was not rewritten.
 HEAD_OBJECTS = MIGRATIONS_DIR / "head_objects.json"
@@ -264,11 +280,36 @@ _OWNED_QUERIES: dict[str, str] = {
           and a.attnum > 0 and not a.attisdropped
         group by c.relname
     """,
+    # Tables without a model (models.is_unmodelled_table, applied to the third column): the
+    # rollups stored as tables, the change log, the refresh records.
+    "table without a model": """
+        select c.relname, string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                                     || case when a.attnotnull then ' not null' else '' end,
+                                     ', ' order by a.attnum),
+               c.relname
+        from pg_class c join pg_attribute a on a.attrelid = c.oid
+        where c.relkind = 'r' and not c.relispartition
+          and c.relnamespace = current_schema()::regnamespace
+          and a.attnum > 0 and not a.attisdropped
+        group by c.relname
+    """,
+    # Indexes of the materialized views and of the tables without a model ('' in the third
+    # column: a view's, always kept).
     "index": """
-        select i.relname || ' on ' || t.relname, pg_get_indexdef(i.oid)
+        select i.relname || ' on ' || t.relname, pg_get_indexdef(i.oid),
+               case when t.relkind = 'm' then '' else t.relname end
         from pg_index x join pg_class i on i.oid = x.indexrelid
         join pg_class t on t.oid = x.indrelid
-        where t.relkind = 'm' and t.relnamespace = current_schema()::regnamespace
+        where (t.relkind = 'm' or (t.relkind = 'r' and not t.relispartition))
+          and t.relnamespace = current_schema()::regnamespace
+    """,
+    # The change-log triggers: one dropped or disabled, and the rollups miss changes.
+    "trigger": """
+        select t.tgname || ' on ' || c.relname,
+               pg_get_triggerdef(t.oid)
+               || case t.tgenabled when 'D' then ' (disabled)' else '' end
+        from pg_trigger t join pg_class c on c.oid = t.tgrelid
+        where not t.tgisinternal and c.relnamespace = current_schema()::regnamespace
     """,
     # Extension members (pg_trgm's functions) belong to the extension, not the migrations.
     # SECURITY DEFINER and the SET clauses (search_path) count: without them a refresh
@@ -293,11 +334,18 @@ _EXTRA_IS_DRIFT = frozenset({"check constraint", "index"})
 def owned_objects(conn: Connection) -> dict[str, dict[str, str]]:
     """The objects :data:`HEAD_OBJECTS` records, as ``conn``'s database has them: by kind,
     name to definition (for functions, the signature to the result type, a digest of the
-    body, SECURITY DEFINER and the SET clauses; for extensions, the version is informative only)."""
-    return {
-        kind: dict(sorted((str(k), str(v)) for k, v in conn.execute(text(sql))))
-        for kind, sql in _OWNED_QUERIES.items()
-    }
+    body, SECURITY DEFINER and the SET clauses; for triggers, their definition and whether
+    disabled; for extensions, the version is informative only)."""
+    from iwm_lab.models import is_unmodelled_table
+
+    found = {}
+    for kind, sql in _OWNED_QUERIES.items():
+        rows = conn.execute(text(sql)).all()
+        # A third column names the table the object belongs to: kept when it has no model
+        # (or is '', always kept).
+        kept = [r for r in rows if len(r) < 3 or r[2] == "" or is_unmodelled_table(r[2])]
+        found[kind] = dict(sorted((str(r[0]), str(r[1])) for r in kept))
+    return found
 
 
 def write_head_objects(engine: Engine) -> Path:

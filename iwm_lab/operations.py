@@ -7,11 +7,12 @@ over the table it loaded, in its own transaction (:func:`refresh_rollups_in`), a
 where the server has it (:func:`scheduled_jobs`: the same statements, as SQL text for the
 server to run on its own).
 
-Refreshing a materialized view needs its owner, so everything here calls the owner's
-``SECURITY DEFINER`` functions (migration 0004), which the writer role may run:
-``iwm_refresh_rollup(name, concurrently)`` and ``refresh_trending_topics(window, as_of)``. A
-read-only session is refused before anything runs
-(:func:`iwm_lab.database.require_writable`).
+Refreshing a rollup needs its owner, so everything here calls the owner's ``SECURITY
+DEFINER`` functions (migrations 0004 and 0006), which the writer role may run:
+``iwm_refresh_rollup(name, concurrently)`` (incremental: only what the change log says
+changed since the rollup's last refresh), ``iwm_refresh_rollup_full(name, concurrently)`` and
+``refresh_trending_topics(window, as_of)``. A read-only session is refused before anything
+runs (:func:`iwm_lab.database.require_writable`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ from iwm_lab.rollups import ROLLUPS
 
 # The statements: bound when run from here, rendered with literals for pg_cron.
 _REFRESH_ROLLUP = text("SELECT iwm_refresh_rollup(:name, :concurrently)")
+_REFRESH_ROLLUP_FULL = text("SELECT iwm_refresh_rollup_full(:name, :concurrently)")
+# What the refresh just did, as the function recorded it in the same transaction.
+_REFRESH_RECORD = text(
+    "SELECT mode, reason, changes, row_count FROM rollup_refreshes WHERE name = :name"
+)
 _REFRESH_LISTED_ROLLUPS = text(
     "SELECT iwm_refresh_rollup(name) FROM rollup_refreshes ORDER BY name"
 )
@@ -57,11 +63,17 @@ _TOPICS = 50
 
 @dataclass(frozen=True)
 class RollupRefresh:
-    """One rollup refreshed: its name, the server's time for the refresh, and its rows."""
+    """One rollup refreshed: its name, the server's time for the refresh, its rows, how it ran
+    (``mode``: one of :data:`iwm_lab.rollups.MODES`), why it was rebuilt in full (``reason``:
+    ``asked``, ``never refreshed``, ``reviews truncated``, ``sources changed``; None when it
+    was not) and how many keys (movies, days, hours) it processed (``changes``)."""
 
     name: str
     seconds: float
     rows: int
+    mode: str = "full"
+    reason: str | None = None
+    changes: int = 0
 
 
 @dataclass(frozen=True)
@@ -109,11 +121,13 @@ def _check_names(names: Sequence[str] | None) -> list[str]:
 
 
 def _require_present(conn: Connection, names: Sequence[str]) -> None:
+    # A materialized view or, for the rollups maintained incrementally, a table.
     present = set(
         conn.execute(
             text(
-                "select matviewname from pg_matviews "
-                "where schemaname = current_schema() and matviewname = any(:names)"
+                "select relname from pg_class "
+                "where relnamespace = current_schema()::regnamespace "
+                "and relkind in ('m', 'r') and relname = any(:names)"
             ),
             {"names": list(names)},
         ).scalars()
@@ -130,24 +144,42 @@ def _require_present(conn: Connection, names: Sequence[str]) -> None:
 
 
 def refresh_rollups_in(
-    conn: Connection, names: Sequence[str] | None = None, *, concurrently: bool = True
+    conn: Connection,
+    names: Sequence[str] | None = None,
+    *,
+    concurrently: bool = True,
+    full: bool = False,
 ) -> list[RollupRefresh]:
     """Refresh rollups (default: all) inside the transaction open on ``conn`` (the caller
     commits).
 
-    ``concurrently`` keeps each view readable while it is rebuilt (the usual case: analysts
-    may be reading); without it the refresh is faster but blocks readers of that view.
+    By default each rollup processes only what changed since its last refresh (a rollup whose
+    sources did not change is left as it is; one whose source table was truncated is rebuilt);
+    ``full`` rebuilds each from its sources. ``concurrently`` keeps a materialized view
+    readable while it is rebuilt (the usual case: analysts may be reading); without it the
+    rebuild is faster but blocks readers of that rollup.
     """
     wanted = _check_names(names)
     require_writable(conn, "refreshing rollups")
     _require_present(conn, wanted)
+    statement = _REFRESH_ROLLUP_FULL if full else _REFRESH_ROLLUP
     done = []
     for name in wanted:
-        seconds = conn.execute(
-            _REFRESH_ROLLUP, {"name": name, "concurrently": concurrently}
-        ).scalar_one()
-        rows = conn.execute(select(func.count()).select_from(table(name))).scalar_one()
-        done.append(RollupRefresh(name, float(seconds), int(rows)))
+        seconds = conn.execute(statement, {"name": name, "concurrently": concurrently}).scalar_one()
+        record = conn.execute(_REFRESH_RECORD, {"name": name}).one()
+        rows = record.row_count
+        if rows is None:  # a record from before migration 0006's first refresh
+            rows = conn.execute(select(func.count()).select_from(table(name))).scalar_one()
+        done.append(
+            RollupRefresh(
+                name,
+                float(seconds),
+                int(rows),
+                mode=str(record.mode),
+                reason=record.reason,
+                changes=int(record.changes or 0),
+            )
+        )
     return done
 
 
@@ -156,13 +188,16 @@ def refresh_rollups(
     names: Sequence[str] | None = None,
     *,
     concurrently: bool = True,
+    full: bool = False,
     progress: Progress = _ignore,
 ) -> list[RollupRefresh]:
-    """Refresh rollups (default: all), each in its own committed transaction.
+    """Refresh rollups (default: all), each in its own committed transaction: what changed
+    since its last refresh, or with ``full`` a rebuild (:func:`refresh_rollups_in`).
 
     One transaction per rollup, so a failure keeps the rollups already refreshed and readers
-    see each new summary as soon as it is ready. ``engine`` must be writable. A missing
-    rollup (:class:`~iwm_lab.exceptions.RollupMissing`) is refused before any is refreshed.
+    see each new summary as soon as it is ready, never one half-updated. ``engine`` must be
+    writable. A missing rollup (:class:`~iwm_lab.exceptions.RollupMissing`) is refused before
+    any is refreshed.
     """
     wanted = _check_names(names)
     with engine.connect() as conn:
@@ -170,7 +205,7 @@ def refresh_rollups(
     done = []
     for name in wanted:
         with engine.begin() as conn:
-            [step] = refresh_rollups_in(conn, [name], concurrently=concurrently)
+            [step] = refresh_rollups_in(conn, [name], concurrently=concurrently, full=full)
         progress(step)
         done.append(step)
     return done
@@ -232,17 +267,19 @@ def refresh_all(
     engine: Engine,
     *,
     concurrently: bool = True,
+    full: bool = False,
     as_of: Moment | None = None,
     progress: Progress = _ignore,
 ) -> Refreshed:
-    """Every rollup (:func:`refresh_rollups`), then the trending topics of every window as of
-    ``as_of`` (default: the database's clock; :func:`refresh_trending_windows`).
+    """Every rollup (:func:`refresh_rollups`: what changed, or with ``full`` a rebuild), then
+    the trending topics of every window as of ``as_of`` (default: the database's clock;
+    :func:`refresh_trending_windows`).
 
     What ``iwm-lab db refresh`` runs, and ``iwm-lab demo`` on a database it reuses.
     ``engine`` must be writable: the writer role is enough.
     """
     moment = None if as_of is None else check_moment(as_of, "as_of")
-    rollups = refresh_rollups(engine, concurrently=concurrently, progress=progress)
+    rollups = refresh_rollups(engine, concurrently=concurrently, full=full, progress=progress)
     with engine.connect() as conn:
         trending = refresh_trending_windows(conn, as_of=moment, progress=progress)
     return Refreshed(rollups, trending)
@@ -260,7 +297,7 @@ def _as_literal_sql(statement: TextClause) -> str:
 def scheduled_jobs() -> list[CronJob]:
     """The pg_cron jobs ``iwm-lab db upgrade`` schedules where the server has pg_cron: each
     trending window daily at midnight (as of the moment the job runs), every rollup the
-    database lists hourly at five past."""
+    database lists hourly at five past (incrementally: what changed in the hour)."""
     jobs = [
         CronJob(
             f"iwm-refresh-trending-{window}",

@@ -20,10 +20,12 @@ ANALYST_ROLE = "iwm_analyst"
 WRITER_ROLE = "iwm_writer"
 SCHEMA = "public"
 # The functions that write for the writer: SECURITY DEFINER, owned by the migrations' role,
-# EXECUTE revoked from PUBLIC (migration 0004). They refresh what only the owner may refresh
-# (materialized views) or create (partitions), and check their arguments.
+# EXECUTE revoked from PUBLIC (migrations 0004 and 0006). They refresh what only the owner may
+# refresh (materialized views, the rollups stored as tables) or create (partitions), and check
+# their arguments.
 WRITER_FUNCTIONS = (
     "iwm_refresh_rollup(text, boolean)",
+    "iwm_refresh_rollup_full(text, boolean)",
     "refresh_trending_topics(text, timestamp)",
     "iwm_ensure_partitions(date)",
 )
@@ -96,8 +98,21 @@ def _grant_execute(function: str, role: str) -> str:
 
 
 # Bookkeeping only migrations and the definer functions write: a writer able to change them
-# could fake the schema's revision or a refresh's record.
-OWNER_ONLY_TABLES = ("alembic_version", "rollup_refreshes", "trending_refreshes")
+# could fake the schema's revision, a refresh's record, a rollup's rows or the change log the
+# next refresh trusts (the triggers write the log with their owner's rights).
+OWNER_ONLY_TABLES = (
+    "alembic_version",
+    "rollup_refreshes",
+    "trending_refreshes",
+    "rollup_changes",
+    "movie_score_counts",
+    "movie_review_stats",
+    "movie_scores",
+    "pulse_hours",
+    "pulse_tag_hours",
+    "review_daily_stats",
+    "score_counts",
+)
 
 
 def _revoke_writes(table: str, role: str) -> str:
@@ -143,7 +158,8 @@ def script(database: str, owner: str, *, statement_timeout_ms: int) -> str:
         f"-- {database!r} (its owner {owner!r}, or a superuser). Idempotent.",
         "-- Then give each role a password: ALTER ROLE iwm_analyst PASSWORD '...';",
         "-- Analysts connect as iwm_analyst. iwm_writer changes rows, and refreshes the rollups",
-        "-- and trending topics through the SECURITY DEFINER functions of migration 0004:",
+        "-- and trending topics through the SECURITY DEFINER functions of migrations 0004 and",
+        "-- 0006:",
         "-- import and db refresh can run as it. Migrations and seed (which rebuilds indexes)",
         f"-- run as the owner, {owner!r}.",
     ]

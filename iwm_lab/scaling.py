@@ -25,7 +25,7 @@ from enum import StrEnum
 
 from sqlalchemy import Connection, text
 
-from iwm_lab.rollups import ROLLUPS
+from iwm_lab.rollups import ROLLUP_STATE_TABLES, ROLLUPS
 
 
 class Placement(StrEnum):
@@ -92,6 +92,7 @@ PLAN: tuple[PlannedTable, ...] = (
         ("user_follows", "follower_id"),
     ),
     *_local("alembic_version", "rollup_refreshes", "trending_refreshes", *ROLLUPS),
+    *_local(*ROLLUP_STATE_TABLES),
 )
 
 

@@ -901,7 +901,7 @@ def test_cli_imports_and_refuses(fresh_url: URL, cli_env: dict[str, str], tmp_pa
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
         "movies: read 1 row from good.csv: 1 inserted, 0 updated, 0 rejected; "
-        "refreshed score_counts, score_pair_cells, streaming_region_movies, "
+        "refreshed score_counts, movie_scores, score_pair_cells, streaming_region_movies, "
         "streaming_region_type_counts\n"
     )
     assert done.stderr == "warning: ignored unknown column(s): rank\n"
@@ -966,7 +966,12 @@ def test_a_writer_import_refreshes_its_rollups(as_writer: Engine, tmp_path: Path
     before = dict(rows(as_writer, "select movie_id, reviews from movie_review_stats"))
     days = rows(as_writer, "select count(*) from review_daily_stats")[0][0]
     report = import_file(as_writer, "reviews", write(tmp_path, "csv", GOOD_FILES["reviews"][0]))
-    assert report.rollups_refreshed == ("movie_review_stats", "review_daily_stats", "score_counts")
+    assert report.rollups_refreshed == (
+        "movie_review_stats",
+        "review_daily_stats",
+        "score_counts",
+        "movie_scores",
+    )
     after = dict(rows(as_writer, "select movie_id, reviews from movie_review_stats"))
     for movie_id in (1, 2):
         assert after[movie_id] == before.get(movie_id, 0) + 1
@@ -979,7 +984,7 @@ def test_a_writer_import_refreshes_its_rollups(as_writer: Engine, tmp_path: Path
         "and name = any(:names)",
         names=list(report.rollups_refreshed),
     )
-    assert refreshed == [(3,)]
+    assert refreshed == [(4,)]
 
 
 def test_writer_ids_upserts_and_rejects(as_writer: Engine, tmp_path: Path) -> None:

@@ -166,7 +166,7 @@ def test_pg_cron_absent_is_reported_and_skipped(engine: Engine) -> None:
     assert migrate.schedule_refreshes(engine) is False
 
 
-# Drift Alembic does not see: CHECK constraints, rollups and their indexes, functions,
+# Drift Alembic does not see: CHECK constraints, rollups and their indexes, triggers, functions,
 # extensions. Issue 10: a dropped CHECK or rollup gave "database matches the models".
 
 
@@ -185,7 +185,15 @@ def test_head_objects_record_matches_what_the_migrations_create(
         "migrate.write_head_objects(engine)"
     )
     assert "ck_reviews_rating_range on reviews" in recorded["check constraint"]
-    assert set(recorded["materialized view"]) == set(rollups.ROLLUPS)
+    assert set(recorded["materialized view"]) == set(rollups.VIEW_ROLLUPS)
+    assert set(rollups.TABLE_ROLLUPS) | {"rollup_changes", "movie_score_counts"} <= set(
+        recorded["table without a model"]
+    )
+    assert {
+        f"{trigger} on {table}"
+        for table, triggers in rollups.CHANGE_TRIGGERS.items()
+        for trigger in triggers
+    } == set(recorded["trigger"])
     assert {
         "iwm_refresh_rollup(p_name text, p_concurrently boolean)",
         "iwm_ensure_partitions(through date)",
@@ -213,11 +221,26 @@ def test_head_objects_record_matches_what_the_migrations_create(
             ["check constraint ck_no_sequels on movies only in the database"],
         ),
         (
-            "drop materialized view movie_review_stats",
+            "drop table movie_review_stats",
             [
-                "materialized view movie_review_stats missing from the database",
+                "table without a model movie_review_stats missing from the database",
                 "index uq_movie_review_stats on movie_review_stats missing from the database",
             ],
+        ),
+        (
+            "drop materialized view score_pair_cells",
+            [
+                "materialized view score_pair_cells missing from the database",
+                "index uq_score_pair_cells on score_pair_cells missing from the database",
+            ],
+        ),
+        (
+            "drop trigger iwm_rollup_changes_update on reviews",
+            ["trigger iwm_rollup_changes_update on reviews missing from the database"],
+        ),
+        (
+            "alter table pulses disable trigger iwm_rollup_changes_delete",
+            ["trigger iwm_rollup_changes_delete on pulses differs: "],
         ),
         (
             "drop index uq_score_counts",
@@ -245,6 +268,9 @@ def test_head_objects_record_matches_what_the_migrations_create(
         "loosened-check",
         "extra-check",
         "dropped-rollup",
+        "dropped-view",
+        "dropped-change-trigger",
+        "disabled-change-trigger",
         "dropped-rollup-index",
         "dropped-function",
         "replaced-function",
@@ -280,7 +306,7 @@ def test_cli_check_lists_a_dropped_rollup_and_passes_a_clean_head(
     assert clean.stdout.startswith("database matches the models and the head revision's")
     engine = get_engine(url, writable=True)
     with engine.begin() as conn:
-        conn.execute(text("drop materialized view score_counts"))
+        conn.execute(text("drop table score_counts"))
         conn.execute(text("alter table watchlist drop constraint ck_watchlist_progress_range"))
     engine.dispose()
     done = subprocess.run(
@@ -288,7 +314,7 @@ def test_cli_check_lists_a_dropped_rollup_and_passes_a_clean_head(
     )
     assert done.returncode == 1
     assert done.stderr.startswith("error: 3 difference(s)"), done.stderr
-    assert "materialized view score_counts missing from the database" in done.stderr
+    assert "table without a model score_counts missing from the database" in done.stderr
     assert "index uq_score_counts on score_counts missing" in done.stderr
     assert "check constraint ck_watchlist_progress_range on watchlist missing" in done.stderr
     assert "Traceback" not in done.stderr

@@ -156,8 +156,12 @@ ANALYST_ATTEMPTS: dict[str, str | tuple[str, ...]] = {
     "rollup refresh": "BEGIN READ WRITE; SELECT iwm_refresh_rollup(name, false) "
     "FROM rollup_refreshes; COMMIT",
     "create partitions": "BEGIN READ WRITE; SELECT iwm_ensure_partitions('2031-01-01'); COMMIT",
-    "refresh a view directly": "BEGIN READ WRITE; REFRESH MATERIALIZED VIEW movie_review_stats; "
+    "refresh a view directly": "BEGIN READ WRITE; REFRESH MATERIALIZED VIEW score_pair_cells; "
     "COMMIT",
+    "full rollup refresh": "BEGIN READ WRITE; SELECT iwm_refresh_rollup_full('score_counts'); "
+    "COMMIT",
+    "write a rollup": "BEGIN READ WRITE; DELETE FROM movie_review_stats; COMMIT",
+    "write the change log": "BEGIN READ WRITE; DELETE FROM rollup_changes; COMMIT",
     "set role owner": "SET ROLE iwm",
     "set session authorization": "SET SESSION AUTHORIZATION iwm",
     "grant itself superuser": "BEGIN READ WRITE; ALTER ROLE iwm_analyst SUPERUSER; COMMIT",
@@ -257,9 +261,18 @@ WRITER_DENIED = {
     "set role owner": "SET ROLE iwm",
     "alter itself": "ALTER ROLE iwm_writer SUPERUSER",
     # Only through iwm_refresh_rollup (SECURITY DEFINER): REFRESH needs the view's owner.
-    "refresh a view directly": "REFRESH MATERIALIZED VIEW movie_review_stats",
-    "refresh a view concurrently": "REFRESH MATERIALIZED VIEW CONCURRENTLY movie_review_stats",
-    "drop a view": "DROP MATERIALIZED VIEW movie_review_stats",
+    "refresh a view directly": "REFRESH MATERIALIZED VIEW score_pair_cells",
+    "refresh a view concurrently": "REFRESH MATERIALIZED VIEW CONCURRENTLY score_pair_cells",
+    "drop a view": "DROP MATERIALIZED VIEW score_pair_cells",
+    # Rollups stored as tables, and the change log the next refresh trusts (migration 0006):
+    # written only by the owner's functions and triggers.
+    "write a rollup table": "DELETE FROM movie_review_stats",
+    "inflate a rollup": "UPDATE score_counts SET n = n + 1",
+    "empty a histogram": "TRUNCATE movie_score_counts",
+    "forge a change": "INSERT INTO rollup_changes (rollup, source) VALUES ('score_counts', 'x')",
+    "hide changes": "DELETE FROM rollup_changes",
+    "disable the change log": "ALTER TABLE reviews DISABLE TRIGGER iwm_rollup_changes_insert",
+    "run the refresh's internals": "SELECT iwm_rollup_refresh('score_counts', true, false)",
     "create a view": "CREATE MATERIALIZED VIEW mine AS SELECT 1",
     "replace a refresh function": "CREATE OR REPLACE FUNCTION iwm_refresh_rollup("
     "p_name text, p_concurrently boolean DEFAULT true) RETURNS double precision "
@@ -307,6 +320,7 @@ def test_the_writer_refreshes_through_the_definer_functions(
         ).fetchone()
         assert counted == (1,), "the rollup reflects the writer's row"
         writer.execute("select iwm_refresh_rollup('score_counts')")  # concurrently
+        writer.execute("select iwm_refresh_rollup_full('score_pair_cells')")
         assert writer.execute("select refresh_trending_topics('7d')").fetchone() == (0,)
         assert writer.execute("select refresh_trending_topics('30d', '2024-01-01')").fetchone() == (
             0,
@@ -402,6 +416,7 @@ def test_only_the_owner_and_the_writer_may_execute_the_definer_functions(
     analyst = as_role(roles.ANALYST_ROLE)
     calls = (
         "select iwm_refresh_rollup('movie_review_stats')",
+        "select iwm_refresh_rollup_full('movie_review_stats')",
         "select refresh_trending_topics('7d')",
         "select iwm_ensure_partitions('2031-01-01')",
     )

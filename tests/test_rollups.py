@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, TableClause, text
 from sqlalchemy.engine import URL
 
 from iwm_lab import operations, rollups
@@ -16,17 +16,68 @@ from iwm_lab.exceptions import ReadOnlySessionError, RollupMissing
 from iwm_lab.models.values import TRENDING_WINDOWS
 
 
-def views(engine: Engine) -> list[str]:
+def relations(engine: Engine, kind: str) -> list[str]:
+    """Populated materialized views (``m``) or tables (``r``) of the schema."""
     with engine.connect() as conn:
-        sql = "select matviewname from pg_matviews where ispopulated order by matviewname"
-        return list(conn.execute(text(sql)).scalars())
+        sql = (
+            "select relname from pg_class where relnamespace = current_schema()::regnamespace "
+            "and relkind = :kind and relispopulated order by relname"
+        )
+        return list(conn.execute(text(sql), {"kind": kind}).scalars())
 
 
-def test_every_rollup_is_a_populated_view_with_a_record(engine: Engine) -> None:
-    assert views(engine) == list(rollups.ROLLUPS)
+def test_every_rollup_is_a_populated_view_or_a_table_with_a_record(engine: Engine) -> None:
+    assert relations(engine, "m") == list(rollups.VIEW_ROLLUPS)
+    assert set(rollups.TABLE_ROLLUPS) <= set(relations(engine, "r"))
+    assert sorted(rollups.TABLE_ROLLUPS + rollups.VIEW_ROLLUPS) == list(rollups.ROLLUPS)
     with engine.connect() as conn:
         names = conn.execute(text("select name from rollup_refreshes order by name")).scalars()
         assert list(names) == list(rollups.ROLLUPS)
+        modes = set(conn.execute(text("select mode from rollup_refreshes")).scalars())
+        assert modes <= set(rollups.MODES)
+
+
+CLAUSES = {
+    clause.name: clause
+    for clause in vars(rollups).values()
+    if isinstance(clause, TableClause) and clause.name in rollups.ROLLUPS
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLAUSES))
+def test_the_rollup_columns_the_queries_use_are_the_database_s(engine: Engine, name: str) -> None:
+    """Each TableClause of iwm_lab.rollups names the rollup's columns, in order, with types
+    giving the same Python values (an array stays a list): a query built on it reads what is
+    there."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            text(
+                "select attname, format_type(atttypid, atttypmod) from pg_attribute "
+                "where attrelid = cast(:name as regclass) and attnum > 0 and not attisdropped "
+                "order by attnum"
+            ),
+            {"name": name},
+        ).all()
+    kinds: dict[str, type] = {
+        "integer": int,
+        "bigint": int,
+        "double precision": float,
+        "text": str,
+        "timestamp without time zone": datetime,
+        "boolean": bool,
+        "integer[]": list,
+    }
+    declared = [(c.name, c.type.python_type) for c in CLAUSES[name].columns]
+    live = [
+        (column, str if kind.startswith("character") else kinds[kind]) for column, kind in found
+    ]
+    assert declared == live
+
+
+def test_the_new_rollups_have_their_clauses() -> None:
+    assert {"movie_scores", "pulse_hours"} <= set(CLAUSES)
+    assert rollups.MOVIE_SCORES.name == "movie_scores"
+    assert rollups.PULSE_HOURS.name == "pulse_hours"
 
 
 def test_sources_name_only_rollups() -> None:
@@ -106,6 +157,27 @@ def test_cli_refresh_lists_every_rollup(db_url: URL, cli_env: dict[str, str]) ->
     assert done.returncode == 0, done.stderr
     listed = [line.split()[0] for line in done.stdout.splitlines()]
     assert listed == [*rollups.ROLLUPS, "trending_topics", "trending_topics"]
+    full = subprocess.run(
+        ["iwm-lab", "db", "refresh", "--full", "movie_review_stats", "score_pair_cells"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert full.returncode == 0, full.stderr
+    assert [line.split()[:3] for line in full.stdout.splitlines()] == [
+        ["movie_review_stats", "full", "(asked)"],
+        ["score_pair_cells", "full", "(asked)"],
+    ]
+    again = subprocess.run(
+        ["iwm-lab", "db", "refresh", "movie_review_stats"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split()[:2] == ["movie_review_stats", "unchanged"]
     one = subprocess.run(
         ["iwm-lab", "db", "refresh", "score_counts", "--blocking"],
         env=env,
@@ -131,7 +203,7 @@ def test_cli_refresh_lists_every_rollup(db_url: URL, cli_env: dict[str, str]) ->
     ("sabotage", "expected"),
     [
         (
-            "drop materialized view movie_review_stats",
+            "drop table movie_review_stats",
             "error: rollup(s) movie_review_stats missing from database ",
         ),
         (
@@ -279,16 +351,23 @@ def test_the_writer_refreshes_the_rollups_through_the_definer_function(
 
 
 @pytest.mark.parametrize(
-    "statement",
+    ("statement", "refusal"),
     [
-        "refresh materialized view review_daily_stats",
-        "refresh materialized view concurrently review_daily_stats",
-        "drop materialized view review_daily_stats",
+        ("refresh materialized view score_pair_cells", "must be owner of materialized view"),
+        (
+            "refresh materialized view concurrently score_pair_cells",
+            "must be owner of materialized view",
+        ),
+        ("drop materialized view score_pair_cells", "must be owner of materialized view"),
+        ("delete from review_daily_stats", "permission denied for table review_daily_stats"),
+        ("drop table review_daily_stats", "must be owner of table review_daily_stats"),
     ],
 )
-def test_the_writer_cannot_refresh_a_view_directly(writer_engine: Engine, statement: str) -> None:
+def test_the_writer_cannot_refresh_a_rollup_directly(
+    writer_engine: Engine, statement: str, refusal: str
+) -> None:
     with writer_engine.connect() as conn:
-        with pytest.raises(Exception, match="must be owner of materialized view"):
+        with pytest.raises(Exception, match=refusal):
             conn.execute(text(statement))
         conn.rollback()
 

@@ -127,7 +127,7 @@ def test_the_plan_covers_the_migrated_catalog_exactly(conn: Connection) -> None:
 
 def test_an_unplanned_or_a_missing_relation_is_named(conn: Connection) -> None:
     conn.execute(text("create table scratch_unplanned (id integer primary key)"))
-    conn.execute(text("drop materialized view review_daily_stats"))
+    conn.execute(text("drop table review_daily_stats"))
     # A new partition is covered by its parent's entry: not a difference.
     conn.execute(
         text(

@@ -302,7 +302,7 @@ def test_the_standby_refuses_writes_even_as_the_owner(
     for statement in (
         "insert into pulses (content_text) values ('x')",
         "create table scratch (a int)",
-        "refresh materialized view movie_review_stats",
+        "refresh materialized view score_pair_cells",
     ):
         with pytest.raises(DBAPIError, match="read-only transaction"), engine.begin() as conn:
             conn.execute(text(statement))

@@ -206,14 +206,15 @@ def current() -> None:
 @db.command()
 def check() -> None:
     """Compare the live database with the models and the migrations' head (CHECK constraints,
-    rollups and their indexes, functions, extensions); exit non-zero listing every difference."""
+    rollups and their indexes, the change-log triggers, functions, extensions); exit non-zero
+    listing every difference."""
     from iwm_lab import migrate
     from iwm_lab.database import database_url, get_engine
 
     migrate.check(get_engine(database_url()))
     click.echo(
         "database matches the models and the head revision's constraints, rollups, "
-        "functions and extensions"
+        "triggers, functions and extensions"
     )
 
 
@@ -250,14 +251,21 @@ def _rollups() -> Sequence[str]:
 @db.command()
 @click.argument("names", nargs=-1, type=_LazyChoice(_rollups), metavar="[ROLLUP]...")
 @click.option(
+    "--full",
+    is_flag=True,
+    help="Rebuild each rollup from its sources instead of processing only what changed.",
+)
+@click.option(
     "--blocking",
     is_flag=True,
     help="Rebuild without CONCURRENTLY: faster, but readers of a view wait for it.",
 )
-def refresh(names: tuple[str, ...], blocking: bool) -> None:
+def refresh(names: tuple[str, ...], full: bool, blocking: bool) -> None:
     """Refresh the rollups the query functions read (default: all), then trending topics.
 
-    With ROLLUP names, only those rollups are refreshed (and not the trending topics).
+    Each rollup processes only what changed since its last refresh (and is rebuilt in full
+    after a TRUNCATE of a source); --full rebuilds them all. With ROLLUP names, only those
+    rollups are refreshed (and not the trending topics).
     """
     from sqlalchemy.exc import DBAPIError
 
@@ -265,16 +273,22 @@ def refresh(names: tuple[str, ...], blocking: bool) -> None:
 
     def show(step: operations.RollupRefresh | operations.TrendingRefresh) -> None:
         if isinstance(step, operations.RollupRefresh):
-            click.echo(f"{step.name:<30} {step.rows:>11,} rows  {step.seconds:7.2f}s")
+            how = step.mode + (f" ({step.reason})" if step.reason else "")
+            click.echo(
+                f"{step.name:<30} {how:<28} {step.changes:>9,} keys {step.rows:>11,} rows  "
+                f"{step.seconds:7.2f}s"
+            )
         else:
             click.echo(f"{'trending_topics ' + step.window:<30} {len(step.topics):>11,} rows")
 
     engine = _writer_engine()
     try:
         if names:
-            operations.refresh_rollups(engine, names, concurrently=not blocking, progress=show)
+            operations.refresh_rollups(
+                engine, names, concurrently=not blocking, full=full, progress=show
+            )
         else:
-            operations.refresh_all(engine, concurrently=not blocking, progress=show)
+            operations.refresh_all(engine, concurrently=not blocking, full=full, progress=show)
     except DBAPIError as exc:
         # A function or table the migrations create is gone or changed: schema drift.
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__

@@ -39,19 +39,25 @@ from iwm_lab.models.values import (
 )
 
 # The tables the migrations create without models: the partitioned twins and their partitions
-# (reviews_p2031, the seed's reviews_2024, pulses_p2025_03, ..._default), and the bookkeeping
-# of the rollups and of the trending refresh (rollup_refreshes, trending_refreshes; the
-# rollups themselves are materialized views, which Alembic does not compare). Exact shapes
+# (reviews_p2031, the seed's reviews_2024, pulses_p2025_03, ..._default), the bookkeeping of
+# the rollups and of the trending refresh (rollup_refreshes, trending_refreshes, the change log
+# rollup_changes and score_counts' histogram movie_score_counts), and the rollups stored as
+# tables since migration 0006 (iwm_lab.rollups.TABLE_ROLLUPS; the others are materialized
+# views, which Alembic does not compare). Migration 0006 defines them, and
+# migrate.HEAD_OBJECTS records their columns and indexes for ``iwm-lab db check``. Exact shapes
 # rather than prefixes, so a future real table such as "reviews_photos" is not hidden.
 _UNMODELLED_TABLE = re.compile(
     r"^(?:reviews_(?:partitioned(?:_default)?|p?\d{4})"
     r"|pulses_p(?:artitioned(?:_default)?|\d{4}_\d{2})"
-    r"|rollup_refreshes|trending_refreshes)$"
+    r"|rollup_refreshes|trending_refreshes|rollup_changes|movie_score_counts"
+    r"|movie_review_stats|movie_scores|pulse_hours|pulse_tag_hours|review_daily_stats"
+    r"|score_counts)$"
 )
 
 
 def is_unmodelled_table(name: str | None) -> bool:
-    """Whether a table is one the migrations manage without a model (twins, rollup records)."""
+    """Whether a table is one the migrations manage without a model (twins, rollup records,
+    the change log, the rollups stored as tables)."""
     return name is not None and _UNMODELLED_TABLE.match(name) is not None
 
 

@@ -140,6 +140,22 @@ Index(
 Index("idx_movies_status", Movie.status)
 Index("idx_movies_trivia_gin", Movie.trivia, postgresql_using="gin")
 Index("idx_movies_timeline_gin", Movie.timeline, postgresql_using="gin")
+# Migration 0006. GiST returns titles nearest first (ORDER BY title <-> :title), so a title
+# search stops after the best few instead of scoring every title sharing a trigram.
+Index(
+    "idx_movies_title_gist",
+    Movie.title,
+    postgresql_using="gist",
+    postgresql_ops={"title": "gist_trgm_ops"},
+)
+# The released movies' ids and platform scores, read from the index alone rather than from
+# movies' wide rows.
+Index(
+    "idx_movies_released_scores",
+    Movie.id,
+    postgresql_include=["siddu_score", "critics_score", "imdb_rating", "rotten_tomatoes_score"],
+    postgresql_where=Movie.status == "released",
+)
 
 
 class Genre(Base):

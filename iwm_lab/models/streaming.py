@@ -91,3 +91,10 @@ class MovieStreamingOption(Base):
 Index("idx_streaming_movie_id", MovieStreamingOption.movie_id)
 Index("idx_streaming_platform_id", MovieStreamingOption.platform_id)
 Index("idx_streaming_region", MovieStreamingOption.region)
+# Migration 0006: whether a movie has an option in a region, and its regions, from the index
+# alone.
+Index(
+    "idx_streaming_movie_id_region",
+    MovieStreamingOption.movie_id,
+    MovieStreamingOption.region,
+)
