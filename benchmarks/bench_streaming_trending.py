@@ -3,11 +3,14 @@
 For every function: the median wall time of repeated calls on the configured database
 (``iwm_lab.get_engine()``: a read-only analyst session), and in the same run a baseline that
 loads the rows the function needs with ``pandas.read_sql`` and aggregates them in pandas.
-The heaviest call of each module is shown with ``EXPLAIN (ANALYZE, BUFFERS)``. (Rollups
+The coverage and trending calls are then checked against their baseline's answer (the
+``result`` column; ``availability(title=)`` against every matching title scored in SQL). The
+heaviest call of each module is shown with ``EXPLAIN (ANALYZE, BUFFERS)``. (Rollups
 against the raw tables and the partitioned twins: ``benchmarks/bench_windows.py``.)
 
     python -m benchmarks.bench_streaming_trending                # the configured database
     python -m benchmarks.bench_streaming_trending --seed small   # a fresh iwm_bench_small
+    python -m benchmarks.bench_streaming_trending --only coverage   # the calls named so
 
 ``--seed SCALE`` creates (first time only) a database ``iwm_bench_<scale>`` on the configured
 server, migrates and seeds it with the demo data (seed 42; the seeder refreshes the rollups)
@@ -45,12 +48,17 @@ from iwm_lab.queries import overview, streaming, trending
 Call = Callable[[Connection], Any]
 
 
+# Compares a function's result with its baseline's: None when they agree, else what differs.
+Check = Callable[[Any, Any], str | None]
+
+
 @dataclass
 class Case:
     name: str
     sql: Call
     baseline: Call
     explain: bool = True
+    check: Check | None = None
 
 
 def read(conn: Connection, sql: str, **params: Any) -> pd.DataFrame:
@@ -60,13 +68,36 @@ def read(conn: Connection, sql: str, **params: Any) -> pd.DataFrame:
 # --- pandas baselines: the same result from raw rows ----------------------------------
 
 
-def pd_coverage(conn: Connection, top_n: int) -> pd.DataFrame:
+def pd_scores(
+    conn: Connection, source: str = "siddu", min_reviews: int = 20, columns: str = "id, status"
+) -> pd.DataFrame:
+    """``columns`` of movies, and ``score``: the movie's score of ``source`` on 0-10, NaN when
+    it has none (``users``: the mean rating of the movies with ``min_reviews`` reviews, from
+    ``movie_review_stats``, as ``WellRated`` defines it)."""
+    if source == "users":
+        movies = read(conn, f"select {columns} from movies")  # noqa: S608
+        stats = read(conn, "select movie_id, reviews, rating_sum from movie_review_stats")
+        stats = stats[stats["reviews"] >= min_reviews]
+        mean = stats.set_index("movie_id")["rating_sum"] / stats.set_index("movie_id")["reviews"]
+        return movies.assign(score=movies["id"].map(mean))
+    column = {"imdb": "imdb_rating", "rotten_tomatoes": "rotten_tomatoes_score"}.get(
+        source, f"{source}_score"
+    )
+    movies = read(conn, f"select {columns}, {column} as score from movies")  # noqa: S608
+    if source == "rotten_tomatoes":
+        movies["score"] = movies["score"] / 10
+    return movies
+
+
+def pd_coverage(
+    conn: Connection, top_n: int, source: str = "siddu", min_reviews: int = 20
+) -> pd.DataFrame:
     opts = read(conn, "select region, movie_id, type from movie_streaming_options")
-    movies = read(conn, "select id, status, siddu_score from movies")
+    movies = pd_scores(conn, source, min_reviews)
     released = movies[movies["status"] == "released"]
     top = set(
-        released.dropna(subset=["siddu_score"])
-        .sort_values(["siddu_score", "id"], ascending=[False, True])
+        released.dropna(subset=["score"])
+        .sort_values(["score", "id"], ascending=[False, True])
         .head(top_n)["id"]
     )
     opts = opts.dropna(subset=["movie_id", "region"]).drop_duplicates()
@@ -77,6 +108,20 @@ def pd_coverage(conn: Connection, top_n: int) -> pd.DataFrame:
     kinds = opts.pivot_table(index="region", columns="type", values="movie_id", aggfunc="nunique")
     tops = opts[opts["top"]].groupby("region")["movie_id"].nunique()
     return out.join(kinds).assign(top=tops, share=out["released"] / len(released))
+
+
+def check_coverage(found: pd.DataFrame, expected: pd.DataFrame) -> str | None:
+    got = found.set_index("region")
+    want = expected.fillna(0)
+    pairs = {"movies": "movies", "released_available": "released", "top_n_available": "top"}
+    pairs.update({f"movies_{t}": t for t in ("subscription", "rent", "buy", "free")})
+    for column, theirs in pairs.items():
+        if (
+            theirs in want
+            and not (got[column] == want[theirs].reindex(got.index, fill_value=0)).all()
+        ):
+            return f"{column} differs"
+    return None
 
 
 def pd_platform_share(conn: Connection, region: str) -> pd.DataFrame:
@@ -93,18 +138,49 @@ def pd_platform_share(conn: Connection, region: str) -> pd.DataFrame:
     return out.reset_index().merge(names).sort_values(["movies", "name"], ascending=[False, True])
 
 
-def pd_gaps(conn: Connection, region: str, min_score: float, limit: int) -> pd.DataFrame:
-    movies = read(conn, "select id, title, year, siddu_score, status from movies")
+def pd_gaps(
+    conn: Connection,
+    region: str,
+    min_score: float,
+    limit: int,
+    source: str = "siddu",
+    min_reviews: int = 20,
+) -> pd.DataFrame:
+    movies = pd_scores(conn, source, min_reviews, "id, title, year, status")
     opts = read(conn, "select movie_id, region from movie_streaming_options")
     present = set(opts.loc[opts["region"] == region, "movie_id"])
     gaps = movies[
         (movies["status"] == "released")
-        & (movies["siddu_score"] >= min_score)
+        & (movies["score"] >= min_score)
         & ~movies["id"].isin(present)
-    ].sort_values(["siddu_score", "id"], ascending=[False, True])
+    ].sort_values(["score", "id"], ascending=[False, True])
     gaps = gaps.head(limit)
     where = opts.dropna().groupby("movie_id")["region"].agg(lambda r: ", ".join(sorted(set(r))))
     return gaps.assign(available_in=gaps["id"].map(where).fillna(""))
+
+
+def check_gaps(found: pd.DataFrame, expected: pd.DataFrame) -> str | None:
+    if found["movie_id"].tolist() != expected["id"].tolist():
+        return "other movies"
+    if found["available_in"].tolist() != expected["available_in"].tolist():
+        return "other regions"
+    return None
+
+
+def pd_gap_summary(
+    conn: Connection, region: str, source: str = "siddu", min_reviews: int = 20
+) -> tuple[int, int, int]:
+    movies = pd_scores(conn, source, min_reviews)
+    opts = read(conn, "select movie_id, region from movie_streaming_options")
+    rated = movies[(movies["status"] == "released") & (movies["score"] >= 8.0)]["id"]
+    missing = rated[~rated.isin(opts.loc[opts["region"] == region, "movie_id"])]
+    nowhere = missing[~missing.isin(opts.dropna()["movie_id"])]
+    return len(rated), len(missing), len(nowhere)
+
+
+def check_gap_summary(found: pd.DataFrame, expected: tuple[int, int, int]) -> str | None:
+    got = tuple(found.loc[0, ["well_rated", "missing", "nowhere"]].tolist())
+    return None if got == expected else f"{got} against {expected}"
 
 
 def _trigrams(value: str) -> set[str]:
@@ -150,6 +226,12 @@ def pd_price_mix(conn: Connection, region: str) -> pd.DataFrame:
     return grouped.agg(["size", "count", "min", "median", "max", "mean"])
 
 
+def _ascii_lower(tag: str) -> str:
+    # The embedded server's databases use the C locale, where SQL's lower() folds ASCII
+    # letters only ("Étoile" stays "Étoile"): the tags must be the ones SQL counts.
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in tag)
+
+
 def _mentions(pulses: pd.DataFrame) -> pd.DataFrame:
     rows: list[tuple[Any, str, Any, str]] = []
     for pid, raw, linked, created in pulses.itertuples(index=False, name=None):
@@ -158,7 +240,9 @@ def _mentions(pulses: pd.DataFrame) -> pd.DataFrame:
         except ValueError:
             doc = None
         if isinstance(doc, list):
-            tags = {t.strip(" ").lstrip("#").strip(" ").lower() for t in doc if isinstance(t, str)}
+            tags = {
+                _ascii_lower(t.strip(" ").lstrip("#").strip(" ")) for t in doc if isinstance(t, str)
+            }
             category = linked if isinstance(linked, str) else "general"
             rows.extend((pid, category, created, t) for t in tags if t and len(t) <= 120)
     return pd.DataFrame(rows, columns=["id", "category", "created_at", "tag"])
@@ -191,21 +275,33 @@ def pd_series(conn: Connection, tags: list[str], start: datetime, end: datetime)
     return counts.reindex(grid, fill_value=0)
 
 
-def pd_rising(conn: Connection, as_of: datetime, window: int, baseline: int) -> Any:
-    split = as_of - timedelta(days=window)
-    m = _mentions(_pulses(conn, split - timedelta(days=baseline), as_of))
-    recent = m[m["created_at"] > split]["tag"].value_counts() / window
-    before = m[m["created_at"] <= split]["tag"].value_counts() / baseline
-    df = pd.DataFrame({"w": recent, "b": before}).fillna(0)
-    return df[df["w"] > df["b"]].assign(g=lambda d: d["w"] / d["b"]).sort_values("g")
-
-
-def pd_new(conn: Connection, as_of: datetime, window: int, baseline: int) -> Any:
+def _growth(conn: Connection, as_of: datetime, window: int, baseline: int) -> pd.DataFrame:
+    """Per tag of the window or the baseline before it: pulses mentioning it in each."""
     split = as_of - timedelta(days=window)
     m = _mentions(_pulses(conn, split - timedelta(days=baseline), as_of))
     recent = m[m["created_at"] > split]["tag"].value_counts()
-    before = set(m[m["created_at"] <= split]["tag"])
-    return recent[~recent.index.isin(before)].sort_values(ascending=False)
+    before = m[m["created_at"] <= split]["tag"].value_counts()
+    counts = pd.DataFrame({"window_count": recent, "baseline_count": before}).fillna(0)
+    return counts.astype("int64").rename_axis("tag").reset_index()
+
+
+def pd_rising(
+    conn: Connection, as_of: datetime, window: int, baseline: int, min_count: int
+) -> pd.DataFrame:
+    c = _growth(conn, as_of, window, baseline)
+    c = c[(c["baseline_count"] > 0) & (c["window_count"] >= min_count)]
+    scaled_window, scaled_baseline = c["window_count"] * baseline, c["baseline_count"] * window
+    c = c[scaled_window > scaled_baseline].assign(growth=scaled_window / scaled_baseline)
+    order = ["growth", "window_count", "tag"]
+    return c.sort_values(order, ascending=[False, False, True]).head(50)
+
+
+def pd_new(
+    conn: Connection, as_of: datetime, window: int, baseline: int, min_count: int
+) -> pd.DataFrame:
+    c = _growth(conn, as_of, window, baseline)
+    c = c[(c["baseline_count"] == 0) & (c["window_count"] >= min_count)]
+    return c.sort_values(["window_count", "tag"], ascending=[False, True]).head(50)
 
 
 def pd_window_totals(conn: Connection, as_of: datetime, days: int) -> tuple[int, int, int]:
@@ -218,6 +314,44 @@ def pd_window_totals(conn: Connection, as_of: datetime, days: int) -> tuple[int,
     )
     m = _mentions(pulses.dropna(subset=["hashtags"]))
     return len(pulses), m["id"].nunique(), m["tag"].nunique()
+
+
+def same_rows(*columns: str) -> Check:
+    """A check that ``columns`` hold the same values, row by row, in both frames."""
+
+    def check(found: pd.DataFrame, expected: pd.DataFrame) -> str | None:
+        got = list(found[list(columns)].itertuples(index=False, name=None))
+        want = list(expected[list(columns)].itertuples(index=False, name=None))
+        return None if got == want else f"{len(got)} rows against {len(want)}, or other values"
+
+    return check
+
+
+def check_series(found: pd.DataFrame, expected: pd.Series) -> str | None:
+    return None if found["count"].tolist() == expected.tolist() else "other counts"
+
+
+def check_totals(found: pd.DataFrame, expected: tuple[int, int, int]) -> str | None:
+    got = tuple(found.loc[0, ["pulses", "tagged_pulses", "tags"]].tolist())
+    return None if got == expected else f"{got} against {expected}"
+
+
+# Every title that matches, each scored: what availability(title=...) answered before the GiST
+# index, kept as the reference for its nearest-first search.
+_ALL_MATCHES = text("""
+SELECT m.id FROM movies AS m
+WHERE m.title % :title OR :title <% m.title
+ORDER BY similarity(m.title, :title) DESC, word_similarity(:title, m.title) DESC, m.id
+LIMIT :limit
+""")
+
+
+def check_matches(expected_ids: list[int]) -> Check:
+    def check(found: pd.DataFrame, _baseline: Any) -> str | None:
+        got = found["movie_id"].drop_duplicates().tolist()
+        return None if got == expected_ids else f"{got[:5]}... against {expected_ids[:5]}..."
+
+    return check
 
 
 def pd_topics(conn: Connection) -> pd.DataFrame:
@@ -274,8 +408,24 @@ def cases(conn: Connection) -> list[Case]:
     tags = trending.hashtag_counts(conn, window_days=30, as_of=as_of, limit=5)["tag"].tolist()
     start = (as_of - timedelta(days=59)).replace(hour=0, minute=0, second=0, microsecond=0)
 
+    def matches(query: str) -> list[int]:
+        params = {"title": query, "limit": 20}
+        return list(conn.execute(_ALL_MATCHES, params).scalars())
+
+    users = {"source": "users", "min_reviews": 1}
     found = [
-        Case("coverage_by_region()", streaming.coverage_by_region, partial(pd_coverage, top_n=100)),
+        Case(
+            "coverage_by_region()",
+            streaming.coverage_by_region,
+            partial(pd_coverage, top_n=100),
+            check=check_coverage,
+        ),
+        Case(
+            "coverage_by_region(source=users, min_reviews=1)",
+            partial(streaming.coverage_by_region, **users),
+            partial(pd_coverage, top_n=100, **users),
+            check=check_coverage,
+        ),
         Case(
             f"platform_share({busiest})",
             partial(streaming.platform_share, region=busiest),
@@ -285,11 +435,43 @@ def cases(conn: Connection) -> list[Case]:
             f"coverage_gaps({thinnest}, min_score=7)",
             partial(streaming.coverage_gaps, region=thinnest, min_score=7.0),
             partial(pd_gaps, region=thinnest, min_score=7.0, limit=50),
+            check=check_gaps,
+        ),
+        Case(
+            f"coverage_gaps({thinnest}, source=users, min_reviews=1)",
+            partial(streaming.coverage_gaps, region=thinnest, **users),
+            partial(pd_gaps, region=thinnest, min_score=8.0, limit=50, **users),
+            check=check_gaps,
+        ),
+        Case(
+            f"coverage_gaps({thinnest}, source=imdb)",
+            partial(streaming.coverage_gaps, region=thinnest, source="imdb"),
+            partial(pd_gaps, region=thinnest, min_score=8.0, limit=50, source="imdb"),
+            check=check_gaps,
+        ),
+        Case(
+            f"coverage_gap_summary({busiest})",
+            partial(streaming.coverage_gap_summary, region=busiest),
+            partial(pd_gap_summary, region=busiest),
+            check=check_gap_summary,
+        ),
+        Case(
+            f"coverage_gap_summary({thinnest}, source=users, min_reviews=1)",
+            partial(streaming.coverage_gap_summary, region=thinnest, **users),
+            partial(pd_gap_summary, region=thinnest, **users),
+            check=check_gap_summary,
         ),
         Case(
             f"availability(title={typo!r})",
             partial(streaming.availability, title=typo),
             partial(pd_availability_title, title=typo, limit=20),
+            check=check_matches(matches(typo)),
+        ),
+        Case(
+            "availability(title='the')",
+            partial(streaming.availability, title="the"),
+            partial(pd_availability_title, title="the", limit=20),
+            check=check_matches(matches("the")),
         ),
         Case(
             "availability(20 movie_ids)",
@@ -306,36 +488,49 @@ def cases(conn: Connection) -> list[Case]:
         Case("freshness()", overview.freshness, pd_freshness),
         Case("null_shares()", overview.null_shares, pd_null_shares),
     ]
+    counted = same_rows("tag", "category", "count")
     found += [
         Case(
             "hashtag_counts(7d)",
             partial(trending.hashtag_counts, as_of=as_of),
             partial(pd_counts, as_of=as_of, days=7),
+            check=counted,
         ),
         Case(
             "hashtag_counts(30d)",
             partial(trending.hashtag_counts, window_days=30, as_of=as_of),
             partial(pd_counts, as_of=as_of, days=30),
+            check=counted,
         ),
         Case(
             "hashtag_timeseries(5 tags, 60 days)",
             partial(trending.hashtag_timeseries, tags=tags, start=start, end=as_of),
             partial(pd_series, tags=tags, start=start, end=as_of),
+            check=check_series,
         ),
         Case(
             "rising_tags(7d vs 28d)",
             partial(trending.rising_tags, as_of=as_of, min_count=3),
-            partial(pd_rising, as_of=as_of, window=7, baseline=28),
+            partial(pd_rising, as_of=as_of, window=7, baseline=28, min_count=3),
+            check=same_rows("tag", "window_count", "baseline_count"),
         ),
         Case(
             "new_tags(7d vs 28d)",
             partial(trending.new_tags, as_of=as_of, min_count=3),
-            partial(pd_new, as_of=as_of, window=7, baseline=28),
+            partial(pd_new, as_of=as_of, window=7, baseline=28, min_count=3),
+            check=same_rows("tag", "window_count"),
+        ),
+        Case(
+            "window_totals(7d)",
+            partial(trending.window_totals, as_of=as_of),
+            partial(pd_window_totals, as_of=as_of, days=7),
+            check=check_totals,
         ),
         Case(
             "window_totals(30d)",
             partial(trending.window_totals, window_days=30, as_of=as_of),
             partial(pd_window_totals, as_of=as_of, days=30),
+            check=check_totals,
         ),
     ]
     return found
@@ -424,6 +619,7 @@ def main() -> None:
     parser.add_argument("--seed", metavar="SCALE", help="benchmark iwm_bench_SCALE (seeded once)")
     parser.add_argument("--repeat", type=int, default=9, help="timed calls per function")
     parser.add_argument("--pandas-repeat", type=int, default=3, help="timed pandas baselines")
+    parser.add_argument("--only", default="", help="only the calls whose name contains this")
     args = parser.parse_args()
 
     url = seeded(args.seed) if args.seed else None
@@ -436,21 +632,33 @@ def main() -> None:
         }
         print(f"database: {engine.url.render_as_string(hide_password=True)}")
         print("rows: " + ", ".join(f"{t} {n:,}" for t, n in sizes.items()))
-        benchmark = cases(conn)
+        benchmark = [case for case in cases(conn) if args.only in case.name]
         sql = median_ms({case.name: case.sql for case in benchmark}, conn, args.repeat)
         sql_rss = max_rss_mb()
         baselines = {case.name: case.baseline for case in benchmark}
         base = median_ms(baselines, conn, args.pandas_repeat)
-    writable = get_engine(url, writable=True)
-    sql["refresh_trending_topics(7d), rolled back"] = refresh_ms(writable, args.repeat)
-    writable.dispose()
+        # Each checked call once more, against its baseline's answer.
+        verdicts = {
+            case.name: case.check(case.sql(conn), case.baseline(conn)) or "same"
+            for case in benchmark
+            if case.check is not None
+        }
+    if args.only in "refresh_trending_topics":
+        writable = get_engine(url, writable=True)
+        sql["refresh_trending_topics(7d), rolled back"] = refresh_ms(writable, args.repeat)
+        writable.dispose()
 
-    print("\n| function | median ms | pandas ms | ratio |\n|---|---:|---:|---:|")
+    print("\n| function | median ms | pandas ms | ratio | result |\n|---|---:|---:|---:|---|")
     for name, ms in sql.items():
         pandas_ms = base.get(name)
         ratio = f"{pandas_ms / ms:.1f}x" if pandas_ms else "-"
         pandas_text = f"{pandas_ms:.1f}" if pandas_ms else "-"
-        print(f"| {name} | {ms:.1f} | {pandas_text} | {ratio} |")
+        print(f"| {name} | {ms:.1f} | {pandas_text} | {ratio} | {verdicts.get(name, '-')} |")
+    differ = [name for name, verdict in verdicts.items() if verdict != "same"]
+    print(
+        f"\nresults: {len(verdicts) - len(differ)} of {len(verdicts)} checked calls agree "
+        f"with their baseline" + (f"; DIFFERENT: {', '.join(differ)}" if differ else "")
+    )
     print(f"\npeak RSS: {sql_rss:.0f} MB after the SQL calls, {max_rss_mb():.0f} MB after pandas")
     print("load average (1, 5, 15 min): {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
 

@@ -90,7 +90,7 @@ def run_demo(
             report("refreshing the rollups and trending topics")
             operations.refresh_all(engine)
         with engine.connect() as conn:
-            counts = table_row_counts(conn)
+            counts = table_row_counts(conn, exact=True)
             until, age = data_age(conn)
     finally:
         engine.dispose()

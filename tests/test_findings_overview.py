@@ -132,6 +132,25 @@ def test_row_counts_of_an_empty_database() -> None:
     assert findings.row_counts(counts) == ["**Every table is empty**: the database holds no data."]
 
 
+def test_row_counts_say_an_estimate_is_one() -> None:
+    """table_row_counts' default frame holds estimates: the sentences say "about"."""
+    counts = pd.DataFrame(
+        {"table": ["movies", "reviews", "scenes"], "rows_estimate": [200, 4000, 0]}
+    )
+    assert findings.row_counts(counts) == [
+        "The database holds about 4,200 rows in 3 tables; the largest is `reviews` with about "
+        "4,000 (95.2% of all rows).",
+        "1 table is empty: `scenes`.",
+        "Row counts are PostgreSQL's estimates (from the tables' statistics and size), close "
+        "but not exact.",
+    ]
+
+
+def test_row_counts_need_a_count_column() -> None:
+    with pytest.raises(ValueError, match="rows_estimate"):
+        findings.row_counts(pd.DataFrame({"table": ["movies"], "n": [1]}))
+
+
 # --- null shares ----------------------------------------------------------------------
 
 
@@ -253,3 +272,22 @@ def test_tiny_hash_audit_sentence_matches_the_audit(tiny: Connection) -> None:
     sentence = findings.hash_audit(audit)[0]
     users = int(tiny.execute(text("select count(*) from users")).scalar_one())
     assert f"{users:,} users" in sentence
+
+
+def test_null_shares_say_an_estimate_is_one() -> None:
+    """null_shares' default frame holds estimates from a sample: the sentences say so."""
+    nulls = nulls_frame([("movies", "year", 200, 3), ("reviews", "date", 10, 0)]).rename(
+        columns={
+            "rows": "rows_estimate",
+            "nulls": "nulls_estimate",
+            "null_share": "null_share_estimate",
+        }
+    )
+    assert findings.null_shares(nulls) == [
+        "The emptiest key column is `movies.year` (about 1.5% missing, about 3 of 200 rows).",
+        "1 key column of 2 has no missing value in the sample.",
+    ]
+    filled = nulls[nulls["column"] == "date"]
+    assert findings.null_shares(filled) == [
+        "Every one of the 1 key column is filled in every sampled row."
+    ]

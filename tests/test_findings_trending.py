@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Connection, text
 
-from iwm_lab import operations
+from iwm_lab import operations, rollups
 from iwm_lab.findings.trending import (
     daily_spikes,
     empty_topics,
@@ -372,7 +372,7 @@ def test_findings_from_the_queries_on_the_issues_case(conn: Connection) -> None:
         add(conn, ["#Regular"], END - timedelta(hours=2 + 5 * i))
     for i in range(160):  # #dune is a regular too: 160 in 28 days, then 38 in 7 (fewer a day)
         add(conn, ["#dune"], END - 8 * day - timedelta(hours=4 * i))
-    operations.refresh_rollups_in(conn, ["pulse_tag_hours"], concurrently=False)
+    operations.refresh_rollups_in(conn, rollups.SOURCES["pulses"], concurrently=False)
     periods = {"window_days": 7, "baseline_days": 28, "min_count": 3}
     found = risers(
         trending.rising_tags(conn, **periods, as_of=END, limit=5),

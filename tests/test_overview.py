@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
 from sqlalchemy import Connection, text
+from sqlalchemy.engine import URL
 
 from iwm_lab import operations, rollups
+from iwm_lab.database import get_engine
 from iwm_lab.models import Base
 from iwm_lab.queries import overview
 from iwm_lab.queries.overview import freshness, null_shares, table_row_counts
@@ -31,13 +34,86 @@ NULL_SHARE_DTYPES = {
 }
 
 
-def test_table_row_counts(conn: Connection) -> None:
+ESTIMATED_NULL_DTYPES = {
+    "table": "str",
+    "column": "str",
+    "rows_estimate": "int64",
+    "nulls_estimate": "int64",
+    "null_share_estimate": "float64",
+}
+
+
+@pytest.mark.parametrize(("exact", "column"), [(False, "rows_estimate"), (True, "rows")])
+def test_table_row_counts(conn: Connection, exact: bool, column: str) -> None:
+    # Tables never vacuumed nor analysed have no statistics to estimate from: counted.
     conn.execute(text("insert into movies (title) values ('a'), ('b')"))
-    df = table_row_counts(conn)
-    assert list(df.columns) == ["table", "rows"]
-    assert df["rows"].dtype == "int64"
+    df = table_row_counts(conn, exact=exact)
+    assert list(df.columns) == ["table", column]
+    assert dict(df.dtypes.astype(str)) == {"table": "str", column: "int64"}
     assert df["table"].tolist() == sorted(Base.metadata.tables)
-    assert dict(zip(df["table"], df["rows"], strict=True))["movies"] == 2
+    assert dict(zip(df["table"], df[column], strict=True))["movies"] == 2
+
+
+@pytest.mark.parametrize("bad", [1, "yes", None])
+def test_exact_must_be_a_bool(conn: Connection, bad: object) -> None:
+    for function in (table_row_counts, null_shares):
+        with pytest.raises(ValueError, match="exact must be True or False"):
+            function(conn, exact=bad)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def analysed(make_database: Callable[..., URL], template_name: str) -> Iterator[Connection]:
+    """A committed database of its own (statistics are not rolled back), 4,000 movies, a
+    fifth without a Siddu score, analysed; then 4,000 more of the same size that ANALYZE has
+    not seen, all with a score. The estimate must count the rows added since; the statistics
+    alone (the naive estimate) say 4,000 rows."""
+    engine = get_engine(make_database("analysed", template=template_name), writable=True)
+    insert = text(
+        "insert into movies (title, siddu_score) "
+        "select 'movie ' || i, case when i % 5 <> 0 then 7.5 end from generate_series(1, :n) i"
+    )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(insert, {"n": 4000})
+        conn.execute(text("analyze movies"))
+        conn.execute(
+            text(
+                "insert into movies (title, siddu_score) "
+                "select 'later ' || i, 7.5 from generate_series(1, 4000) i"
+            )
+        )
+        yield conn
+    engine.dispose()
+
+
+def test_row_estimates_count_the_rows_added_since_the_statistics(analysed: Connection) -> None:
+    stored = analysed.execute(text("select reltuples from pg_class where relname = 'movies'"))
+    assert stored.scalar_one() == 4000  # what the statistics alone would say
+    estimated = table_row_counts(analysed).set_index("table")["rows_estimate"]
+    exact = table_row_counts(analysed, exact=True).set_index("table")["rows"]
+    assert exact["movies"] == 8000
+    # Within the rows-per-page spread of the two batches, far from the 4,000 of the statistics.
+    assert abs(estimated["movies"] - 8000) <= 8000 * 0.05
+    # Tables of no pages hold no row, exactly; never-analysed ones are counted.
+    assert estimated["reviews"] == exact["reviews"] == 0
+
+
+def test_null_share_estimates_come_from_the_sample(analysed: Connection) -> None:
+    estimated = null_shares(analysed)
+    assert dict(estimated.dtypes.astype(str)) == ESTIMATED_NULL_DTYPES
+    movies = estimated[estimated["table"] == "movies"].set_index("column")
+    siddu = movies.loc["siddu_score"]
+    # ANALYZE saw a fifth of NULLs (it read every one of the 4,000 rows then), applied to the
+    # table's estimated rows: not the 10 % an exact count finds now.
+    assert siddu["null_share_estimate"] == pytest.approx(0.2)
+    assert (
+        siddu["rows_estimate"] == table_row_counts(analysed).set_index("table").loc["movies"].item()
+    )
+    assert siddu["nulls_estimate"] == round(siddu["rows_estimate"] * 0.2)
+    counted = null_shares(analysed, exact=True).set_index(["table", "column"])
+    assert counted.loc[("movies", "siddu_score"), "null_share"] == pytest.approx(0.1)
+    # A table without statistics (reviews: empty, no pages) has no share.
+    reviews = estimated[estimated["table"] == "reviews"]
+    assert (reviews["rows_estimate"] == 0).all() and reviews["null_share_estimate"].isna().all()
 
 
 def test_freshness_of_an_empty_database(conn: Connection) -> None:
@@ -189,7 +265,9 @@ def test_age_figures_name_every_source() -> None:
     assert overview.age_figures(fresh, digits=0)["reviews_age_days"] == 29.0
 
 
-def test_null_shares(conn: Connection) -> None:
+@pytest.mark.parametrize("exact", [False, True])
+def test_null_shares(conn: Connection, exact: bool) -> None:
+    # Never analysed: the estimate counts, exactly, as exact=True does.
     conn.execute(
         text(
             "insert into movies (title, siddu_score, language, status) values "
@@ -197,7 +275,10 @@ def test_null_shares(conn: Connection) -> None:
             "('c', null, 'Hindi', null), ('d', 5, null, 'released')"
         )
     )
-    df = null_shares(conn)
+    df = null_shares(conn, exact=exact)
+    if not exact:
+        assert dict(df.dtypes.astype(str)) == ESTIMATED_NULL_DTYPES
+        df = df.rename(columns=lambda name: name.removesuffix("_estimate"))
     assert dict(df.dtypes.astype(str)) == NULL_SHARE_DTYPES
     expected_keys = sorted((c.table.name, c.name) for c in overview.KEY_COLUMNS)
     assert list(zip(df["table"], df["column"], strict=True)) == expected_keys
@@ -242,4 +323,4 @@ def test_tiny_null_shares(tiny: Connection) -> None:
             share = nulls / len(data) if len(data) else float("nan")
             rows.append((table_name, col, len(data), nulls, share))
     expected = pd.DataFrame(rows, columns=list(NULL_SHARE_DTYPES)).astype(NULL_SHARE_DTYPES)
-    pd.testing.assert_frame_equal(null_shares(tiny), expected)
+    pd.testing.assert_frame_equal(null_shares(tiny, exact=True), expected)

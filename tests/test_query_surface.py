@@ -14,7 +14,7 @@ import inspect
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib import import_module
 from types import ModuleType
 from typing import Any
@@ -38,12 +38,15 @@ NOT_FRAMES = {
 }
 
 
-def arguments(conn: Connection) -> dict[str, list[dict[str, Any]]]:
+def arguments(
+    conn: Connection, as_of: datetime = NOTEBOOK_AS_OF
+) -> dict[str, list[dict[str, Any]]]:
     """Representative calls of every public query function, by ``area.function``: the
     parameters that change a result's shape or its source (each score source, by id and by
-    title, every grouping), with values that exist in the data behind ``conn``."""
+    title, every grouping), with values that exist in the data behind ``conn``; windows end
+    at ``as_of`` (the tiny dataset's by default; ``benchmarks/bench_queries.py`` passes the
+    last pulse of the data it measures)."""
     region, genre = regions(conn)[0], genre_slugs(conn)[0]
-    as_of = NOTEBOOK_AS_OF
     month = {"start": (as_of - timedelta(days=30)).date(), "end": as_of.date()}
     ratings_sources = [{"source": s} for s in ("siddu", "rotten_tomatoes", "users")]
     return {

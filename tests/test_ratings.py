@@ -790,3 +790,60 @@ def test_sql_uses_bound_parameters(conn: Connection, rows: Rows) -> None:
     finally:
         event.remove(conn, "before_cursor_execute", record)
     assert seen and not any(marker in statement for statement in seen)
+
+
+# --- the per-movie rollup ----------------------------------------------------------------------
+
+
+def test_movie_scores_hold_every_movie_as_the_functions_read_it(
+    conn: Connection, rows: Rows
+) -> None:
+    """``movie_scores`` has a row for every movie, reviewed or not, with the year read as the
+    ratings functions read it, its review statistics and its genres in ascending order; and
+    it is as of its refresh: a review written after it does not count until the next one."""
+    drama, action = rows.genre("drama"), rows.genre("action")
+    reviewed = rows.movie(
+        "Reviewed",
+        year="1999",
+        language="Tamil",
+        siddu=7.5,
+        rotten_tomatoes=81,
+        genres=(action, drama),
+        ratings=(6.0, 8.0, 10.0),
+    )
+    junk = rows.movie("Junk year", year="19??", critics=4.0)
+    bare = rows.movie("No genre, no review", year=None)
+    refreshed(conn)
+    facts = {
+        row.movie_id: row
+        for row in conn.execute(
+            text("select * from movie_scores where movie_id = any(:ids)"),
+            {"ids": [reviewed, junk, bare]},
+        )
+    }
+    assert set(facts) == {reviewed, junk, bare}
+    first = facts[reviewed]
+    assert (first.year, first.language, first.siddu, first.rotten_tomatoes) == (
+        1999,
+        "Tamil",
+        7.5,
+        81,
+    )
+    assert (first.reviews, first.rating_sum, first.rating_stddev) == (3, 24.0, 2.0)
+    assert first.genre_ids == sorted([drama, action])
+    assert facts[junk].year is None and facts[junk].critics == 4.0
+    assert (facts[bare].reviews, facts[bare].rating_sum, facts[bare].genre_ids) == (0, None, [])
+
+    # Not refreshed: the rollup, and so the functions, still say three reviews.
+    conn.execute(
+        text(
+            "insert into reviews (title, content, rating, date, movie_id) "
+            "values ('r', 'text', 0, '2024-01-02', :m)"
+        ),
+        {"m": reviewed},
+    )
+    top = ratings.top_rated(conn, min_reviews=1)
+    assert top.set_index("movie_id").loc[reviewed, "reviews"] == 3
+    operations.refresh_rollups_in(conn, ["movie_scores"], concurrently=False)
+    top = ratings.top_rated(conn, min_reviews=1)
+    assert top.set_index("movie_id").loc[reviewed, "reviews"] == 4

@@ -100,3 +100,39 @@ def test_the_demo_users_are_hashed_with_the_current_parameters(tiny: Connection)
         CURRENT.time_cost,
         CURRENT.parallelism,
     )
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        f"$argon2id$v=19$m=65536,t=3,p=4${SALT}",  # no hash field
+        f"{encoded()}$",  # a sixth "$", nothing after it
+        f"{encoded()}${HASH}",  # a seventh field
+        f"$argon2id$v=19$m=65536$t=3,p=4${SALT}${HASH}",  # six "$", the costs split
+        # As long as a current hash, a "$" where the salt's eleventh character goes: the
+        # current shape's LIKE pattern matches it ("_" matches "$"), the shape does not.
+        f"$argon2id$v=19$m=65536,t=3,p=4${SALT[:10]}${SALT[11:]}${HASH}",
+    ],
+)
+def test_values_without_exactly_five_dollars_are_unreadable(conn: Connection, stored: str) -> None:
+    """The shape needs the five "$" of an encoded hash, no more and no fewer: the valid
+    hash next to it is counted, the odd value is not taken for a parameter set."""
+    add_users(conn, [stored, encoded()])
+    audit = password_hash_audit(conn).set_index("users", drop=False)
+    assert len(audit) == 2
+    unreadable = audit[audit["algorithm"].isna()]
+    assert unreadable["users"].tolist() == [1] and bool(unreadable["needs_rehash"].iloc[0])
+    readable = audit[audit["algorithm"].notna()].iloc[0]
+    assert (readable["salt_bytes"], readable["hash_bytes"]) == (16, 32)
+
+
+def test_like_wildcards_in_a_stored_value_are_literal(conn: Connection) -> None:
+    """The shapes seen in a sample become LIKE patterns: a "_" or "%" in a stored value's
+    parameter part must match only itself, not the digit of another user's hash."""
+    # The odd value is the commoner: its pattern is tried first.
+    odd = f"$argon2id$v=19$m=6_536,t=3,p=4${SALT}${HASH}"
+    add_users(conn, [odd, odd, encoded(m=61536)])
+    audit = password_hash_audit(conn)
+    assert audit["memory_kib"].dropna().tolist() == [61536]
+    assert audit["users"].tolist() == [2, 1]
+    assert audit["algorithm"].isna().tolist() == [True, False]

@@ -221,6 +221,18 @@ def test_gap_summary_counts_every_gap_beyond_the_list(
     assert len(coverage_gaps(conn, region="US", min_score=8.0)) == us["missing"]
 
 
+def test_an_option_without_a_region_offers_a_movie_nowhere(
+    conn: Connection, catalogue: dict[str, int]
+) -> None:
+    # Dune: Part Two gets options, but none with a region: still missing in JP and nowhere.
+    option = {"movie_id": catalogue["Dune: Part Two"], "platform_id": catalogue["Prime"]}
+    insert(conn, "movie_streaming_options", [{**option, "type": t} for t in ("rent", "buy")])
+    df = records(coverage_gap_summary(conn, region="JP", min_score=8.0))[0]
+    assert (df["well_rated"], df["missing"], df["nowhere"]) == (4, 4, 1)
+    gaps = coverage_gaps(conn, region="JP", min_score=8.0).set_index("title")
+    assert gaps.loc["Dune: Part Two", ["available_regions", "available_in"]].tolist() == [0, ""]
+
+
 def test_gap_summary_without_well_rated_movies(conn: Connection, catalogue: dict[str, int]) -> None:
     row = records(coverage_gap_summary(conn, region="US", min_score=10))[0]
     assert (row["well_rated"], row["missing"], row["nowhere"]) == (0, 0, 0)
@@ -372,6 +384,43 @@ def test_availability_ranks_by_similarity(conn: Connection, catalogue: dict[str,
     last = records(df)[-1]
     assert last["title"] == "Dune: Part Two"
     assert all(last[k] is None for k in ("option_id", "region", "platform", "type", "price"))
+
+
+# Every matching title scored, best first: the definition availability(title=) keeps while it
+# reads only the nearest titles of its trigram index.
+ALL_MATCHES = """
+SELECT m.id FROM movies AS m
+WHERE m.title % :title OR :title <% m.title
+ORDER BY similarity(m.title, :title) DESC, word_similarity(:title, m.title) DESC, m.id
+LIMIT :limit
+"""
+
+
+@pytest.mark.parametrize("use_index", [True, False], ids=["index", "no index"])
+def test_availability_keeps_the_best_matches_whatever_the_limit(
+    conn: Connection, use_index: bool
+) -> None:
+    """Ties on similarity at the cut (the same title three times), titles that match only as
+    a word of a longer title (less similar than the typos, so a search by similarity alone
+    misses them), and many matches of a common word: the nearest-first search returns what
+    scoring every match returns, for every limit."""
+    titles = [
+        "Dune", "Dune", "Dune", "Dunes", "Dine", "Dune Messiah", "Dune Messiah",
+        "Dune: Part Two", "Children of Dune", "The Dune Chronicles of a Very Long Title",
+        "Dunk", "Dude", "Prune", "Dune Dune", "The Road", "The", "Them", "Other",
+        *(f"The Sea {i}" for i in range(30)),
+        *(f"Night of the Dune {i}" for i in range(12)),
+    ]  # fmt: skip
+    insert(conn, "movies", [{"title": title} for title in titles])
+    conn.execute(text("analyze movies"))
+    # Each plan reads the same rows; with the index off, they are scored and sorted instead.
+    conn.execute(text(f"set local enable_indexscan = {'on' if use_index else 'off'}"))
+    conn.execute(text(f"set local enable_bitmapscan = {'on' if use_index else 'off'}"))
+    for query in ("Dune", "dune messiah", "the", "Dnue", "Night of the", "Chronicles"):
+        for limit in (1, 2, 3, 4, 7, 20, 100):
+            expected = conn.execute(text(ALL_MATCHES), {"title": query, "limit": limit})
+            found = availability(conn, title=query, limit=limit)["movie_id"].drop_duplicates()
+            assert found.tolist() == list(expected.scalars()), (query, limit)
 
 
 def test_availability_by_ids(conn: Connection, catalogue: dict[str, int]) -> None:

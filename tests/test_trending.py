@@ -3,8 +3,9 @@
 Hand-made pulses are written relative to the transaction's ``localtimestamp``, which stands
 still inside a transaction, so pulses sit exactly on window boundaries and the live counts
 can be compared with the SQL function's in the same transaction. Each hand-made pulse is
-followed by a refresh of the ``pulse_tag_hours`` rollup, as an import would do; pulses before
-the current hour are then counted from the rollup, the others from ``pulses``. The tiny demo
+followed by a refresh of the rollups over ``pulses`` (``pulse_tag_hours``, ``pulse_hours``),
+as an import would do; pulses before the current hour are then counted from the rollups, the
+others from ``pulses``. The tiny demo
 dataset is checked against an independent pandas computation over the raw pulses.
 """
 
@@ -20,7 +21,7 @@ from inputs import HOSTILE
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL
 
-from iwm_lab import operations
+from iwm_lab import operations, rollups
 from iwm_lab.database import get_engine
 from iwm_lab.exceptions import ReadOnlySessionError
 from iwm_lab.models.values import TRENDING_WINDOW_DAYS
@@ -37,13 +38,20 @@ from iwm_lab.queries.trending import (
     window_totals,
 )
 
+# The rollups an import of pulses refreshes.
+PULSE_ROLLUPS = list(rollups.SOURCES["pulses"])
+
+
+def refresh_pulse_rollups(conn: Connection, *, concurrently: bool = False) -> None:
+    operations.refresh_rollups_in(conn, PULSE_ROLLUPS, concurrently=concurrently)
+
 
 @pytest.fixture
 def conn(conn: Connection) -> Connection:
     """The shared rolled-back transaction, with no pulses and no trending rows."""
     conn.execute(text("delete from trending_topics"))
     conn.execute(text("delete from pulses"))
-    operations.refresh_rollups_in(conn, ["pulse_tag_hours"], concurrently=False)
+    refresh_pulse_rollups(conn)
     return conn
 
 
@@ -74,7 +82,7 @@ class Pulses:
             },
         )
         if refresh:
-            operations.refresh_rollups_in(self.conn, ["pulse_tag_hours"], concurrently=False)
+            refresh_pulse_rollups(self.conn)
 
 
 @pytest.fixture
@@ -505,8 +513,9 @@ def test_rollup_and_pulses_give_the_same_results(conn: Connection, pulses: Pulse
             linked_type=("movie", "cricket", None)[i % 3],
             refresh=False,
         )
-    operations.refresh_rollups_in(conn, ["pulse_tag_hours"], concurrently=False)
+    refresh_pulse_rollups(conn)
     assert conn.execute(text("select count(*) from pulse_tag_hours")).scalar_one() > 0
+    assert conn.execute(text("select count(*) from pulse_hours")).scalar_one() > 0
     as_of = pulses.now - timedelta(days=2, minutes=17, microseconds=3)
     calls: list[tuple[Any, dict[str, Any]]] = [
         (hashtag_counts, {"window_days": 30}),
@@ -531,6 +540,39 @@ def test_rollup_and_pulses_give_the_same_results(conn: Connection, pulses: Pulse
         pd.testing.assert_frame_equal(function(conn, **kwargs), expected)
 
 
+@pytest.mark.parametrize("stale", PULSE_ROLLUPS)
+def test_each_pulse_rollup_is_read_up_to_its_own_refresh(
+    conn: Connection, pulses: Pulses, stale: str
+) -> None:
+    """An import may refresh one rollup over pulses and not the other: each is read up to the
+    hour its own refresh covers, and the rest is counted from ``pulses``."""
+    for i in range(40):
+        pulses.add(
+            [f"#t{i % 4}", "#all"] if i % 3 else [],
+            age=timedelta(hours=i, minutes=7 * i),
+            linked_type=("movie", None)[i % 2],
+            refresh=False,
+        )
+    operations.refresh_rollups_in(conn, [r for r in PULSE_ROLLUPS if r != stale])
+    # The stale one as refreshed two days ago: none of these pulses in it.
+    conn.execute(
+        text("update rollup_refreshes set covered_until = :at where name = :name"),
+        {"at": pulses.now - timedelta(days=2), "name": stale},
+    )
+    as_of = pulses.now - timedelta(hours=3, minutes=20)
+    calls: list[tuple[Any, dict[str, Any]]] = [
+        (window_totals, {"window_days": 3}),
+        (window_totals, {"window_days": 1, "as_of": as_of}),
+        (hashtag_counts, {"window_days": 3}),
+        (rising_tags, {"min_count": 1, "window_days": 1, "baseline_days": 1}),
+    ]
+    got = [function(conn, **kwargs) for function, kwargs in calls]
+    assert got[0][["pulses", "tagged_pulses", "tags"]].to_numpy().tolist() == [[40, 26, 5]]
+    without_rollup(conn)
+    for (function, kwargs), have in zip(calls, got, strict=True):
+        pd.testing.assert_frame_equal(have, function(conn, **kwargs))
+
+
 def test_pulses_after_the_refresh_count_at_once(conn: Connection, pulses: Pulses) -> None:
     pulses.add(["#Old"], age=timedelta(days=2))
     pulses.add(["#New"], age=timedelta(0), refresh=False)
@@ -543,8 +585,10 @@ def test_a_backdated_pulse_counts_from_the_next_refresh(conn: Connection, pulses
     pulses.add(["#Old"], age=timedelta(days=2))
     pulses.add(["#Old"], age=timedelta(days=2), refresh=False)
     assert as_dict(hashtag_counts(conn)) == {"old": ("general", 1)}
-    operations.refresh_rollups_in(conn, ["pulse_tag_hours"])
+    assert window_totals(conn)["pulses"].item() == 1
+    refresh_pulse_rollups(conn, concurrently=True)
     assert as_dict(hashtag_counts(conn)) == {"old": ("general", 2)}
+    assert window_totals(conn)["pulses"].item() == 2
 
 
 # --- validation and hostile input -----------------------------------------------------

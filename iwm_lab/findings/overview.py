@@ -102,24 +102,43 @@ def trending_refresh(fresh: pd.DataFrame, *, stale_after_days: float = 2.0) -> l
     return [f"The trending list was last refreshed {duration(age)} before this run."]
 
 
+def _exact_or_estimated(frame: pd.DataFrame, exact: str, estimated: str) -> tuple[str, bool]:
+    """Which of two columns ``frame`` holds (an exact count, or an estimate), and whether it
+    is the estimate."""
+    if exact in frame.columns:
+        return exact, False
+    if estimated in frame.columns:
+        return estimated, True
+    raise ValueError(f"expected a column {exact!r} or {estimated!r}, got {list(frame.columns)}")
+
+
 def row_counts(counts: pd.DataFrame) -> list[str]:
     """What the database holds, from :func:`iwm_lab.queries.overview.table_row_counts` (or
-    the part of it a report shows): the total, the largest table and the empty ones."""
-    if counts.empty or int(counts["rows"].sum()) == 0:
+    the part of it a report shows): the total, the largest table and the empty ones. An
+    estimate (``rows_estimate``, the default) is said to be one ("about"); exact counts
+    (``rows``, ``exact=True``) are given as they are."""
+    rows, estimated = _exact_or_estimated(counts, "rows", "rows_estimate")
+    if counts.empty or int(counts[rows].sum()) == 0:
         return ["**Every table is empty**: the database holds no data."]
-    total = int(counts["rows"].sum())
-    ordered = counts.sort_values(["rows", "table"], ascending=[False, True], kind="stable")
+    about = "about " if estimated else ""
+    total = int(counts[rows].sum())
+    ordered = counts.sort_values([rows, "table"], ascending=[False, True], kind="stable")
     largest = ordered.iloc[0]
     sentences = [
-        f"The database holds {plural(total, 'row')} in {plural(len(counts), 'table')}; "
-        f"the largest is `{largest['table']}` with {number(largest['rows'])} "
-        f"({percent(largest['rows'] / total)} of all rows)."
+        f"The database holds {about}{plural(total, 'row')} in {plural(len(counts), 'table')}; "
+        f"the largest is `{largest['table']}` with {about}{number(largest[rows])} "
+        f"({percent(largest[rows] / total)} of all rows)."
     ]
-    empty = sorted(counts.loc[counts["rows"] == 0, "table"])
+    empty = sorted(counts.loc[counts[rows] == 0, "table"])
     if empty:
         names = listing([f"`{t}`" for t in empty])
         verb = "is" if len(empty) == 1 else "are"
         sentences.append(f"{plural(len(empty), 'table')} {verb} empty: {names}.")
+    if estimated:
+        sentences.append(
+            "Row counts are PostgreSQL's estimates (from the tables' statistics and size), "
+            "close but not exact."
+        )
     return sentences
 
 
@@ -128,8 +147,16 @@ def null_shares(nulls: pd.DataFrame, *, top: int = 3) -> list[str]:
 
     Ranked by the share of their table's rows that are NULL (not by the count, which favours
     big tables), ties by count, then name; columns of empty tables have no share and are left
-    out. At most ``top`` columns are named.
+    out. At most ``top`` columns are named. An estimate (the ``*_estimate`` columns, the
+    default) is said to be one: a column "filled in every row" is then filled in every
+    sampled row.
     """
+    share, estimated = _exact_or_estimated(nulls, "null_share", "null_share_estimate")
+    suffix = "_estimate" if estimated else ""
+    nulls = nulls.rename(
+        columns={share: "null_share", f"nulls{suffix}": "nulls", f"rows{suffix}": "rows"}
+    )
+    about = "about " if estimated else ""
     known = nulls.dropna(subset=["null_share"])
     if known.empty:
         return ["**No key column can be checked**: the tables that hold them are empty."]
@@ -139,10 +166,11 @@ def null_shares(nulls: pd.DataFrame, *, top: int = 3) -> list[str]:
         kind="stable",
     )
     if gaps.empty:
-        return [f"Every one of the {plural(len(known), 'key column')} is filled in every row."]
+        where = "every sampled row" if estimated else "every row"
+        return [f"Every one of the {plural(len(known), 'key column')} is filled in {where}."]
     named = [
-        f"`{row.table}.{row.column}` ({percent(row.null_share)} missing, "
-        f"{number(row.nulls)} of {number(row.rows)} rows)"
+        f"`{row.table}.{row.column}` ({about}{percent(row.null_share)} missing, "
+        f"{about}{number(row.nulls)} of {number(row.rows)} rows)"
         for row in gaps.head(top).itertuples(index=False)
     ]
     label = "The emptiest key column is" if len(named) == 1 else "The emptiest key columns are"
@@ -153,7 +181,8 @@ def null_shares(nulls: pd.DataFrame, *, top: int = 3) -> list[str]:
         tail = f"none of the {plural(len(known), 'key column')} is complete"
     else:
         verb = "has" if filled == 1 else "have"
-        tail = f"{plural(filled, 'key column')} of {number(len(known))} {verb} no missing value"
+        missing = "no missing value in the sample" if estimated else "no missing value"
+        tail = f"{plural(filled, 'key column')} of {number(len(known))} {verb} {missing}"
     if skipped:
         tail += f"; {plural(skipped, 'column')} of empty tables cannot be checked"
     sentences.append(capitalised(tail) + ".")

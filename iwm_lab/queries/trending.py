@@ -24,12 +24,14 @@ are), and :func:`trending_refreshes` says what the stored list was last computed
 :mod:`iwm_lab.findings.trending` turns those into sentences.
 
 The normalisation is the migration's SQL function ``iwm_pulse_tags(hashtags)``, used by the
-refresh, the rollup and the live counts alike. The windowed functions (:func:`hashtag_counts`,
+refresh, the rollups and the live counts alike. The windowed functions (:func:`hashtag_counts`,
 :func:`hashtag_timeseries`, :func:`rising_tags`, :func:`new_tags`, and the ``tags`` of
-:func:`window_totals`) add up whole hours from the rollup ``pulse_tag_hours`` and count the
-rest from ``pulses`` itself: the partial hours at a window's edges and every pulse created
-after the rollup's last refresh. New pulses are therefore counted at once; a pulse edited or
-deleted after the refresh counts as it was until the next one (``iwm-lab db refresh``).
+:func:`window_totals`) add up whole hours from the rollup ``pulse_tag_hours`` (the ``pulses``
+and ``tagged_pulses`` of :func:`window_totals` from ``pulse_hours``) and count the rest from
+``pulses`` itself: the partial hours at a window's edges and every pulse created after the
+rollup's last refresh (each rollup up to its own). New pulses are therefore counted at once; a
+pulse edited or deleted after the refresh counts as it was until the next one
+(``iwm-lab db refresh``).
 
 Rising tags are established ones, used in the baseline before the window and more per day
 since (:func:`rising_tags`); tags the baseline lacks are new (:func:`new_tags`), listed apart
@@ -90,7 +92,7 @@ from iwm_lab.queries._common import (
     frame,
     period_starts,
 )
-from iwm_lab.rollups import PULSE_TAG_HOURS, ROLLUP_REFRESHES
+from iwm_lab.rollups import PULSE_HOURS, PULSE_TAG_HOURS, ROLLUP_REFRESHES
 
 MAX_TAGS = 100
 MAX_DAYS = 3650
@@ -121,12 +123,22 @@ def _ceil_hour(moment: datetime) -> datetime:
 def _clock(conn: Connection, as_of: datetime | None) -> tuple[datetime, datetime | None]:
     """``as_of`` (default: the transaction's ``localtimestamp``), and the hour up to which
     ``pulse_tag_hours`` holds the pulses (None before its first refresh)."""
-    covered = (
+    until, (covered_until,) = _clocks(conn, as_of, "pulse_tag_hours")
+    return until, covered_until
+
+
+def _clocks(
+    conn: Connection, as_of: datetime | None, *rollups: str
+) -> tuple[datetime, list[datetime | None]]:
+    """:func:`_clock` for several rollups (``pulse_tag_hours``, ``pulse_hours``) in one
+    query. Each has its own hour: an import may refresh one and not the other."""
+    covered = [
         select(ROLLUP_REFRESHES.c.covered_until)
-        .where(ROLLUP_REFRESHES.c.name == "pulse_tag_hours")
+        .where(ROLLUP_REFRESHES.c.name == name)
         .scalar_subquery()
-    )
-    now, covered_until = conn.execute(select(func.localtimestamp(), covered)).one()
+        for name in rollups
+    ]
+    now, *covered_until = conn.execute(select(func.localtimestamp(), *covered)).one()
     return (as_of if as_of is not None else now), covered_until
 
 
@@ -159,7 +171,14 @@ def _split(
 def _in_ranges(
     moment: ColumnElement[datetime], ranges: list[tuple[datetime, datetime]]
 ) -> ColumnElement[bool]:
-    return or_(*(and_(moment >= literal(lo), moment < literal(hi)) for lo, hi in ranges))
+    """``moment`` in one of the (sorted, disjoint) half-open ``ranges``."""
+    within = or_(*(and_(moment >= literal(lo), moment < literal(hi)) for lo, hi in ranges))
+    if len(ranges) == 1:
+        return within
+    # The span of them all too: one index range to scan, the gaps between them filtered out.
+    # Given the branches alone, the planner ORs one bitmap per range and then visits the rows
+    # in the table, where a covering index would answer alone.
+    return and_(moment >= literal(ranges[0][0]), moment < literal(ranges[-1][1]), within)
 
 
 def _tag_counts(
@@ -298,34 +317,60 @@ def window_totals(
       normalises them): the base of a tag's share of the window.
     - ``tags``: distinct tags used in it.
 
-    ``pulses`` and ``tagged_pulses`` are counted from ``pulses`` itself (the rollup counts
-    tags, not the pulses behind them), through the index on ``created_at``.
+    ``pulses`` and ``tagged_pulses`` add up whole hours from the rollup ``pulse_hours`` and
+    count the rest from ``pulses`` itself, as the module docstring says of the tags.
     """
     _check_days(window_days, "window_days")
     moment = _check_as_of(as_of)
-    until, covered_until = _clock(conn, moment)
-    since = until - timedelta(days=window_days)
-    pulses = Pulse.__table__
-    tags = func.iwm_pulse_tags(pulses.c.hashtags).table_valued("tag").render_derived("t")
-    tagged = and_(pulses.c.hashtags.is_not(None), select(tags.c.tag).exists())
-    in_window = (
-        select(
-            func.count().label("pulses"),
-            func.count().filter(tagged).label("tagged_pulses"),
-        )
-        .where(pulses.c.created_at > literal(since), pulses.c.created_at <= literal(until))
-        .subquery("in_window")
+    until, (covered_until, hours_covered_until) = _clocks(
+        conn, moment, "pulse_tag_hours", "pulse_hours"
     )
-    counts = _tag_counts([since + _TICK, until + _TICK], covered_until)
-    distinct_tags = select(func.count(counts.c.tag.distinct())).scalar_subquery()
+    since = until - timedelta(days=window_days)
+    cuts = [since + _TICK, until + _TICK]
+    counts = _pulse_counts(cuts, hours_covered_until)
+    tag_counts = _tag_counts(cuts, covered_until)
+    # Grouped (hashed) rather than count(DISTINCT), which sorts every row of the window.
+    used_tags = select(tag_counts.c.tag).group_by(tag_counts.c.tag).subquery("used_tags")
+    distinct_tags = select(func.count()).select_from(used_tags).scalar_subquery()
     stmt = select(
         literal(since).label("start"),
         literal(until).label("end"),
-        in_window.c.pulses,
-        in_window.c.tagged_pulses,
+        cast(func.coalesce(func.sum(counts.c.pulses), 0), BigInteger).label("pulses"),
+        cast(func.coalesce(func.sum(counts.c.tagged_pulses), 0), BigInteger).label("tagged_pulses"),
         distinct_tags.label("tags"),
     )
     return frame(conn, stmt, TOTAL_COLUMNS)
+
+
+def _pulse_counts(cuts: Sequence[datetime], covered_until: datetime | None) -> CTE:
+    """Pulses, and those with a tag, from ``cuts[0]`` (inclusive) to ``cuts[-1]``
+    (exclusive): rows ``pulses``, ``tagged_pulses`` to add up, from the whole hours of
+    ``pulse_hours`` (before ``covered_until``) and from ``pulses`` for the rest."""
+    whole, raw = _split(cuts, covered_until)
+    parts: list[Select[int, int]] = []
+    if whole:
+        hours = PULSE_HOURS
+        parts.append(
+            select(
+                func.sum(hours.c.pulses).label("pulses"),
+                func.sum(hours.c.tagged_pulses).label("tagged_pulses"),
+            ).where(_in_ranges(hours.c.hour, whole))
+        )
+    if raw:
+        pulses = Pulse.__table__
+        tags = func.iwm_pulse_tags(pulses.c.hashtags).table_valued("tag").render_derived("t")
+        # A lateral join rather than EXISTS: the planner then parses each distinct hashtags
+        # text once (Memoize), however many pulses repeat it.
+        first_tag = select(tags.c.tag).limit(1).lateral("first_tag")
+        parts.append(
+            select(
+                func.count().label("pulses"),
+                func.count(first_tag.c.tag).label("tagged_pulses"),
+            )
+            .select_from(pulses.outerjoin(first_tag, true()))
+            .where(_in_ranges(pulses.c.created_at, raw))
+        )
+    return union_all(*parts).cte("pulse_counts")
 
 
 def pulse_span(conn: Connection) -> tuple[datetime | None, datetime | None]:
