@@ -162,6 +162,8 @@ def raw_copy_rates(url: URL, report: SeedReport, sample_rows: int, repeats: int)
                     for drop in load.definitions(conn, tables).drop:
                         conn.execute(drop)
                     load.truncate(conn, [source.table])
+                    # As the seeder: the rollups' change-log triggers off for the load.
+                    load.switch_change_triggers(conn, enable=False)
                     before = backend_cpu_seconds(conn.info.backend_pid)
                     started = time.perf_counter()
                     with conn.cursor().copy(statement) as copy:
@@ -236,6 +238,7 @@ def paired_ratios(
                         for drop in load.definitions(conn, tables).drop:
                             conn.execute(drop)
                         load.truncate(conn, [source.table])
+                        load.switch_change_triggers(conn, enable=False)
                         if which == "raw":
                             started = time.perf_counter()
                             with conn.cursor().copy(statement) as copy:

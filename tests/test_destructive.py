@@ -69,6 +69,10 @@ def run_on_terminal(env: dict[str, str], answer: str, *args: str) -> tuple[int, 
     return proc.returncode, err
 
 
+# Rows the migrations write and rebuild themselves, not anybody's data.
+REBUILT = frozenset({"rollup_refreshes", "rollup_changes"})
+
+
 def counts(url: URL) -> dict[str, int]:
     engine = get_engine(url)
     try:
@@ -179,7 +183,11 @@ def test_downgrade_to_a_revision_that_keeps_the_rows_needs_no_yes(
     done = run(_env(cli_env, filled), "db", "downgrade", "0002")
     assert done.returncode == 0, done.stderr
     after = counts(filled)
-    assert {t: n for t, n in after.items() if n} == {t: n for t, n in before.items() if n}
+    # The rollups' records and change log are the migrations' own bookkeeping: 0006 adds rows
+    # for its rollups and the log, and its downgrade takes them away again.
+    kept = {t: n for t, n in after.items() if n and t not in REBUILT}
+    assert kept == {t: n for t, n in before.items() if n and t not in REBUILT}
+    assert after["rollup_refreshes"] > 0
 
 
 @pytest.mark.parametrize(("answer", "dropped"), [("n", False), ("", False), ("y", True)])

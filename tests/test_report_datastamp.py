@@ -163,6 +163,7 @@ def test_an_import_changes_the_stamp(analyst: Connection, fresh_url: URL, tmp_pa
     # The import refreshed the rollups over reviews in its transaction: exact at once.
     assert {line.split(" refreshed")[0] for line in changes[1:]} == {
         "rollup movie_review_stats",
+        "rollup movie_scores",
         "rollup review_daily_stats",
         "rollup score_counts",
     }

@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -29,11 +28,8 @@ from iwm_lab.demodata.scales import NOTEBOOK_AS_OF, SCALES, Scale, get_scale
 from iwm_lab.demodata.world import build_world
 from iwm_lab.destructive import Confirm, Loss, TableRows, embedded_mismatch
 from iwm_lab.exceptions import OptionNeeded, SeedError
-from iwm_lab.rollups import CHANGE_LOG, CHANGE_TRIGGERS
+from iwm_lab.rollups import CHANGE_LOG
 from iwm_lab.server import is_embedded
-
-if TYPE_CHECKING:
-    import psycopg
 
 __all__ = [
     "NOTEBOOK_AS_OF",
@@ -247,7 +243,7 @@ def _run(
         # The rollups' change-log triggers would copy every loaded row into a transition
         # table, seconds at scale large; the rollups are rebuilt in full at the end instead.
         # Back on before the commit: no other session ever sees them off.
-        _switch_change_triggers(conn, enable=False)
+        load.switch_change_triggers(conn, enable=False)
         filled = load.tables_with_rows(conn, tables)
         if filled and not reset:
             shown = ", ".join(filled[:5]) + (", ..." if len(filled) > 5 else "")
@@ -317,7 +313,7 @@ def _run(
             report.extra_rows[f"trending_topics {step.window}"] = len(step.topics)
         conn.execute("analyze trending_topics")
         lap("refresh")
-        _switch_change_triggers(conn, enable=True)
+        load.switch_change_triggers(conn, enable=True)
         # Whatever the log held described rows that are gone: every rollup is rebuilt.
         conn.execute(psycopg.sql.SQL("delete from {}").format(psycopg.sql.Identifier(CHANGE_LOG)))
         # Not concurrently: nobody else can read these tables until the commit anyway.
@@ -325,19 +321,3 @@ def _run(
             report.steps[f"{done.name} refresh"] = done.seconds
         lap("rollups")
     lap("commit")
-
-
-def _switch_change_triggers(conn: psycopg.Connection[Any], *, enable: bool) -> None:
-    """Enable or disable the rollups' change-log triggers (:data:`iwm_lab.rollups.
-    CHANGE_TRIGGERS`) on their tables, in the open transaction (the seeder owns the tables and
-    holds them locked)."""
-    import psycopg
-
-    action = psycopg.sql.SQL("enable" if enable else "disable")
-    for table, triggers in CHANGE_TRIGGERS.items():
-        for trigger in triggers:
-            conn.execute(
-                psycopg.sql.SQL("alter table {} {} trigger {}").format(
-                    psycopg.sql.Identifier(table), action, psycopg.sql.Identifier(trigger)
-                )
-            )

@@ -31,6 +31,7 @@ import psycopg
 from psycopg import sql
 
 from iwm_lab.demodata.generate import Chunk, ChunkStream, can_fork, in_process, in_thread
+from iwm_lab.rollups import CHANGE_TRIGGERS
 
 Statement = sql.SQL | sql.Composed
 Labelled = list[tuple[str, Statement]]
@@ -373,3 +374,17 @@ def step_bar(label: str, steps: int, enabled: bool) -> Iterator[Callable[[str], 
         yield advance
         if not first:
             bar.update(1)
+
+
+def switch_change_triggers(conn: psycopg.Connection[Any], *, enable: bool) -> None:
+    """Enable or disable the rollups' change-log triggers (:data:`iwm_lab.rollups.
+    CHANGE_TRIGGERS`) on their tables, in the open transaction (the seeder owns the tables and
+    holds them locked); the benchmark's raw COPY does the same, to compare like with like."""
+    action = sql.SQL("enable" if enable else "disable")
+    for table, triggers in CHANGE_TRIGGERS.items():
+        for trigger in triggers:
+            conn.execute(
+                sql.SQL("alter table {} {} trigger {}").format(
+                    sql.Identifier(table), action, sql.Identifier(trigger)
+                )
+            )
