@@ -30,14 +30,14 @@ import argparse
 import os
 import statistics
 import time
-import uuid
 from collections.abc import Callable
 
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL, make_url
 
-from iwm_lab import migrate, operations, rollups
-from iwm_lab.database import database_url, describe_url, get_engine
+from benchmarks.bench_seed import drop_database, fresh_database
+from iwm_lab import operations, rollups
+from iwm_lab.database import describe_url, get_engine
 from iwm_lab.demodata import seed_database
 
 # Random rows of the data's last 30 days; :rows is bound.
@@ -123,18 +123,10 @@ def measure(url: URL, repeat: int, rows: int) -> None:
     print("\nratios: " + "; ".join(ratios))
 
 
-def fresh_database(scale: str) -> tuple[URL, URL]:
+def seeded_database(scale: str) -> tuple[URL, URL]:
     """A new database migrated to head and seeded at ``scale``, and the maintenance URL."""
-    base = database_url()
-    admin_url = base.set(database="postgres")
-    name = f"iwm_bench_refresh_{scale}_{uuid.uuid4().hex[:6]}"
-    admin = get_engine(admin_url, writable=True, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'create database "{name}"'))
-    admin.dispose()
-    url = base.set(database=name)
+    url, admin_url = fresh_database(scale, "refresh")
     engine = get_engine(url, writable=True)
-    migrate.upgrade(engine)
     started = time.perf_counter()
     seed_database(engine, scale=scale, progress=False)
     print(f"seeded {scale} in {time.perf_counter() - started:.0f} s")
@@ -154,17 +146,14 @@ def main() -> None:
     if args.url:
         url = make_url(args.url)
     else:
-        url, admin_url = fresh_database(args.scale)
+        url, admin_url = seeded_database(args.scale)
     print(f"{describe_url(url)}; load average {os.getloadavg()[0]:.1f}")
     try:
         measure(url, args.repeat, args.rows)
         print(f"load average {os.getloadavg()[0]:.1f}")
     finally:
         if admin_url is not None and not args.keep:
-            admin = get_engine(admin_url, writable=True, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'drop database if exists "{url.database}" with (force)'))
-            admin.dispose()
+            drop_database(url, admin_url)
         elif admin_url is not None:
             print(f"kept {url.database}")
 

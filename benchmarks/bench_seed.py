@@ -71,11 +71,12 @@ def child_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def fresh_database(scale: str) -> tuple[URL, URL]:
-    """A new database migrated to head, and the URL of the server's maintenance database."""
+def fresh_database(scale: str, purpose: str = "seed") -> tuple[URL, URL]:
+    """A new database migrated to head, and the URL of the server's maintenance database
+    (``bench_refresh`` makes its own here too; ``purpose`` goes into the name)."""
     base = database_url()
     admin_url = base.set(database="postgres")
-    name = f"iwm_bench_seed_{scale}_{uuid.uuid4().hex[:6]}"
+    name = f"iwm_bench_{purpose}_{scale}_{uuid.uuid4().hex[:6]}"
     admin = get_engine(admin_url, writable=True, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'create database "{name}"'))
