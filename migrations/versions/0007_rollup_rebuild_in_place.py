@@ -1,4 +1,4 @@
-"""Full rebuilds that write only the rows that differ.
+"""Full rebuilds that write only the rows that differ; an index for the latest release date.
 
 Revision ID: 0007
 Revises: 0006
@@ -20,7 +20,10 @@ inserts every row, from the same temporary table.
 The rows are computed by 0006's queries, unchanged; as there, the statement that computes them
 also consumes the rollup's change-log rows, so a write committing meanwhile is counted once.
 
-The downgrade puts back 0006's ``iwm_rollup_rebuild``.
+Also an index on ``movies (release_date)``: the data's freshness (``overview.freshness``) reads
+the latest release date, which otherwise reads every movie's wide row (150 ms at scale large).
+
+The downgrade puts back 0006's ``iwm_rollup_rebuild`` and drops the index.
 """
 
 import importlib.util
@@ -173,6 +176,7 @@ _NEW_FUNCTIONS = (
 
 
 def upgrade() -> None:
+    op.execute("CREATE INDEX idx_movies_release_date ON movies (release_date)")
     op.execute(_STAGE_SQL)
     op.execute(_APPLY_SQL)
     op.execute(_REBUILD_SQL)
@@ -183,6 +187,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP INDEX IF EXISTS idx_movies_release_date")
     op.execute(
         _ROLLUPS_0006._REBUILD_SQL.replace(
             "CREATE FUNCTION iwm_rollup_rebuild", "CREATE OR REPLACE FUNCTION iwm_rollup_rebuild"
