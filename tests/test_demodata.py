@@ -119,6 +119,7 @@ def value(db: Engine, sql: str) -> Any:
 # Determinism
 
 
+@pytest.mark.heavy
 def test_same_scale_and_seed_give_the_same_rows(
     seeded: tuple[URL, SeedReport], fresh: Callable[[], URL]
 ) -> None:
@@ -381,6 +382,7 @@ def test_social_graph_and_favorites(db: Engine) -> None:
     )
 
 
+@pytest.mark.heavy
 def test_users_share_a_handful_of_real_argon2_hashes(db: Engine) -> None:
     hashes = [h for (h,) in rows(db, "select distinct hashed_password from users")]
     assert 1 < len(hashes) <= len(vocab.PASSWORDS)
@@ -542,6 +544,7 @@ def _load_in_rollback(
         engine.dispose()
 
 
+@pytest.mark.heavy
 def test_a_generator_process_loads_the_same_rows_as_a_thread(
     fresh: Callable[[], URL], tiny_world: World
 ) -> None:
@@ -738,6 +741,7 @@ def test_refuses_another_server_unless_allowed(fresh: Callable[[], URL], tmp_pat
     assert report.tables["movies"].rows == SCALES["tiny"].movies
 
 
+@pytest.mark.heavy
 def test_cli_seeds_up_to_now_then_refuses_without_reset(
     fresh: Callable[[], URL], cli_env: dict[str, str]
 ) -> None:
@@ -761,6 +765,7 @@ def test_cli_seeds_up_to_now_then_refuses_without_reset(
     assert os.linesep.join(again.stderr.splitlines()[1:]) == ""
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(
     ("as_of", "message"),
     [
@@ -830,6 +835,7 @@ def test_without_an_as_of_the_data_runs_up_to_now(fresh: Callable[[], URL]) -> N
     assert windows == {"7d": report.as_of, "30d": report.as_of}
 
 
+@pytest.mark.heavy
 def test_demo_loads_dated_data_then_says_how_old_it_is(
     fresh: Callable[[], URL], cli_env: dict[str, str]
 ) -> None:

@@ -259,6 +259,7 @@ def prod(pg_server: EmbeddedServer, template_name: str) -> Iterator[URL]:
     admin.dispose()
 
 
+@pytest.mark.heavy
 def test_seed_reset_refuses_prod_on_the_embedded_server(prod: URL, cli_env: dict[str, str]) -> None:
     before = counts(prod)
     for extra in ((), ("--yes",)):
@@ -334,6 +335,7 @@ def demo_iwm(second_server: EmbeddedServer, cli_env: dict[str, str]) -> Iterator
     engine.dispose()
 
 
+@pytest.mark.heavy
 def test_seed_reset_of_the_demo_database_lists_and_asks(demo_iwm: dict[str, str]) -> None:
     env = demo_iwm
     url = EmbeddedServer(Settings(data_dir=Path(env["IWM_DATA_DIR"]))).url()

@@ -893,6 +893,7 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_cli_imports_and_refuses(fresh_url: URL, cli_env: dict[str, str], tmp_path: Path) -> None:
     env = cli_env | {"IWM_DATABASE_URL": fresh_url.render_as_string(hide_password=False)}
@@ -1013,6 +1014,7 @@ def test_writer_ids_upserts_and_rejects(as_writer: Engine, tmp_path: Path) -> No
         import_file(as_writer, "movies", write(tmp_path, "csv", [{"title": "A"}, {"title": "X"}]))
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_cli_import_runs_as_the_writer(
     fresh_url: URL, cli_env: dict[str, str], tmp_path: Path

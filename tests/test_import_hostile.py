@@ -179,6 +179,7 @@ def test_rejects_are_in_place_before_the_commit(fresh: Engine, tmp_path: Path) -
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.heavy
 def test_cli_reject_file_refusals_are_one_line(
     fresh_url: URL, cli_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -29,6 +29,7 @@ def _tables(engine: Engine) -> set[str]:
         return set(inspect(conn).get_table_names())
 
 
+@pytest.mark.heavy
 def test_upgrade_downgrade_base_upgrade_again(empty_engine: Engine) -> None:
     assert migrate.upgrade(empty_engine) == migrate.head_revision()
     assert set(Base.metadata.tables) <= _tables(empty_engine)
@@ -51,6 +52,7 @@ def test_check_reports_a_database_never_migrated(empty_engine: Engine) -> None:
     assert any("table movies only in the models" in d for d in found)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(
     ("alter", "undo", "expected"),
     [
@@ -203,6 +205,7 @@ def test_head_objects_record_matches_what_the_migrations_create(
     assert set(recorded["extension"]) == {"pg_trgm"}
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(
     ("sabotage", "expected"),
     [

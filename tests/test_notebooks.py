@@ -315,6 +315,7 @@ RUNS: list[Any] = [
 ]
 
 
+@pytest.mark.heavy
 @pytest.mark.kernel
 @pytest.mark.parametrize(("name", "database", "parameters", "texts", "no_data", "check"), RUNS)
 def test_papermill_run_with_other_parameters(

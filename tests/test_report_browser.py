@@ -237,6 +237,7 @@ def test_a_synthetic_report_draws_its_charts_offline_and_fits_a_phone(
     assert "_static/plotly-" in note and "--self-contained" in note
 
 
+@pytest.mark.heavy
 @pytest.mark.kernel
 def test_a_failed_runs_page_draws_the_charts_it_got_to(
     offline: OpenPage, tmp_path: Path, db_url: URL, monkeypatch: pytest.MonkeyPatch
@@ -254,6 +255,7 @@ def test_a_failed_runs_page_draws_the_charts_it_got_to(
     assert "boom: failed on purpose" in view.text("body")
 
 
+@pytest.mark.heavy
 @pytest.mark.kernel
 @pytest.mark.parametrize("name", sorted(load_schedule(DEFAULT_SCHEDULE).reports))
 def test_each_shipped_report_draws_its_charts_offline(

@@ -112,6 +112,7 @@ def figures_shown(page: Path) -> list[list[str]]:
     return [cells for row in rows if (cells := re.findall(r"<td>(.*?)</td>", row))]
 
 
+@pytest.mark.heavy
 @pytest.mark.kernel
 def test_the_header_shows_how_each_figure_changed_since_the_previous_good_run(
     url: URL, engine: Engine, folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -198,6 +198,7 @@ def test_an_unreachable_scheduler_is_one_line_and_only_asked_when_something_is_d
 # --- runs on the cluster ------------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 @pytest.mark.kernel
 @pytest.mark.slow
 def test_a_fan_out_on_dask_gets_the_local_executors_statuses_on_two_workers(
@@ -247,6 +248,7 @@ def test_a_fan_out_on_dask_gets_the_local_executors_statuses_on_two_workers(
     assert run_due(on_dask, now=SLOT) == []
 
 
+@pytest.mark.heavy
 @pytest.mark.kernel
 @pytest.mark.slow
 def test_two_run_due_at_once_publish_each_slot_once(lab: Lab, cluster: str) -> None:

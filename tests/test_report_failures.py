@@ -113,6 +113,7 @@ def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
 # --- 1. no lost slot --------------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 @pytest.mark.kernel
 def test_an_unreachable_database_does_not_use_up_the_slot(
     folder: Path, tiny_url: URL, tmp_path: Path
@@ -203,6 +204,7 @@ def test_only_a_lost_connection_counts_as_unreachable() -> None:
 # --- 2. failure messages without SQL or bound values -------------------------------------------
 
 
+@pytest.mark.heavy
 @pytest.mark.kernel
 def test_a_failure_message_has_no_sql_text_or_bound_values(
     folder: Path, tiny_url: URL, tmp_path: Path
@@ -275,6 +277,7 @@ def test_database_errors_are_cut_to_their_first_line(tiny_url: URL) -> None:
 # --- 3. bounded parameters --------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_a_100_kb_parameter_is_one_line_before_anything_runs(
     folder: Path, tiny_url: URL, tmp_path: Path
@@ -395,6 +398,7 @@ def test_schedule_values_are_bounded(folder: Path, table: dict[str, object], exp
 # --- 4. one line, never a traceback -----------------------------------------------------------
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_user_mistakes_in_the_report_commands_are_one_line(
     folder: Path, tiny_url: URL, tmp_path: Path

@@ -181,6 +181,7 @@ def test_pool_keys_follow_the_kernels_environment(
     assert "127.0.0.1" not in repr(changed)  # the environment is kept as a digest only
 
 
+@pytest.mark.heavy
 def test_each_warm_kernel_serves_one_run_as_a_cold_one_would(lab: Lab, tmp_path: Path) -> None:
     pid_file = tmp_path / "kernel.pid"
     schedule = lab.schedule(f'parameters = {{ pid_file = "{pid_file}" }}')
@@ -216,6 +217,7 @@ def test_each_warm_kernel_serves_one_run_as_a_cold_one_would(lab: Lab, tmp_path:
     assert _gone(leftover), "a worker or kernel outlived the pool"
 
 
+@pytest.mark.heavy
 def test_a_kernel_that_dies_in_the_pool_is_replaced(lab: Lab) -> None:
     schedule = lab.schedule()
     with KernelPool(1, keep=True) as pool:
@@ -231,6 +233,7 @@ def test_a_kernel_that_dies_in_the_pool_is_replaced(lab: Lab) -> None:
     assert _gone([second.pid, second.kernel_pid or second.pid])
 
 
+@pytest.mark.heavy
 def test_a_warm_run_past_its_timeout_stops_its_kernel(lab: Lab, tmp_path: Path) -> None:
     pid_file = tmp_path / "kernel.pid"
     schedule = lab.schedule(f'timeout_s = 5\nparameters = {{ pid_file = "{pid_file}" }}')
@@ -286,6 +289,7 @@ def _marked(mark: str) -> list[int]:
     return found
 
 
+@pytest.mark.heavy
 def test_serve_keeps_a_kernel_warm_and_leaves_nothing_running_on_sigterm(
     lab: Lab, db_url: URL
 ) -> None:

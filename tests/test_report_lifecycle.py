@@ -135,6 +135,7 @@ def targets(smtp: SmtpSink | None = None) -> str:
     return mail + '[targets.hook]\nwebhook = "${IWM_HOOK}"\n'
 
 
+@pytest.mark.heavy
 def test_a_failing_check_holds_the_run_until_it_is_published_by_hand(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -217,6 +218,7 @@ def test_delivery_by_mail_and_webhook_waits_in_the_outbox_when_the_server_is_dow
         assert lab.latest(schedule) == run_id
 
 
+@pytest.mark.heavy
 def test_an_alert_fires_once_is_silenced_by_its_grace_and_resolves(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -245,6 +247,7 @@ def test_an_alert_fires_once_is_silenced_by_its_grace_and_resolves(
         assert (lab.output / "life" / "alerts.json").is_file()
 
 
+@pytest.mark.heavy
 def test_an_unchanged_database_is_skipped_and_an_import_makes_the_next_run_due_run(
     lab: Lab, db_url: URL, tmp_path: Path
 ) -> None:
@@ -280,6 +283,7 @@ def test_an_unchanged_database_is_skipped_and_an_import_makes_the_next_run_due_r
     ]
 
 
+@pytest.mark.heavy
 def test_run_due_prunes_what_retention_does_not_keep(lab: Lab) -> None:
     schedule = lab.schedule("retention = { keep_last = 2 }\n")
     for _ in range(3):
@@ -334,6 +338,7 @@ def test_only_an_unreachable_database_is_retried(lab: Lab, monkeypatch: pytest.M
     assert took >= 0.3 + 0.6
 
 
+@pytest.mark.heavy
 def test_serve_finishes_the_current_run_on_sigterm(lab: Lab, db_url: URL) -> None:
     lab.schedule("parameters = { sleep_s = 4.0 }\n")
     env = {k: v for k, v in os.environ.items()}
@@ -387,6 +392,7 @@ def test_no_secret_reaches_state_outbox_or_output(
     assert "IWM_HOOK" in (lab.output / "life" / "outbox.json").read_text()
 
 
+@pytest.mark.heavy
 def test_a_message_problem_never_fails_a_published_run(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:

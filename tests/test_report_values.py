@@ -163,6 +163,7 @@ def test_a_region_is_admitted_in_any_case_as_the_queries_read_it(
         check_values(prepare(schedule, "coverage", {"region": "xx"}))
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_a_wrong_value_exits_1_and_leaves_nothing_behind(
     folder: Path, tiny_url: URL, tmp_path: Path
@@ -195,6 +196,7 @@ def test_run_due_refuses_a_wrong_scheduled_value_without_recording_a_run(
     assert not list((tmp_path / "output").rglob("*.ipynb"))
 
 
+@pytest.mark.heavy
 @pytest.mark.kernel
 def test_a_valid_value_off_the_schedule_runs_labelled_ad_hoc(
     folder: Path, tiny_url: URL, tiny: Connection, tmp_path: Path

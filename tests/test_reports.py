@@ -324,6 +324,7 @@ def test_cron_is_read_in_the_report_time_zone_across_daylight_saving() -> None:
 # --- checks before any kernel ------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_parameter_errors_stop_the_run_before_it_starts(ws: Workspace) -> None:
     schedule = load_schedule(ws.schedule_path, ws.folder / "out-params")
@@ -454,6 +455,7 @@ def test_a_run_writes_notebook_and_offline_html_with_header(
     assert "Since the previous run" not in header  # there is none
 
 
+@pytest.mark.heavy
 @pytest.mark.kernel
 def test_a_run_weeks_after_the_data_ends_says_the_data_is_stale(
     tmp_path: Path, tiny_url: URL
@@ -489,6 +491,7 @@ def test_keep_code_shows_the_code(ws: Workspace, good_run: dict[str, Any]) -> No
     assert "marker: code-cell-source" in export_html(nb, header, keep_code=True)
 
 
+@pytest.mark.heavy
 @pytest.mark.kernel
 def test_a_failing_cell_fails_the_run_and_keeps_the_latest_good_output(
     ws: Workspace, good_run: dict[str, Any]
@@ -564,6 +567,7 @@ def test_ad_hoc_runs_stay_in_the_history_but_never_change_the_jobs_status(
     assert line.endswith("  success (due now)"), line  # manual runs leave the slot due
 
 
+@pytest.mark.heavy
 @pytest.mark.kernel
 def test_concurrent_run_due_runs_each_job_once_with_fan_out(ws: Workspace) -> None:
     output = ws.folder / "out-due"

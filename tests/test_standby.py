@@ -512,6 +512,7 @@ def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_drop_lists_what_it_deletes_and_asks(
     settings: Settings, primary: EmbeddedServer, standby: StandbyStatus

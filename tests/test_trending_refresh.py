@@ -413,6 +413,7 @@ def _signatures(engine: Engine) -> list[str]:
         )
 
 
+@pytest.mark.heavy
 def test_migration_0003_records_stored_windows_and_downgrades_to_0002(
     make_database: Callable[..., URL],
 ) -> None:
