@@ -283,7 +283,6 @@ def test_a_100_kb_parameter_is_one_line_before_anything_runs(
     folder: Path, tiny_url: URL, tmp_path: Path
 ) -> None:
     output = tmp_path / "output"
-    started = time.monotonic()
     done = cli(
         secret(tiny_url),
         folder / "schedule.toml",
@@ -294,8 +293,8 @@ def test_a_100_kb_parameter_is_one_line_before_anything_runs(
         "region",
         "X" * 100_000,
     )
+    # Issue 10: a kernel ran for a minute, then a traceback. Refused up front, nothing written.
     line = one_error_line(done)
-    assert time.monotonic() - started < 30  # issue 10: 62 s, then a traceback
     assert "parameter 'region' is 100,000 characters long" in line and len(line) < 300
     assert not output.exists()
     # A value within the bounds but not a region: the error shows it shortened.
