@@ -9,10 +9,36 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from iwm_lab.models.awards import (
+    AwardBody,
+    AwardCategory,
+    AwardCeremony,
+    AwardNomination,
+    Festival,
+    FestivalEdition,
+    FestivalSelection,
+)
 from iwm_lab.models.base import Base
+from iwm_lab.models.box_office import BoxOfficeGross
 from iwm_lab.models.catalog import Genre, Movie, MovieGenre, MoviePerson, Person, Scene
+from iwm_lab.models.discovery import (
+    CuratedList,
+    CuratedListMovie,
+    FeaturedRail,
+    FeaturedRailMovie,
+    MovieSimilarity,
+)
+from iwm_lab.models.moderation import (
+    AuditLogEntry,
+    ContentReport,
+    ModerationAction,
+    UserBan,
+    UserRole,
+)
+from iwm_lab.models.quizzes import Quiz, QuizAttempt, QuizQuestion
 from iwm_lab.models.social import Pulse, TrendingTopic, UserFollow
 from iwm_lab.models.streaming import MovieStreamingOption, StreamingPlatform
+from iwm_lab.models.talent import CastingApplication, CastingCall, TalentProfile
 from iwm_lab.models.users import (
     Collection,
     CollectionMovie,
@@ -97,23 +123,47 @@ __all__ = [
     "TRENDING_WINDOW_DAYS",
     "WATCHLIST_PRIORITIES",
     "WATCHLIST_STATUSES",
+    "AuditLogEntry",
+    "AwardBody",
+    "AwardCategory",
+    "AwardCeremony",
+    "AwardNomination",
     "Base",
+    "BoxOfficeGross",
+    "CastingApplication",
+    "CastingCall",
     "Collection",
     "CollectionMovie",
+    "ContentReport",
+    "CuratedList",
+    "CuratedListMovie",
     "Favorite",
+    "FeaturedRail",
+    "FeaturedRailMovie",
+    "Festival",
+    "FestivalEdition",
+    "FestivalSelection",
     "Genre",
+    "ModerationAction",
     "Movie",
     "MovieGenre",
     "MoviePerson",
+    "MovieSimilarity",
     "MovieStreamingOption",
     "Person",
     "Pulse",
+    "Quiz",
+    "QuizAttempt",
+    "QuizQuestion",
     "Review",
     "Scene",
     "StreamingPlatform",
+    "TalentProfile",
     "TrendingTopic",
     "User",
+    "UserBan",
     "UserFollow",
+    "UserRole",
     "WatchlistEntry",
     "include_object",
     "is_unmodelled_table",
