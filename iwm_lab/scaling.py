@@ -70,6 +70,24 @@ def _local(*names: str) -> list[PlannedTable]:
 # distribution column's type is the group's.
 PLAN: tuple[PlannedTable, ...] = (
     *_reference("genres", "people", "streaming_platforms", "trending_topics"),
+    # Migration 0007: the small tables, and those whose user or movie column may be NULL.
+    *_reference(
+        "award_bodies",
+        "award_ceremonies",
+        "award_categories",
+        "award_nominations",
+        "festivals",
+        "festival_editions",
+        "curated_lists",
+        "featured_rails",
+        "quizzes",
+        "quiz_questions",
+        "talent_profiles",
+        "casting_calls",
+        "casting_applications",
+        "content_reports",
+        "moderation_actions",
+    ),
     *_group(
         "movie",
         ("movies", "id"),
@@ -79,6 +97,11 @@ PLAN: tuple[PlannedTable, ...] = (
         ("movie_streaming_options", "movie_id"),
         ("reviews", "movie_id"),
         ("reviews_partitioned", "movie_id"),
+        ("festival_selections", "movie_id"),
+        ("box_office_grosses", "movie_id"),
+        ("curated_list_movies", "movie_id"),
+        ("featured_rail_movies", "movie_id"),
+        ("movie_similarities", "movie_id"),
     ),
     *_group(
         "user",
@@ -90,7 +113,12 @@ PLAN: tuple[PlannedTable, ...] = (
         ("pulses", "user_id"),
         ("pulses_partitioned", "user_id"),
         ("user_follows", "follower_id"),
+        ("quiz_attempts", "user_id"),
+        ("user_roles", "user_id"),
+        ("user_bans", "user_id"),
     ),
+    # Append-only; its actor is NULL for the platform's own acts, or set NULL with the account.
+    *_group("audit", ("audit_log", "id")),
     *_local("alembic_version", "rollup_refreshes", "trending_refreshes", *ROLLUPS),
     *_local(*ROLLUP_STATE_TABLES),
 )
@@ -107,6 +135,7 @@ class BlockerKind(StrEnum):
     FK_ACROSS_GROUPS = "fk-across-colocation-groups"
     FK_OFF_DISTRIBUTION_COLUMN = "fk-off-distribution-column"
     FK_LOCAL_AND_DISTRIBUTED = "fk-local-and-distributed"
+    SET_NULL = "set-null-on-distribution-column"
 
 
 @dataclass(frozen=True, order=True)
@@ -140,6 +169,8 @@ class _ForeignKey:
     columns: tuple[str, ...]
     referenced: str
     referenced_columns: tuple[str, ...]
+    # pg_constraint.confdeltype: a no action, r restrict, c cascade, n set null, d set default.
+    on_delete: str = "a"
 
 
 # Relations of the current schema: tables, partitioned tables and materialized views.
@@ -207,7 +238,8 @@ _FOREIGN_KEYS = text(
                  from unnest(con.confkey) with ordinality as k(attnum, n)
                  join pg_catalog.pg_attribute as a
                    on a.attrelid = con.confrelid and a.attnum = k.attnum
-                 order by k.n)
+                 order by k.n),
+           con.confdeltype
     from pg_catalog.pg_constraint as con
     join pg_catalog.pg_class as c on c.oid = con.conrelid
     join pg_catalog.pg_class as r on r.oid = con.confrelid
@@ -259,10 +291,11 @@ def citus_blockers(conn: Connection, plan: Sequence[PlannedTable] = PLAN) -> lis
       its colocation group;
     - a foreign key from a reference table to a distributed one; between distributed tables
       of different colocation groups; between distributed tables of one group that does not
-      pair the two distribution columns; between a local table and a distributed one.
+      pair the two distribution columns; between a local table and a distributed one;
+    - ``ON DELETE SET NULL``/``SET DEFAULT`` on a distribution column (no row moves shard).
 
     Not checked, as the schema has none: a cascading key from a reference table to a local
-    one, and ``SET NULL``/``SET DEFAULT`` on a distribution column (Citus refuses both).
+    one (Citus refuses it).
     """
     by_name = {t.name: t for t in plan}
     columns: dict[str, dict[str, tuple[bool, str]]] = {}
@@ -270,7 +303,8 @@ def citus_blockers(conn: Connection, plan: Sequence[PlannedTable] = PLAN) -> lis
         columns.setdefault(table, {})[column] = (bool(not_null), str(type_name))
     keys = [_Key(t, n, bool(p), tuple(c)) for t, n, p, c in conn.execute(_KEYS)]
     foreign_keys = [
-        _ForeignKey(t, n, tuple(c), r, tuple(rc)) for t, n, c, r, rc in conn.execute(_FOREIGN_KEYS)
+        _ForeignKey(t, n, tuple(c), r, tuple(rc), str(d))
+        for t, n, c, r, rc, d in conn.execute(_FOREIGN_KEYS)
     ]
     found = _column_blockers(plan, columns, foreign_keys)
     primary = {key.table: key.columns for key in keys if key.primary}
@@ -401,6 +435,14 @@ def _foreign_key_blocker(fk: _ForeignKey, by_name: dict[str, PlannedTable]) -> B
     places = {source.placement, target.placement}
     if Placement.DISTRIBUTED not in places:
         return None  # local and reference tables reference each other freely
+    if fk.on_delete in ("n", "d") and source.column in fk.columns:
+        # The deletion would change the column that places the row.
+        return blocker(
+            BlockerKind.SET_NULL,
+            f"Citus refuses ON DELETE SET NULL or SET DEFAULT on the distribution column "
+            f"{source.column}: distribute {fk.table} by another column, or make the key "
+            "ON DELETE CASCADE.",
+        )
     if source.placement is Placement.REFERENCE:
         return blocker(
             BlockerKind.FK_REFERENCE_TO_DISTRIBUTED,

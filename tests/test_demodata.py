@@ -459,7 +459,10 @@ def tiny_world() -> World:
 
 
 def test_generated_copy_text_is_unchanged(tiny_world: World) -> None:
-    assert _digests(tiny_world) == TINY_DIGESTS
+    # The platform areas' tables came later (issue 16), and replay the base tables' streams
+    # without changing them: the base tables' text must stay exactly as it was.
+    digests = _digests(tiny_world)
+    assert {t: d for t, d in digests.items() if t in TINY_DIGESTS} == TINY_DIGESTS
 
 
 def _joined_row_by_row(rows: copytext.CopyRows) -> bytes:

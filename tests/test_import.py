@@ -19,6 +19,7 @@ from typing import Any, cast
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from platform_rows import PLATFORM_FILES
 from sqlalchemy import CheckConstraint, Engine, text
 from sqlalchemy.engine import URL
 
@@ -26,8 +27,9 @@ from iwm_lab import rollups
 from iwm_lab.database import get_engine
 from iwm_lab.exceptions import ImportRejected, OptionNeeded, ReadOnlySessionError
 from iwm_lab.importing import IMPORTABLE_TABLES, ImportReport, RowError, import_file, readers
+from iwm_lab.importing.checks import CHECK_RULES, ROW_CHECKS
 from iwm_lab.importing.conversion import BadValue
-from iwm_lab.importing.tables import CHECK_RULES, table_spec
+from iwm_lab.importing.tables import table_spec
 from iwm_lab.models import Base
 
 Record = dict[str, Any]
@@ -253,11 +255,18 @@ def test_an_import_refreshes_the_rollups_over_its_table(fresh: Engine, tmp_path:
 
 @pytest.mark.parametrize("table", IMPORTABLE_TABLES)
 def test_every_check_constraint_is_validated_up_front(table: str) -> None:
-    # A CHECK added to a model must be mirrored, or its violations lose their column name.
+    # A CHECK added to a model must be mirrored, or its violations lose their column name; a
+    # CHECK over several columns is a row check, left to the database but named with its
+    # columns and rule. None is both.
     model = Base.metadata.tables[table]
     declared = {c.name for c in model.constraints if isinstance(c, CheckConstraint)}
-    assert {f"ck_{table}_{name}" for name in CHECK_RULES.get(table, {})} == declared
-    assert table_spec(table).columns  # every column type has a converter
+    mirrored = {f"ck_{table}_{name}" for name in CHECK_RULES.get(table, {})}
+    row_checks = {f"ck_{table}_{name}" for name in ROW_CHECKS.get(table, {})}
+    assert mirrored | row_checks == declared
+    assert not mirrored & row_checks
+    spec = table_spec(table)  # every column type has a converter
+    for name in row_checks:
+        assert set(spec.constraint_columns[name]) <= set(spec.columns), name
 
 
 def test_remaining_tables_load_from_csv(fresh: Engine, tmp_path: Path) -> None:
@@ -283,8 +292,10 @@ def test_remaining_tables_load_from_csv(fresh: Engine, tmp_path: Path) -> None:
             }
         ],
     }
-    # With GOOD_FILES, a file for every importable table: each one is shown to load.
-    assert set(files) | set(GOOD_FILES) == set(IMPORTABLE_TABLES)
+    # With GOOD_FILES and the platform tables' (tests/test_import_platform.py), a file for
+    # every importable table: each one is shown to load.
+    assert set(files) | set(GOOD_FILES) | set(PLATFORM_FILES) == set(IMPORTABLE_TABLES)
+    assert not set(files) & set(PLATFORM_FILES)
     for table, records in files.items():
         report = import_file(fresh, table, write(tmp_path, "csv", records, name=table))
         assert (report.inserted, report.rejected) == (len(records), 0), table

@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
 from iwm_lab.demodata import NOTEBOOK_AS_OF
-from iwm_lab.queries import streaming, trending
+from iwm_lab.queries import awards, box_office, platform_health, streaming, trending
 from iwm_lab.reports.parameters import notebook_parameters
 from iwm_lab.reports.prepare import prepare
 from iwm_lab.reports.records import read_records
@@ -36,7 +36,15 @@ from iwm_lab.settings import DEFAULT_SCHEDULE
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-NAMES = ("ratings", "streaming_coverage", "trending_topics", "overview")
+NAMES = (
+    "ratings",
+    "streaming_coverage",
+    "trending_topics",
+    "overview",
+    "box_office",
+    "awards",
+    "platform_health",
+)
 # The worked example of exploring (README's "Exploring"): no report, but stored and re-run too.
 EXPLORING = "exploring"
 STORED = (*NAMES, EXPLORING)
@@ -228,6 +236,38 @@ def _overview_empty(records: dict[str, Any], _: Connection) -> None:
     assert records["reviews_age_days"] is None and records["stale"] == ["reviews", "pulses"]
 
 
+def _box_office_in(records: dict[str, Any], tiny: Connection) -> None:
+    runs = box_office.run_legs(tiny, region="IN", until=NOTEBOOK_AS_OF, limit=5)
+    assert records["region"] == "IN" and records["runs_listed"] == len(runs) > 0
+
+
+def _box_office_empty(records: dict[str, Any], _: Connection) -> None:
+    assert records["markets"] == 0 and "runs_listed" not in records
+
+
+def _awards_users(records: dict[str, Any], tiny: Connection) -> None:
+    expected = awards.awards_vs_ratings(
+        tiny, source="users", min_reviews=5, body_type="academy", year_to=NOTEBOOK_AS_OF.year
+    )
+    assert records["source"] == "users" and records["comparisons"] == len(expected) > 0
+    assert records["nominated_difference"] == round(float(expected["difference"].iloc[0]), 3)
+
+
+def _awards_empty(records: dict[str, Any], _: Connection) -> None:
+    assert records["comparisons"] == 0 and records["people_listed"] == 0
+    assert records["selections"] == 0
+
+
+def _health_past(records: dict[str, Any], tiny: Connection) -> None:
+    queue = platform_health.moderation_queue(tiny, as_of="2026-06-01")
+    assert records["reports_open"] == int(queue["reports"].sum())
+    assert records["as_of"].startswith("2026-06-01")
+
+
+def _health_empty(records: dict[str, Any], _: Connection) -> None:
+    assert records["reports_open"] == 0 and records["quiz_attempts"] == 0
+
+
 # Notebook, database ("tiny" or "empty"), parameters, text to find, whether "No data" shows,
 # and a check of the recorded figures.
 RUNS: list[Any] = [
@@ -311,6 +351,60 @@ RUNS: list[Any] = [
         True,
         _overview_empty,
         id="overview-empty-database",
+    ),
+    pytest.param(
+        "box_office",
+        "tiny",
+        {"region": "in", "weekends": 4, "top_n": 3, "max_runs": 5},
+        ["Market looked at closely: **IN**", "the latest recorded in IN"],
+        False,
+        _box_office_in,
+        id="box-office-IN",
+    ),
+    pytest.param(
+        "box_office",
+        "empty",
+        {},
+        ["### No data for US", "**No data:** No movie has both a budget and a gross"],
+        True,
+        _box_office_empty,
+        id="box-office-empty-database",
+    ),
+    pytest.param(
+        "awards",
+        "tiny",
+        {"source": "users", "min_reviews": 5, "body_type": "academy"},
+        ["Nominations of award bodies of type **academy**", "have a mean user rating"],
+        False,
+        _awards_users,
+        id="awards-users-academy",
+    ),
+    pytest.param(
+        "awards",
+        "empty",
+        {},
+        ["**No data:** No year and genre holds both"],
+        True,
+        _awards_empty,
+        id="awards-empty-database",
+    ),
+    pytest.param(
+        "platform_health",
+        "tiny",
+        {"as_of": "2026-06-01", "min_attempts": 5},
+        ["**Data as of 2026-06-01 UTC.**"],
+        False,
+        _health_past,
+        id="platform-health-past",
+    ),
+    pytest.param(
+        "platform_health",
+        "empty",
+        {},
+        ["**No data:** No report was open at"],
+        True,
+        _health_empty,
+        id="platform-health-empty-database",
     ),
 ]
 

@@ -21,7 +21,16 @@ import pytest
 from sqlalchemy import Connection, event
 
 from iwm_lab import operations
-from iwm_lab.queries import overview, ratings, security, streaming, trending
+from iwm_lab.queries import (
+    awards,
+    box_office,
+    overview,
+    platform_health,
+    ratings,
+    security,
+    streaming,
+    trending,
+)
 from iwm_lab.queries._common import MAX_PERIODS, count_periods
 
 NAN = float("nan")
@@ -293,6 +302,57 @@ spec(
     [(value, "must be an argon2 PasswordHasher") for value in ("argon2", 5, HUGE_TEXT, object())],
 )
 
+# --- box office, awards, platform health ------------------------------------------------
+CHARTED = {"region": "US"}
+spec(box_office.weekend_races, {}, "region", REGION_ITEMS)
+spec(box_office.weekend_races, {}, "until", _date_values(optional=True))
+spec(box_office.weekend_races, {}, "weekends", _int_values(1, 520))
+spec(box_office.weekend_races, {}, "top_n", _int_values(1, 100))
+spec(box_office.run_legs, {}, "region", REGION_ITEMS)
+spec(box_office.run_legs, {}, "year_from", YEARS)
+spec(box_office.run_legs, {}, "year_to", YEARS)
+spec(box_office.run_legs, {}, "until", _date_values(optional=True))
+spec(box_office.run_legs, {}, "order", _choice_values(optional=False))
+spec(box_office.run_legs, {}, "limit", _int_values(1, 10_000))
+spec(box_office.budget_multiple, {}, "by", _choice_values(optional=False))
+spec(box_office.budget_multiple, {}, "gross", _choice_values(optional=False))
+spec(box_office.budget_multiple, {}, "genre", GENRE)
+spec(box_office.budget_multiple, {}, "year_from", YEARS)
+spec(box_office.budget_multiple, {}, "year_to", YEARS)
+spec(box_office.budget_multiple, {}, "min_movies", _int_values(1, 1_000_000))
+spec(box_office.regional_split, {}, "start", _date_values(optional=True))
+spec(box_office.regional_split, {}, "end", _date_values(optional=True))
+for param, values in [
+    ("source", _choice_values(optional=False)),
+    ("min_reviews", MIN_REVIEWS),
+    ("body_type", _choice_values(optional=True)),
+    ("year_from", YEARS),
+    ("year_to", YEARS),
+]:
+    spec(awards.awards_vs_ratings, {}, param, values)
+spec(awards.most_awarded_people, {}, "body_type", _choice_values(optional=True))
+spec(awards.most_awarded_people, {}, "year_from", YEARS)
+spec(awards.most_awarded_people, {}, "year_to", YEARS)
+spec(awards.most_awarded_people, {}, "limit", _int_values(1, 10_000))
+spec(
+    awards.festival_paths,
+    {},
+    "by_festival",
+    [(value, "by_festival must be True or False") for value in ("yes", 1, None, HUGE_TEXT)],
+)
+spec(awards.festival_paths, {}, "year_from", YEARS)
+spec(awards.festival_paths, {}, "year_to", YEARS)
+spec(awards.festival_paths, {}, "window_years", _int_values(0, 20))
+spec(platform_health.moderation_queue, {}, "as_of", AS_OF)
+for function in (platform_health.time_to_action, platform_health.quiz_engagement):
+    spec(function, {}, "as_of", AS_OF)
+    spec(function, {}, "days", _int_values(1, 3650))
+    spec(function, {}, "by", _choice_values(optional=False))
+spec(platform_health.quiz_difficulty, {}, "as_of", AS_OF)
+spec(platform_health.quiz_difficulty, {}, "min_attempts", _int_values(1, 1_000_000))
+spec(platform_health.quiz_difficulty, {}, "difficulty", _choice_values(optional=True))
+spec(platform_health.quiz_difficulty, {}, "limit", _int_values(1, 10_000))
+
 CASES = [
     pytest.param(
         function,
@@ -345,8 +405,18 @@ def test_every_public_query_function_is_tried() -> None:
         overview.null_shares,
         trending.pulse_span,
         trending.trending_refreshes,
+        box_office.box_office_regions,
     }
-    for module in (ratings, streaming, trending, overview, security):
+    for module in (
+        ratings,
+        streaming,
+        trending,
+        overview,
+        security,
+        box_office,
+        awards,
+        platform_health,
+    ):
         for name, function in vars(module).items():
             if (
                 name.startswith("_")

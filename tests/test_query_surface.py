@@ -26,8 +26,18 @@ from sqlalchemy import Connection
 import iwm_lab.queries
 from iwm_lab.demodata import NOTEBOOK_AS_OF
 from iwm_lab.queries._common import genre_slugs, regions
+from iwm_lab.queries.box_office import MULTIPLE_GROUPS, box_office_regions
 
-AREAS = ("overview", "ratings", "security", "streaming", "trending")
+AREAS = (
+    "awards",
+    "box_office",
+    "overview",
+    "platform_health",
+    "ratings",
+    "security",
+    "streaming",
+    "trending",
+)
 
 # Public functions that do not read the database into a frame, and why.
 NOT_FRAMES = {
@@ -47,9 +57,33 @@ def arguments(
     at ``as_of`` (the tiny dataset's by default; ``benchmarks/bench_queries.py`` passes the
     last pulse of the data it measures)."""
     region, genre = regions(conn)[0], genre_slugs(conn)[0]
+    # A region with box office grosses ("US" when there is none, which the calls refuse).
+    charted = next(iter(box_office_regions(conn)["region"]), "US")
     month = {"start": (as_of - timedelta(days=30)).date(), "end": as_of.date()}
     ratings_sources = [{"source": s} for s in ("siddu", "rotten_tomatoes", "users")]
     return {
+        "awards.awards_vs_ratings": [
+            {},
+            {"source": "users", "min_reviews": 1},
+            {"body_type": "academy", "year_from": 1990},
+        ],
+        "awards.festival_paths": [{}, {"by_festival": True, "window_years": 5}],
+        "awards.most_awarded_people": [{}, {"body_type": "guild", "year_to": 2020}],
+        "box_office.box_office_regions": [{}],
+        "box_office.budget_multiple": [
+            *({"by": by} for by in MULTIPLE_GROUPS),
+            {"gross": "box_office", "genre": genre},
+        ],
+        "box_office.regional_split": [{}, month],
+        "box_office.run_legs": [{"region": charted}, {"region": charted, "order": "legs"}],
+        "box_office.weekend_races": [{"region": charted}, {"region": charted, "until": as_of}],
+        "platform_health.moderation_queue": [{"as_of": as_of}],
+        "platform_health.quiz_difficulty": [
+            {"as_of": as_of, "min_attempts": 1},
+            {"as_of": as_of, "difficulty": "hard"},
+        ],
+        "platform_health.quiz_engagement": [{"as_of": as_of}, {"as_of": as_of, "by": "difficulty"}],
+        "platform_health.time_to_action": [{"as_of": as_of}, {"as_of": as_of, "by": "reason"}],
         "overview.freshness": [{}, {"as_of": as_of}],
         "overview.null_shares": [{}],
         "overview.table_row_counts": [{}],

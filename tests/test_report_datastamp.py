@@ -251,7 +251,7 @@ def test_a_stamp_inside_a_transaction_sees_new_counters(fresh_url: URL) -> None:
     ("reads", "message"),
     [
         (["reviews", "reveiws"], "unknown table 'reveiws' in reads: did you mean reviews?"),
-        (["zzz"], "unknown table 'zzz' in reads: known: collection_movies, collections, "),
+        (["zzz"], "unknown table 'zzz' in reads: known: audit_log, award_bodies, "),
         (["x" * 300], "unknown table 'xxxxxxxx"),
     ],
 )

@@ -255,9 +255,17 @@ def _in_output(html: Path, reference: str) -> bool:
 # --- schedule.toml ---------------------------------------------------------------------------
 
 
-def test_the_shipped_schedule_defines_the_four_reports() -> None:
+def test_the_shipped_schedule_defines_the_seven_reports() -> None:
     schedule = load_schedule(DEFAULT_SCHEDULE)
-    assert set(schedule.reports) == {"ratings", "streaming_coverage", "trending_topics", "overview"}
+    assert set(schedule.reports) == {
+        "ratings",
+        "streaming_coverage",
+        "trending_topics",
+        "overview",
+        "box_office",
+        "awards",
+        "platform_health",
+    }
     for name, spec in schedule.reports.items():
         assert spec.notebook == DEFAULT_SCHEDULE.parent.parent / "notebooks" / f"{name}.ipynb"
     coverage = schedule.report("streaming_coverage")

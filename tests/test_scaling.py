@@ -36,11 +36,16 @@ BLOCKERS_HEADER = "| Table | Constraint | Kind | Fix |"
 # Every key of the schema at head that Citus would refuse under the plan, with its definition
 # today: the test fails if a key changes (they stay as they are) and states the ones that would.
 KEYS_CHANGING_UNDER_CITUS: list[tuple[str, str, str]] = [
+    ("audit_log", "uq_audit_log_external_id", "UNIQUE (external_id)"),
+    ("box_office_grosses", "pk_box_office_grosses", "PRIMARY KEY (id)"),
+    ("box_office_grosses", "uq_box_office_grosses_external_id", "UNIQUE (external_id)"),
     ("collection_movies", "pk_collection_movies", "PRIMARY KEY (collection_id, movie_id)"),
     ("collections", "pk_collections", "PRIMARY KEY (id)"),
     ("collections", "uq_collections_external_id", "UNIQUE (external_id)"),
     ("favorites", "pk_favorites", "PRIMARY KEY (id)"),
     ("favorites", "uq_favorites_external_id", "UNIQUE (external_id)"),
+    ("festival_selections", "pk_festival_selections", "PRIMARY KEY (id)"),
+    ("festival_selections", "uq_festival_selections_external_id", "UNIQUE (external_id)"),
     ("movie_people", "pk_movie_people", "PRIMARY KEY (id)"),
     ("movie_streaming_options", "pk_movie_streaming_options", "PRIMARY KEY (id)"),
     (
@@ -52,12 +57,18 @@ KEYS_CHANGING_UNDER_CITUS: list[tuple[str, str, str]] = [
     ("pulses", "pk_pulses", "PRIMARY KEY (id)"),
     ("pulses", "uq_pulses_external_id", "UNIQUE (external_id)"),
     ("pulses_partitioned", "pk_pulses_partitioned", "PRIMARY KEY (id, created_at)"),
+    ("quiz_attempts", "pk_quiz_attempts", "PRIMARY KEY (id)"),
+    ("quiz_attempts", "uq_quiz_attempts_external_id", "UNIQUE (external_id)"),
     ("reviews", "pk_reviews", "PRIMARY KEY (id)"),
     ("reviews", "uq_reviews_external_id", "UNIQUE (external_id)"),
     ("reviews_partitioned", "pk_reviews_partitioned", "PRIMARY KEY (id, date)"),
     ("scenes", "pk_scenes", "PRIMARY KEY (id)"),
     ("scenes", "uq_scenes_external_id", "UNIQUE (external_id)"),
+    ("user_bans", "pk_user_bans", "PRIMARY KEY (id)"),
+    ("user_bans", "uq_user_bans_external_id", "UNIQUE (external_id)"),
     ("user_follows", "pk_user_follows", "PRIMARY KEY (id)"),
+    ("user_roles", "pk_user_roles", "PRIMARY KEY (id)"),
+    ("user_roles", "uq_user_roles_external_id", "UNIQUE (external_id)"),
     ("users", "uq_users_email", "UNIQUE (email)"),
     ("users", "uq_users_external_id", "UNIQUE (external_id)"),
     ("watchlist", "pk_watchlist", "PRIMARY KEY (id)"),
@@ -177,7 +188,7 @@ def test_the_known_blockers_are_there(conn: Connection) -> None:
     # A few of the documented rows, spelled out, so that the comparison above cannot pass on
     # an empty list and an empty table.
     found = citus_blockers(conn)
-    assert len(found) == 41
+    assert len(found) == 65
     assert ("movie_id", BlockerKind.NULLABLE) in _of(found, "reviews")
     assert ("fk_reviews_user_id_users", BlockerKind.FK_ACROSS_GROUPS) in _of(found, "reviews")
     assert ("user_id", BlockerKind.MISSING) in _of(found, "collection_movies")
@@ -185,9 +196,63 @@ def test_the_known_blockers_are_there(conn: Connection) -> None:
         "fk_user_follows_following_id_users",
         BlockerKind.FK_OFF_DISTRIBUTION_COLUMN,
     ) in _of(found, "user_follows")
-    # Tables that need nothing: movie_genres (key and references fit), the reference tables.
-    for table in ("movie_genres", "genres", "people", "streaming_platforms", "trending_topics"):
+    assert (
+        "fk_movie_similarities_similar_movie_id_movies",
+        BlockerKind.FK_OFF_DISTRIBUTION_COLUMN,
+    ) in _of(found, "movie_similarities")
+    assert ("fk_quizzes_movie_id_movies", BlockerKind.FK_REFERENCE_TO_DISTRIBUTED) in _of(
+        found, "quizzes"
+    )
+    # Tables that need nothing: movie_genres and the platform's link tables (keys and
+    # references fit), the reference tables that reference reference tables only, and the
+    # keys to reference tables (quiz_attempts to quizzes, user_bans to moderation_actions).
+    for table in (
+        "movie_genres",
+        "curated_list_movies",
+        "featured_rail_movies",
+        "genres",
+        "people",
+        "streaming_platforms",
+        "trending_topics",
+        "award_bodies",
+        "award_ceremonies",
+        "award_categories",
+        "festivals",
+        "festival_editions",
+        "featured_rails",
+        "quiz_questions",
+        "casting_applications",
+    ):
         assert _of(found, table) == []
+    assert [b.kind for b in found if b.table in ("quiz_attempts", "user_bans")].count(
+        BlockerKind.FK_ACROSS_GROUPS
+    ) == 0
+
+
+def test_no_distribution_column_is_nullable_by_design_or_set_null(conn: Connection) -> None:
+    # The platform tables whose user or movie column may be NULL, or is set NULL when the
+    # account goes, are not distributed by it: the plan's placements of them, and what
+    # distributing them by that column would meet.
+    naive = {
+        "award_nominations": ("movie_id", "movie"),
+        "talent_profiles": ("user_id", "user"),
+        "content_reports": ("reporter_id", "user"),
+        "moderation_actions": ("moderator_id", "user"),
+        "audit_log": ("actor_id", "user"),
+    }
+    for table in naive:
+        entry = scaling.planned(table)
+        assert entry is not None and entry.column != naive[table][0], table
+    plan = tuple(
+        PlannedTable(t.name, Placement.DISTRIBUTED, *naive[t.name]) if t.name in naive else t
+        for t in PLAN
+    )
+    found = citus_blockers(conn, plan)
+    for table, (column, _) in naive.items():
+        assert (column, BlockerKind.NULLABLE) in _of(found, table), table
+    set_null = sorted(b.table for b in found if b.kind is BlockerKind.SET_NULL)
+    assert set_null == ["audit_log", "content_reports", "moderation_actions"]
+    assert all(b.kind is not BlockerKind.SET_NULL for b in citus_blockers(conn))
 
 
 # --- The keys stay; which would change ---------------------------------------------------------
@@ -350,6 +415,20 @@ def test_a_foreign_key_from_a_reference_table_to_a_distributed_one_is_found(
             PlannedTable("scratch_t", Placement.LOCAL),
             [("scratch_t_movie", BlockerKind.FK_LOCAL_AND_DISTRIBUTED)],
             id="fk-local-and-distributed",
+        ),
+        pytest.param(
+            "create table scratch_t (user_id integer constraint scratch_t_user "
+            "references users (id) on delete set null, n integer)",
+            PlannedTable("scratch_t", Placement.DISTRIBUTED, "user_id", "user"),
+            [("scratch_t_user", BlockerKind.SET_NULL), ("user_id", BlockerKind.NULLABLE)],
+            id="set-null-on-distribution-column",
+        ),
+        pytest.param(
+            "create table scratch_t (user_id integer not null references users (id) "
+            "on delete cascade, editor_id integer references users (id) on delete set null)",
+            PlannedTable("scratch_t", Placement.DISTRIBUTED, "user_id", "user"),
+            [("scratch_t_editor_id_fkey", BlockerKind.FK_OFF_DISTRIBUTION_COLUMN)],
+            id="set-null-off-distribution-column",
         ),
         pytest.param(
             "create table scratch_t (movie_id bigint not null references movies (id))",

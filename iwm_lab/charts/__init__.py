@@ -29,6 +29,17 @@ from iwm_lab.charts._base import (
     empty_figure,
     line_chart,
 )
+from iwm_lab.charts.awards import (
+    awarded_people_chart,
+    awards_ratings_chart,
+    festival_paths_chart,
+)
+from iwm_lab.charts.box_office import (
+    budget_multiple_chart,
+    legs_chart,
+    regional_split_chart,
+    weekend_race_chart,
+)
 from iwm_lab.charts.export import (
     browser_path,
     check_browser_before_export,
@@ -39,6 +50,12 @@ from iwm_lab.charts.overview import (
     hash_audit_chart,
     null_shares_chart,
     row_counts_chart,
+)
+from iwm_lab.charts.platform_health import (
+    moderation_queue_chart,
+    quiz_difficulty_chart,
+    quiz_engagement_chart,
+    time_to_action_chart,
 )
 from iwm_lab.charts.ratings import (
     agreement_chart,
@@ -69,20 +86,29 @@ __all__ = [
     "SOURCE_LABELS",
     "TEMPLATE",
     "agreement_chart",
+    "awarded_people_chart",
+    "awards_ratings_chart",
     "bar_chart",
     "browser_path",
+    "budget_multiple_chart",
     "coverage_chart",
     "empty_figure",
+    "festival_paths_chart",
     "genre_ratings_chart",
     "hash_audit_chart",
     "hashtag_chart",
     "hashtag_timeseries_chart",
+    "legs_chart",
     "line_chart",
+    "moderation_queue_chart",
     "new_tags_chart",
     "null_shares_chart",
     "offer_mix_chart",
     "platform_share_chart",
+    "quiz_difficulty_chart",
+    "quiz_engagement_chart",
     "ratings_over_time_chart",
+    "regional_split_chart",
     "review_volume_chart",
     "rising_tags_chart",
     "row_counts_chart",
@@ -90,7 +116,9 @@ __all__ = [
     "save_images",
     "score_gap_chart",
     "score_histogram",
+    "time_to_action_chart",
     "top_rated_chart",
+    "weekend_race_chart",
 ]
 
 check_browser_before_export()

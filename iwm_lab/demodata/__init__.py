@@ -11,6 +11,13 @@ always give the same rows; pass a fixed ``as_of`` for data that must not change,
 dataset behind the notebooks' stored outputs does (:data:`NOTEBOOK_AS_OF`). The trending
 refresh at the end counts its 7- and 30-day windows back from ``as_of`` too, so a dataset
 dated in the past still has its trending list.
+
+The platform areas (awards and festivals, box office, discovery, quizzes, the talent hub,
+moderation) are filled in the same load, consistent with the catalogue and the activity:
+nominations only for films out before the ceremony and people credited in the category's
+role, grosses adding up to each film's revenue, quiz scores counting the right answers,
+moderation in time order. Things that happened are dated up to ``as_of``; plans (an open
+casting call's deadline, a suspension's end) may lie after it.
 """
 
 from __future__ import annotations

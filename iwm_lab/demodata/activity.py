@@ -106,17 +106,11 @@ def reviews(world: World) -> Iterator[CopyRows]:
     media = np.append(media, np.array([b"\\N"], dtype=object))
     chunk = ROW_CHUNK
     total = world.scale.reviews
-    now = np.full(chunk, world.as_of)
     for number, start in enumerate(range(0, total, chunk)):
         rng = rng_for(world.seed, "reviews", number)
         n = min(chunk, total - start)
         ids = np.arange(start + 1, start + n + 1)
-        movie = sample(world.review_dist, rng, n)
-        user = sample(world.activity_dist, rng, n)
-        released = world.movie_release[movie].astype("datetime64[s]")
-        earliest = np.maximum(np.maximum(released, world.user_created[user]), world.launch)
-        # Most reviews come soon after release (or sign-up), a long tail later.
-        date = between(earliest, now[:n], rng.random(n) ** 2)
+        movie, user, date = review_heads(world, rng, n)
         q = world.movie_quality[movie]
         year = world.movie_year[movie]
         score = (
@@ -155,6 +149,20 @@ def reviews(world: World) -> Iterator[CopyRows]:
         rows.ints("user_id", user + 1)
         rows.ints("movie_id", movie + 1)
         yield rows
+
+
+def review_heads(
+    world: World, rng: np.random.Generator, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first draws of a chunk of reviews: movie and user indices and the date (the
+    moderation queue replays them to date reports after the review they are about)."""
+    movie = sample(world.review_dist, rng, n)
+    user = sample(world.activity_dist, rng, n)
+    released = world.movie_release[movie].astype("datetime64[s]")
+    earliest = np.maximum(np.maximum(released, world.user_created[user]), world.launch)
+    # Most reviews come soon after release (or sign-up), a long tail later.
+    date = between(earliest, np.full(n, world.as_of), rng.random(n) ** 2)
+    return movie, user, date
 
 
 def collections(world: World) -> Iterator[CopyRows]:

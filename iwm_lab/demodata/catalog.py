@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from iwm_lab.demodata import vocab
 from iwm_lab.demodata.copytext import (
@@ -23,6 +25,7 @@ from iwm_lab.demodata.copytext import (
 from iwm_lab.demodata.world import (
     ACTOR,
     DAY,
+    F64,
     I64,
     RELEASED,
     World,
@@ -64,8 +67,18 @@ def genres(world: World) -> Iterator[CopyRows]:
 
 
 def movies(world: World) -> Iterator[CopyRows]:
+    for rows, _ in movie_chunks(world):
+        yield rows
+
+
+def movie_chunks(
+    world: World, trivia: _Trivia | None = None
+) -> Iterator[tuple[CopyRows, MovieFacts]]:
+    """The chunks of ``movies`` with the drawn values other tables must agree with (money,
+    scores, trivia): the platform areas replay this rather than draw them again. ``trivia``
+    is :func:`trivia_pool`'s, if the caller has it already."""
     langs = vocab.LANGUAGES
-    trivia = _Trivia(rng_for(world.seed, "trivia-pools"))
+    trivia = trivia or trivia_pool(world)
     blockbuster_from = np.sort(world.movie_popularity)[-max(2, world.scale.movies // 1000)]
     for number, idx in chunks(world.scale.movies, MOVIE_CHUNK):
         rng = rng_for(world.seed, "movies-table", number)
@@ -98,12 +111,10 @@ def movies(world: World) -> Iterator[CopyRows]:
         critics = 6.0 + 1.25 * q + rng.normal(0, 0.8, n)
         imdb = 6.3 + 0.95 * q + rng.normal(0, 0.35, n)
         fresh = 100 / (1 + np.exp(-(1.7 * q + rng.normal(0, 0.6, n) + 0.4)))
-        rows.tenths("siddu_score", _tenths(siddu, 0, 10), null=~released | (rng.random(n) < 0.1))
-        rows.tenths(
-            "critics_score",
-            _tenths(critics, 0, 10),
-            null=~released | (obscure & (rng.random(n) < 0.3)),
-        )
+        siddu_null = ~released | (rng.random(n) < 0.1)
+        rows.tenths("siddu_score", _tenths(siddu, 0, 10), null=siddu_null)
+        critics_null = ~released | (obscure & (rng.random(n) < 0.3))
+        rows.tenths("critics_score", _tenths(critics, 0, 10), null=critics_null)
         rows.tenths("imdb_rating", _tenths(imdb, 1, 9.7), null=~released)
         rows.ints(
             "rotten_tomatoes_score",
@@ -142,11 +153,38 @@ def movies(world: World) -> Iterator[CopyRows]:
         rows.ints("budget", np.nan_to_num(budget).astype(np.int64), null=np.isnan(budget))
         rows.ints("revenue", np.nan_to_num(revenue).astype(np.int64), null=np.isnan(revenue))
         rows.text("status", Take(pool(MOVIE_STATUSES), status.astype(np.int64)))
-        rows.text("trivia", *trivia.pieces(rng, budget), null=rng.random(n) >= 0.7)
+        about_budget, millions, rest = trivia.draw(rng, budget)
+        trivia_null = rng.random(n) >= 0.7
+        rows.text("trivia", *trivia.pieces(about_budget, millions, rest), null=trivia_null)
         timeline = _timeline(rng, world, release)
         no_timeline = (timeline == None) | (rng.random(n) >= 0.85)  # noqa: E711
         rows.text("timeline", np.where(timeline == None, b"", timeline), null=no_timeline)  # noqa: E711
-        yield rows
+        facts = MovieFacts(
+            budget=budget,
+            revenue=revenue,
+            siddu=np.where(siddu_null, np.nan, _tenths(siddu, 0, 10) / 10),
+            critics=np.where(critics_null, np.nan, _tenths(critics, 0, 10) / 10),
+            trivia=np.where(trivia_null, -1, rest),
+            trivia_budget=about_budget & ~trivia_null,
+            trivia_millions=millions,
+        )
+        yield rows, facts
+
+
+@dataclass
+class MovieFacts:
+    """Per movie of a chunk: budget and revenue in USD and the siddu and critics scores
+    (NaN = NULL); ``trivia`` the index of the document's rest in :class:`_Trivia` (-1 = no
+    trivia), ``trivia_budget`` whether it opens with the budget question, of
+    ``trivia_millions`` million."""
+
+    budget: F64
+    revenue: F64
+    siddu: F64
+    critics: F64
+    trivia: I64
+    trivia_budget: npt.NDArray[np.bool_]
+    trivia_millions: I64
 
 
 def _tenths(values: np.ndarray, low: float, high: float) -> I64:
@@ -184,6 +222,11 @@ def _money(
     return np.round(budget, -3), np.round(revenue, -3)
 
 
+def trivia_pool(world: World) -> _Trivia:
+    """The pools the trivia documents of ``world`` are drawn from."""
+    return _Trivia(rng_for(world.seed, "trivia-pools"))
+
+
 class _Trivia:
     """Trivia documents shaped as the seed's (question, category, answer, explanation): one
     to three objects, the first about the budget when that is known, as in the seed.
@@ -211,22 +254,33 @@ class _Trivia:
         self.heads = pool(["[", "[" + head])
         # Rests of documents: 1 to 3 objects alone, or 0 to 2 objects after the budget one.
         rests = []
+        # Per rest: the (TRIVIA row, answer) of each object after the budget one.
+        self.items: list[list[tuple[int, int]]] = []
         for after_budget in (False, True):
             for _ in range(size):
                 count = int(rng.choice(3, p=[0.4, 0.35, 0.25])) + (not after_budget)
                 first = int(rng.integers(len(objects)))
-                items = [objects[(first + j) % len(objects)] for j in range(count)]
-                picked = [choices[int(rng.integers(len(choices)))] for choices in items]
+                rows_ = [(first + j) % len(objects) for j in range(count)]
+                answers = [int(rng.integers(len(objects[row]))) for row in rows_]
+                picked = [objects[row][a] for row, a in zip(rows_, answers, strict=True)]
+                self.items.append(list(zip(rows_, answers, strict=True)))
                 body = ", ".join(picked) + "]"
                 rests.append(tail + (", " + body if picked else "]") if after_budget else body)
         self.rests = pool(rests)
         self.size = size
 
-    def pieces(self, rng: np.random.Generator, budget: np.ndarray) -> list[Part]:
+    def draw(
+        self, rng: np.random.Generator, budget: np.ndarray
+    ) -> tuple[npt.NDArray[np.bool_], I64, I64]:
+        """Per movie: whether its document opens with the budget, the budget in millions,
+        and the index of the document's rest."""
         n = len(budget)
         about_budget = ~np.isnan(budget) & (rng.random(n) < 0.5)
         millions = np.rint(np.nan_to_num(budget) / 1e6).astype(np.int64)
         rest = rng.integers(0, self.size, n) + self.size * about_budget
+        return about_budget, millions, rest
+
+    def pieces(self, about_budget: npt.NDArray[np.bool_], millions: I64, rest: I64) -> list[Part]:
         number = int_text(millions)
         return [
             Take(self.heads, about_budget.astype(np.int64)),
@@ -343,6 +397,31 @@ def movie_people(world: World) -> Iterator[CopyRows]:
     """Credits: a cast in billing order, then the crew. A person has one credit per movie."""
     prefixes = pool([""] + [f"{title} " for title in vocab.CHARACTER_ROLES])
     next_id = 1
+    for rng, movie, person, role in credit_chunks(world):
+        k = len(movie)
+        actor = role == ACTOR
+        starts = np.flatnonzero(np.r_[True, movie[1:] != movie[:-1]])
+        billing = np.arange(k) - np.repeat(starts, np.diff(np.r_[starts, k])) + 1
+        rows = CopyRows(k)
+        rows.ints("id", np.arange(next_id, next_id + k))
+        rows.ints("movie_id", movie)
+        rows.ints("person_id", person)
+        rows.text("role", Take(pool(CREDIT_ROLES), role))
+        rows.text(
+            "character_name",
+            Take(prefixes, np.where(rng.random(k) < 0.3, rng.integers(1, len(prefixes), k), 0)),
+            Take(FULL_NAMES, rng.integers(0, len(FULL_NAMES), k)),
+            null=~actor,
+        )
+        rows.ints("billing_order", np.where(actor, billing, 0), null=~actor)
+        next_id += k
+        yield rows
+
+
+def credit_chunks(world: World) -> Iterator[tuple[np.random.Generator, I64, I64, I64]]:
+    """Per chunk of movies: its random stream, then the movie ids, person ids and role
+    indices (into CREDIT_ROLES) of its credits, in billing order; the stream then draws the
+    rest of ``movie_people``'s columns."""
     for number, idx in chunks(world.scale.movies, MOVIE_CHUNK):
         rng = rng_for(world.seed, "movie-people", number)
         n = len(idx)
@@ -370,25 +449,7 @@ def movie_people(world: World) -> Iterator[CopyRows]:
         movie, person, role = movie[order], person[order], role[order]
         _, first = np.unique(movie * (world.scale.people + 1) + person, return_index=True)
         keep = np.sort(first)
-        movie, person, role = movie[keep], person[keep], role[keep]
-        k = len(movie)
-        actor = role == ACTOR
-        starts = np.flatnonzero(np.r_[True, movie[1:] != movie[:-1]])
-        billing = np.arange(k) - np.repeat(starts, np.diff(np.r_[starts, k])) + 1
-        rows = CopyRows(k)
-        rows.ints("id", np.arange(next_id, next_id + k))
-        rows.ints("movie_id", movie)
-        rows.ints("person_id", person)
-        rows.text("role", Take(pool(CREDIT_ROLES), role))
-        rows.text(
-            "character_name",
-            Take(prefixes, np.where(rng.random(k) < 0.3, rng.integers(1, len(prefixes), k), 0)),
-            Take(FULL_NAMES, rng.integers(0, len(FULL_NAMES), k)),
-            null=~actor,
-        )
-        rows.ints("billing_order", np.where(actor, billing, 0), null=~actor)
-        next_id += k
-        yield rows
+        yield rng, movie[keep], person[keep], role[keep]
 
 
 def scenes(world: World) -> Iterator[CopyRows]:

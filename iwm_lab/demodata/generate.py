@@ -2,8 +2,13 @@
 that stream ahead of the loader.
 
 Every table's rows come from a generator in :mod:`~iwm_lab.demodata.catalog`,
-:mod:`~iwm_lab.demodata.streaming`, :mod:`~iwm_lab.demodata.activity` or
-:mod:`~iwm_lab.demodata.social`; each chunk uses its own random stream (seed, table, chunk
+:mod:`~iwm_lab.demodata.streaming`, :mod:`~iwm_lab.demodata.activity`,
+:mod:`~iwm_lab.demodata.social` or, for the platform areas, :mod:`~iwm_lab.demodata.awards`,
+:mod:`~iwm_lab.demodata.box_office`, :mod:`~iwm_lab.demodata.discovery`,
+:mod:`~iwm_lab.demodata.quizzes`, :mod:`~iwm_lab.demodata.talent`,
+:mod:`~iwm_lab.demodata.moderation` and :mod:`~iwm_lab.demodata.audit` (which build each
+area's plan once per run and replay what they share with the base tables through
+:mod:`~iwm_lab.demodata.facts`); each chunk uses its own random stream (seed, table, chunk
 number), so the rows depend on scale and seed only, never on timing, threads or processes.
 
 :func:`in_process` renders the stream in a forked process, into a ring of shared buffers:
@@ -29,7 +34,20 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from iwm_lab.demodata import activity, catalog, social, streaming, vocab
+from iwm_lab.demodata import (
+    activity,
+    audit,
+    awards,
+    box_office,
+    catalog,
+    discovery,
+    moderation,
+    quizzes,
+    social,
+    streaming,
+    talent,
+    vocab,
+)
 from iwm_lab.demodata.copytext import CopyRows, clear_cache
 from iwm_lab.demodata.world import World
 
@@ -62,6 +80,17 @@ class Chunk:
 
 def _per_movie(factor: float) -> Callable[[World], int]:
     return lambda w: round(w.scale.movies * factor)
+
+
+def _award_years(per_year: float) -> Callable[[World], int]:
+    """Rows of ``per_year`` per award body and year of the scale's history."""
+    return lambda w: round(len(awards.BODIES) * awards.YEARS_BACK.get(w.scale.name, 30) * per_year)
+
+
+def _festival_years(per_year: float) -> Callable[[World], int]:
+    return lambda w: round(
+        len(awards.FESTIVALS) * awards.YEARS_BACK.get(w.scale.name, 30) * per_year
+    )
 
 
 SOURCES: tuple[TableSource, ...] = (
@@ -97,6 +126,47 @@ SOURCES: tuple[TableSource, ...] = (
         lambda w: round(w.scale.movies * w.scale.options_per_movie),
         streaming.movie_streaming_options,
     ),
+    # The platform areas (designed here): expected rows are rough, for the progress bars.
+    TableSource("award_bodies", lambda w: len(awards.BODIES), awards.award_bodies),
+    TableSource("award_ceremonies", _award_years(0.8), awards.award_ceremonies),
+    TableSource("award_categories", lambda w: 53, awards.award_categories),
+    TableSource("festivals", lambda w: len(awards.FESTIVALS), awards.festivals),
+    TableSource("festival_editions", _festival_years(0.75), awards.festival_editions),
+    TableSource("festival_selections", _festival_years(30), awards.festival_selections),
+    TableSource("award_nominations", _award_years(27), awards.award_nominations),
+    TableSource("box_office_grosses", _per_movie(3.3), box_office.box_office_grosses),
+    TableSource("user_roles", lambda w: 16 + w.scale.users // 1000, moderation.user_roles),
+    TableSource("curated_lists", _per_movie(1 / 40), discovery.curated_lists),
+    TableSource("curated_list_movies", _per_movie(15 / 40), discovery.curated_list_movies),
+    TableSource("featured_rails", _per_movie(1 / 500), discovery.featured_rails),
+    TableSource("featured_rail_movies", _per_movie(14 / 500), discovery.featured_rail_movies),
+    TableSource("movie_similarities", _per_movie(2.2), discovery.movie_similarities),
+    TableSource("quizzes", _per_movie(1 / 20), quizzes.quizzes),
+    TableSource("quiz_questions", _per_movie(5 / 20), quizzes.quiz_questions),
+    TableSource("quiz_attempts", lambda w: max(400, w.scale.users // 4), quizzes.quiz_attempts),
+    TableSource(
+        "talent_profiles",
+        lambda w: w.scale.people // 10 + w.scale.users // 50,
+        talent.talent_profiles,
+    ),
+    TableSource(
+        "casting_calls", lambda w: w.scale.people // 40 + w.scale.users // 200, talent.casting_calls
+    ),
+    TableSource(
+        "casting_applications",
+        lambda w: w.scale.people // 10 + w.scale.users // 50,
+        talent.casting_applications,
+    ),
+    TableSource(
+        "content_reports", lambda w: max(120, w.scale.users // 10), moderation.content_reports
+    ),
+    TableSource(
+        "moderation_actions",
+        lambda w: max(120, w.scale.users // 10),
+        moderation.moderation_actions,
+    ),
+    TableSource("user_bans", lambda w: w.scale.users // 400, moderation.user_bans),
+    TableSource("audit_log", lambda w: w.scale.users // 6, audit.audit_log),
 )
 
 

@@ -146,13 +146,7 @@ def pulses(world: World) -> Iterator[CopyRows]:
         rng = rng_for(world.seed, "pulses", number)
         n = min(ROW_CHUNK, total - start)
         ids = np.arange(start + 1, start + n + 1)
-        wave = rng.choice(3, size=n, p=[0.8, 0.12, 0.08])
-        age = np.select(
-            [wave == STEADY, wave == BURST],
-            [730 * _DAY_S * rng.random(n) ** 1.6, 7 * _DAY_S * rng.random(n)],
-            np.clip(rng.normal(40, 9, n), 18, 75) * _DAY_S,
-        ).astype(np.int64)
-        created = world.as_of - age * SECOND
+        wave, created = pulse_times(world, rng, n)
         link = rng.choice(3, size=n, p=[0.65, 0.12, 0.23])
         is_movie, is_cricket = link == MOVIE, link == CRICKET
         movie = sample(world.pulse_dist, rng, n)
@@ -192,6 +186,18 @@ def pulses(world: World) -> Iterator[CopyRows]:
         edited = np.minimum(created + rng.integers(60, 7200, n) * SECOND, world.as_of)
         rows.timestamps("edited_at", edited, null=rng.random(n) >= 0.08)
         yield rows
+
+
+def pulse_times(world: World, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first draws of a chunk of pulses: each one's wave and moment (the moderation
+    queue replays them to date reports after the pulse they are about)."""
+    wave = rng.choice(3, size=n, p=[0.8, 0.12, 0.08])
+    age = np.select(
+        [wave == STEADY, wave == BURST],
+        [730 * _DAY_S * rng.random(n) ** 1.6, 7 * _DAY_S * rng.random(n)],
+        np.clip(rng.normal(40, 9, n), 18, 75) * _DAY_S,
+    ).astype(np.int64)
+    return wave, world.as_of - age * SECOND
 
 
 def user_follows(world: World) -> Iterator[CopyRows]:

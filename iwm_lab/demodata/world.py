@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -136,6 +136,9 @@ class World:
     scene_dist: Distribution
     collection_user: I64
     collection_created: Dates
+    # What the platform areas' tables share, built on first use by the generator (in its
+    # own process): replayed movie facts, credits, plans of whole areas.
+    cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def movie_year(self) -> I64:

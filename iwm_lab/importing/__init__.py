@@ -3,8 +3,9 @@
 :func:`import_file` is the whole API; ``iwm-lab import TABLE FILE`` calls it. The package is
 split by concern: ``readers`` (formats, encodings, record numbering), ``conversion`` (what a
 raw value becomes in a column of each type, and the decisions about dates, empty values and
-numbers), ``tables`` (what each table accepts, from the models), ``writing`` (staging,
-checks and the all-or-nothing load) and ``report`` (errors, report, reject files).
+numbers), ``tables`` (what each table accepts, from the models), ``checks`` (the CHECK
+constraints: the one-column ones as rules, the others named for the report), ``writing``
+(staging, checks and the all-or-nothing load) and ``report`` (errors, report, reject files).
 """
 
 from iwm_lab.importing.readers import FORMATS

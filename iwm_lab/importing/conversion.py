@@ -26,10 +26,14 @@ Decisions, each because a real extract gets it wrong somewhere:
   ``21/07/2023``) are rejected: whether they are day- or month-first cannot be told from one
   value, and accepting only the unambiguous ones would silently load part of a file. Two-digit
   years and bare numbers (epoch seconds or milliseconds?) are rejected too.
+* Dates (DATE columns: ceremony and festival days, box office weekends) take the same forms
+  without a time of day; a time other than midnight is refused rather than dropped, since an
+  extract that carries one may mean another day in another time zone.
 * JSON columns (JSONB ``trivia``/``timeline``, and the TEXT columns documented as JSON) must
   parse (NaN and Infinity are not JSON) and have the documented shape: an array of objects
-  for trivia, timeline and content_media, of strings for hashtags and media_urls, an object
-  for reactions_json. JSON given as text is stored as that text.
+  for trivia, timeline, content_media and a quiz attempt's answers, of strings for hashtags,
+  media_urls and a quiz question's options, an object for reactions_json and the audit log's
+  details. JSON given as text is stored as that text.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -61,6 +65,7 @@ class Kind(StrEnum):
     FLOAT = "float"
     BOOLEAN = "boolean"
     TIMESTAMP = "timestamp"
+    DATE = "date"
     STRING = "string"
     JSON = "json"
 
@@ -283,6 +288,29 @@ def _to_timestamp(value: Any) -> datetime:
     raise BadValue(f"not a date ({type(value).__name__})")
 
 
+_ZONE_IN_DATE = "a time zone in a date column: give the calendar day alone (YYYY-MM-DD)"
+
+
+def _to_date(value: Any) -> date:
+    if isinstance(value, str):
+        # Refused before the conversion to UTC could move the day.
+        match = _ISO_DATE.fullmatch(value.strip())
+        if match is not None and match["tz"]:
+            raise BadValue(_ZONE_IN_DATE)
+    elif isinstance(value, datetime):
+        if value.tzinfo is not None:
+            raise BadValue(_ZONE_IN_DATE)
+    elif isinstance(value, date):
+        return value
+    moment = _to_timestamp(value)
+    if moment.time() != time():
+        raise BadValue(
+            f"a time of day ({moment.time().isoformat()}) in a date column: give the calendar "
+            "day alone (YYYY-MM-DD)"
+        )
+    return moment.date()
+
+
 def _to_string(value: Any, length: int | None) -> str:
     if isinstance(value, str):
         text = value
@@ -402,6 +430,8 @@ class ColumnSpec:
                 converted = _to_bool(value)
             case Kind.TIMESTAMP:
                 converted = _to_timestamp(value)
+            case Kind.DATE:
+                converted = _to_date(value)
             case Kind.JSON:
                 assert self.shape is not None
                 converted = _to_json(value, self.shape, jsonb=self.jsonb)

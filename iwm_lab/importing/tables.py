@@ -1,10 +1,11 @@
 """What each importable table accepts, read from the models, and how a file's fields map to it.
 
-Column types, lengths, NOT NULL, keys and foreign keys come from the SQLAlchemy models. The
-CHECK constraints are mirrored here from ``iwm_lab.models.values`` so that a bad value is
-reported with its column before the database sees it; ``tests/test_import.py`` fails when a
-model gains a CHECK that is not mirrored. Whatever else the database refuses is still found
-row by row (``iwm_lab.importing.writing``).
+Column types, lengths, NOT NULL, keys (partial unique indexes with their condition) and
+foreign keys come from the SQLAlchemy models; the CHECK constraints from
+``iwm_lab.importing.checks``, which mirrors the one-column ones so that a bad value is
+reported with its column before the database sees it. Whatever else the database refuses is
+still found row by row (``iwm_lab.importing.writing``), named by the columns and the rule of
+its constraint where these are known.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     Integer,
@@ -24,29 +26,12 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import ColumnClause, ColumnElement
+from sqlalchemy.sql.visitors import replacement_traverse
 
-from iwm_lab.importing.conversion import (
-    BadValue,
-    Between,
-    ColumnSpec,
-    Kind,
-    Matches,
-    OneOf,
-    Rule,
-    Shape,
-    show,
-)
+from iwm_lab.importing.checks import CHECK_RULES, JSON_SHAPES, ROW_CHECKS, RowCheck
+from iwm_lab.importing.conversion import BadValue, ColumnSpec, Kind, Rule, show
 from iwm_lab.models import Base
-from iwm_lab.models.values import (
-    CREDIT_ROLES,
-    MOVIE_STATUSES,
-    PERCENT_RANGE,
-    PULSE_LINKED_TYPES,
-    REGION_PATTERN,
-    SCORE_RANGE,
-    STREAMING_OPTION_TYPES,
-    STREAMING_QUALITIES,
-)
 
 IMPORTABLE_TABLES: tuple[str, ...] = (
     "movies",
@@ -59,50 +44,63 @@ IMPORTABLE_TABLES: tuple[str, ...] = (
     "streaming_platforms",
     "movie_streaming_options",
     "pulses",
+    # The platform areas (migration 0007), each after the tables it references.
+    "award_bodies",
+    "award_ceremonies",
+    "award_categories",
+    "award_nominations",
+    "festivals",
+    "festival_editions",
+    "festival_selections",
+    "box_office_grosses",
+    "curated_lists",
+    "curated_list_movies",
+    "featured_rails",
+    "featured_rail_movies",
+    "movie_similarities",
+    "quizzes",
+    "quiz_questions",
+    "quiz_attempts",
+    "talent_profiles",
+    "casting_calls",
+    "casting_applications",
+    "content_reports",
+    "moderation_actions",
+    "user_roles",
+    "user_bans",
+    "audit_log",
 )
 
 UPSERT_KEY = "external_id"
 
 
-# Per table: constraint name as given in the model (the database's is ck_<table>_<name>) →
-# the column it guards and the rule.
-CHECK_RULES: dict[str, dict[str, tuple[str, Rule]]] = {
-    "movies": {
-        "siddu_score_range": ("siddu_score", Between(*SCORE_RANGE)),
-        "critics_score_range": ("critics_score", Between(*SCORE_RANGE)),
-        "imdb_rating_range": ("imdb_rating", Between(*SCORE_RANGE)),
-        "rotten_tomatoes_score_range": ("rotten_tomatoes_score", Between(*PERCENT_RANGE)),
-        "status": ("status", OneOf(MOVIE_STATUSES)),
-    },
-    "movie_people": {"role": ("role", OneOf(CREDIT_ROLES))},
-    "reviews": {"rating_range": ("rating", Between(*SCORE_RANGE))},
-    "movie_streaming_options": {
-        "type": ("type", OneOf(STREAMING_OPTION_TYPES)),
-        "quality": ("quality", OneOf(STREAMING_QUALITIES)),
-        "region_format": ("region", Matches(REGION_PATTERN, "two upper-case letters (US, UK…)")),
-    },
-    "pulses": {"linked_type": ("linked_type", OneOf(PULSE_LINKED_TYPES))},
-}
-
-
-# The JSON columns and the shape the seed documents for each; the TEXT ones are stored as text.
-JSON_SHAPES: dict[tuple[str, str], Shape] = {
-    ("movies", "trivia"): Shape.ARRAY_OF_OBJECTS,
-    ("movies", "timeline"): Shape.ARRAY_OF_OBJECTS,
-    ("reviews", "media_urls"): Shape.ARRAY_OF_STRINGS,
-    ("pulses", "content_media"): Shape.ARRAY_OF_OBJECTS,
-    ("pulses", "hashtags"): Shape.ARRAY_OF_STRINGS,
-    ("pulses", "reactions_json"): Shape.OBJECT,
-}
-
-
 @dataclass(frozen=True)
 class UniqueKey:
-    """A primary key, unique constraint or unique index of the table."""
+    """A primary key, unique constraint or unique index of the table.
+
+    ``where`` is a partial unique index's condition, over the table's columns: the key holds
+    among the rows that meet it only (``user_roles``: a role is held once at a time, revoked
+    grants stay as history).
+    """
 
     name: str
     columns: tuple[str, ...]
     nulls_distinct: bool = True
+    where: ColumnElement[bool] | None = None
+
+    def condition(self, table: Table) -> list[ColumnElement[bool]]:
+        """``where`` over the same-named columns of ``table`` (the target or a staging table
+        like it), as a list to unpack into ``.where(...)``: empty for a key over every row."""
+        if self.where is None:
+            return []
+
+        def swap(element: Any, **_: Any) -> Any:
+            if isinstance(element, ColumnClause):
+                return table.c[element.name]
+            return None
+
+        rebound: ColumnElement[bool] = replacement_traverse(self.where, {}, swap)
+        return [rebound]
 
 
 @dataclass(frozen=True)
@@ -116,6 +114,8 @@ class TableSpec:
     # Constraint name in the database → the columns it concerns, for naming the column of an
     # error only the database found.
     constraint_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Constraint name in the database → what a row must satisfy, in words (the row checks).
+    constraint_reasons: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -142,6 +142,8 @@ def _kind(table: str, column: Any) -> tuple[Kind, int | None]:
         return Kind.BOOLEAN, None
     if isinstance(sql_type, DateTime):
         return Kind.TIMESTAMP, None
+    if isinstance(sql_type, Date):
+        return Kind.DATE, None
     if isinstance(sql_type, JSONB) or (table, column.name) in JSON_SHAPES:
         return Kind.JSON, None
     if isinstance(sql_type, String):
@@ -156,6 +158,11 @@ def _build(table: Table) -> TableSpec:
     for short_name, (column_name, rule) in checks.items():
         rules_by_column.setdefault(column_name, []).append(rule)
         constraint_columns[f"ck_{table.name}_{short_name}"] = (column_name,)
+    constraint_reasons: dict[str, str] = {}
+    row_checks: dict[str, RowCheck] = ROW_CHECKS.get(table.name, {})
+    for short_name, row_check in row_checks.items():
+        constraint_columns[f"ck_{table.name}_{short_name}"] = row_check.columns
+        constraint_reasons[f"ck_{table.name}_{short_name}"] = row_check.meaning
     serial = table.autoincrement_column.name if table.autoincrement_column is not None else None
     columns: dict[str, ColumnSpec] = {}
     for column in table.columns:
@@ -186,7 +193,10 @@ def _build(table: Table) -> TableSpec:
             )
     for index in table.indexes:
         if index.unique:
-            keys.append(UniqueKey(str(index.name), tuple(c.name for c in index.columns)))
+            where = index.dialect_options["postgresql"]["where"]
+            keys.append(
+                UniqueKey(str(index.name), tuple(c.name for c in index.columns), where=where)
+            )
     for key in keys:
         constraint_columns[key.name] = key.columns
     for fk in table.foreign_keys:
@@ -198,6 +208,7 @@ def _build(table: Table) -> TableSpec:
         serial=serial,
         unique_keys=tuple(keys),
         constraint_columns=constraint_columns,
+        constraint_reasons=constraint_reasons,
     )
 
 

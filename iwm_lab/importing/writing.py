@@ -7,8 +7,8 @@ with set-based SQL on the staging table (duplicates within the file and against 
 foreign keys to missing rows), which names the line of every offender. The good rows are
 then written with ``INSERT … SELECT`` (an upsert first UPDATEs the rows whose external_id
 exists, ``UPDATE … FROM`` the staging table). Anything else the database refuses there (a
-constraint added outside the models, say) is pinned to its rows by bisecting the staged
-range under savepoints.
+CHECK over several columns, which ``checks.ROW_CHECKS`` names and words; a constraint added
+outside the models) is pinned to its rows by bisecting the staged range under savepoints.
 
 SQL is built with SQLAlchemy Core (bound parameters, quoted identifiers) except the COPY
 statement, composed with psycopg's ``sql.Identifier``.
@@ -407,8 +407,12 @@ class _Load:
         filled = [column.is_not(None) for column in staged] if key.nulls_distinct else []
         column = ", ".join(key.columns)
 
+        target = self.spec.table
+        # A partial unique index holds among the rows that meet its condition only.
+        staged_where, target_where = key.condition(stage), key.condition(target)
+
         first = func.min(stage.c[_NUMBER]).over(partition_by=staged).label("first")
-        ranked = select(stage.c[_NUMBER], first, *staged).where(*filled).subquery()
+        ranked = select(stage.c[_NUMBER], first, *staged).where(*filled, *staged_where).subquery()
         repeats = select(ranked).where(ranked.c[_NUMBER] != ranked.c.first)
         for row in conn.execute(repeats):
             number, first_number, *values = row
@@ -417,9 +421,13 @@ class _Load:
 
         if self.upsert and key.columns == (UPSERT_KEY,):
             return  # existing rows are what an upsert updates
-        target = self.spec.table
-        matches = and_(*(_same(target, stage, name, key.nulls_distinct) for name in key.columns))
-        query = select(stage.c[_NUMBER], *staged).where(*filled, exists().where(matches))
+        matches = and_(
+            *(_same(target, stage, name, key.nulls_distinct) for name in key.columns),
+            *target_where,
+        )
+        query = select(stage.c[_NUMBER], *staged).where(
+            *filled, *staged_where, exists().where(matches)
+        )
         if self.upsert:
             query = query.where(stage.c[_UPDATE].is_not(true()))
         hint = ""
@@ -480,6 +488,10 @@ class _Load:
             ).one()
             value = _show_key(list(row))
         reason = (diag.message_primary if diag is not None else None) or str(exc.orig)
+        constraint = diag.constraint_name if diag is not None else None
+        if constraint in self.spec.constraint_reasons:
+            # A row check: the rule in words, and the constraint to look up.
+            reason = f"{self.spec.constraint_reasons[constraint]} (check {constraint})"
         self.add(number, ", ".join(columns) or None, value, reason)
 
 
