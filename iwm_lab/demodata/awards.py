@@ -156,7 +156,9 @@ def _build(world: World) -> Plan:
         pool_ = pool_[out[pool_]]
         if len(pool_) == 0:
             continue
-        k = int(np.clip(round(len(pool_) * 0.05), 1, 45))
+        # At least four films where there are (small catalogues): a festival of one film has
+        # no sections or prizes to compare.
+        k = int(np.clip(round(len(pool_) * 0.05), min(len(pool_), 4), 45))
         keys = 1.5 * taste[pool_] + rng.gumbel(size=len(pool_))
         chosen = pool_[np.argsort(-keys)[:k]]
         section = rng.choice(len(SECTIONS), size=k, p=[0.4, 0.15, 0.3, 0.1, 0.05])
@@ -228,7 +230,9 @@ def _build(world: World) -> Plan:
                 candidates, scores = candidates[has], scores[has]
             if len(candidates) == 0:
                 continue
-            k = int(np.clip(len(candidates) // 6, 1, 5))
+            # Three nominees at least where there are: a category of one nominee has no loser
+            # to compare its winner with.
+            k = int(np.clip(len(candidates) // 6, min(len(candidates), 3), 5))
             keys = 3.0 * scores + rng.gumbel(size=len(candidates))
             top = np.argsort(-keys)[:k]
             movie = candidates[top] + 1
