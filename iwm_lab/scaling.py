@@ -70,7 +70,7 @@ def _local(*names: str) -> list[PlannedTable]:
 # distribution column's type is the group's.
 PLAN: tuple[PlannedTable, ...] = (
     *_reference("genres", "people", "streaming_platforms", "trending_topics"),
-    # Migration 0007: the small tables, and those whose user or movie column may be NULL.
+    # Migration 0008: the small tables, and those whose user or movie column may be NULL.
     *_reference(
         "award_bodies",
         "award_ceremonies",

@@ -1,4 +1,4 @@
-"""Rows of the platform tables (migration 0007) for the import tests.
+"""Rows of the platform tables (migration 0008) for the import tests.
 
 ``PLATFORM_REFERENCE_SQL`` adds one parent row of each kind to the reference rows of
 ``tests/test_import.py`` (users 1 and 2, movies 1 to 3, people 1 and 2); ``PLATFORM_FILES``

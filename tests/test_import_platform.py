@@ -1,4 +1,4 @@
-"""``iwm-lab import`` into the platform tables (migration 0007): every table loads as the writer,
+"""``iwm-lab import`` into the platform tables (migration 0008): every table loads as the writer,
 and bad rows are refused with one line naming the row, its columns and the rule.
 
 The tables bring what the documented ones lack: DATE columns, CHECKs over several columns or

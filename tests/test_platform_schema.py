@@ -1,5 +1,5 @@
 """The platform areas designed here (issue 16): awards & festivals, box office, discovery,
-quizzes, talent hub, moderation; their models and migration 0007.
+quizzes, talent hub, moderation; their models and migration 0008.
 
 The migration is held to the models three ways: Alembic's comparison finds nothing; the
 catalog of the migrated tables (each constraint's and index's definition, CHECKs included,
@@ -37,7 +37,7 @@ from iwm_lab.models import Base, awards, discovery, moderation, quizzes, talent
 from iwm_lab.models import box_office as box
 from iwm_lab.models.values import CREDIT_ROLES
 
-REVISION = "0007"
+REVISION = "0008"
 PREFIX = "Designed here (not in the platform's schema document): "
 MODULES = (awards, box, discovery, quizzes, talent, moderation)
 PLATFORM_TABLES: dict[str, Table] = {

@@ -75,7 +75,7 @@ CHECK_RULES: dict[str, dict[str, tuple[str, Rule]]] = {
         "region_format": ("region", _REGION),
     },
     "pulses": {"linked_type": ("linked_type", OneOf(PULSE_LINKED_TYPES))},
-    # The platform areas (migration 0007).
+    # The platform areas (migration 0008).
     "award_bodies": {
         "body_type": ("body_type", OneOf(AWARD_BODY_TYPES)),
         "country_format": ("country", _REGION),

@@ -44,7 +44,7 @@ IMPORTABLE_TABLES: tuple[str, ...] = (
     "streaming_platforms",
     "movie_streaming_options",
     "pulses",
-    # The platform areas (migration 0007), each after the tables it references.
+    # The platform areas (migration 0008), each after the tables it references.
     "award_bodies",
     "award_ceremonies",
     "award_categories",
