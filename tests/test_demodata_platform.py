@@ -16,33 +16,10 @@ from iwm_lab.database import get_engine
 from iwm_lab.demodata import NOTEBOOK_AS_OF, SCALES
 from iwm_lab.demodata.generate import SOURCES
 from iwm_lab.demodata.world import World, build_world
+from iwm_lab.importing.tables import IMPORTABLE_TABLES
 
-PLATFORM_TABLES = (
-    "award_bodies",
-    "award_ceremonies",
-    "award_categories",
-    "award_nominations",
-    "festivals",
-    "festival_editions",
-    "festival_selections",
-    "box_office_grosses",
-    "curated_lists",
-    "curated_list_movies",
-    "featured_rails",
-    "featured_rail_movies",
-    "movie_similarities",
-    "quizzes",
-    "quiz_questions",
-    "quiz_attempts",
-    "talent_profiles",
-    "casting_calls",
-    "casting_applications",
-    "content_reports",
-    "moderation_actions",
-    "user_roles",
-    "user_bans",
-    "audit_log",
-)
+# The platform areas' tables, each after those it references.
+PLATFORM_TABLES = tuple(IMPORTABLE_TABLES[IMPORTABLE_TABLES.index("award_bodies") :])
 # Timestamps of things that happened (not plans such as a deadline or a ban's end).
 EVENT_COLUMNS = {
     "award_ceremonies": ("ceremony_date", "created_at"),

@@ -21,23 +21,20 @@ from iwm_lab.demodata.facts import cached, pulse_dates, review_dates, sliced, sp
 from iwm_lab.demodata.quizzes import plan as quiz_plan
 from iwm_lab.demodata.talent import plan as talent_plan
 from iwm_lab.demodata.world import DAY, I64, SECOND, Distribution, World, rng_for, sample
-
-ROLES = ("admin", "moderator", "editor", "curator", "support")
-TARGETS = ("review", "pulse", "user", "collection", "quiz", "talent_profile", "casting_call")
-REASONS = (
-    "spam",
-    "harassment",
-    "hate",
-    "violence",
-    "sexual",
-    "spoilers",
-    "misinformation",
-    "copyright",
-    "impersonation",
-    "other",
+from iwm_lab.models.moderation import (
+    MODERATION_ACTIONS,
+    REPORT_REASONS,
+    REPORT_STATUSES,
+    REPORT_TARGET_TYPES,
+    STAFF_ROLES,
 )
-STATUSES = ("open", "reviewing", "actioned", "dismissed")
-ACTIONS = ("dismiss", "warn", "hide", "remove", "restore", "suspend", "ban", "escalate")
+
+# The models' value sets, in their order (the generator's draws index into them).
+ROLES = STAFF_ROLES
+TARGETS = REPORT_TARGET_TYPES
+REASONS = REPORT_REASONS
+STATUSES = REPORT_STATUSES
+ACTIONS = MODERATION_ACTIONS
 SCOPES = ("full", "posting", "reviews", "pulses", "messaging")
 NEGLECTED = TARGETS.index("talent_profile")
 USER = TARGETS.index("user")
