@@ -40,10 +40,15 @@ from iwm_lab.models.values import CREDIT_ROLES
 REVISION = "0008"
 PREFIX = "Designed here (not in the platform's schema document): "
 MODULES = (awards, box, discovery, quizzes, talent, moderation)
+# By name: the registry's mappers are a set, and pytest-xdist workers must collect the
+# parametrised cases in one order.
 PLATFORM_TABLES: dict[str, Table] = {
-    mapper.class_.__tablename__: Base.metadata.tables[mapper.class_.__tablename__]
-    for mapper in Base.registry.mappers
-    if mapper.class_.__module__ in {module.__name__ for module in MODULES}
+    name: Base.metadata.tables[name]
+    for name in sorted(
+        mapper.class_.__tablename__
+        for mapper in Base.registry.mappers
+        if mapper.class_.__module__ in {module.__name__ for module in MODULES}
+    )
 }
 
 CHECK, UNIQUE, FOREIGN_KEY, NOT_NULL = "23514", "23505", "23503", "23502"
