@@ -499,7 +499,7 @@ def test_keep_code_shows_the_code(ws: Workspace, good_run: dict[str, Any]) -> No
     assert "marker: code-cell-source" in export_html(nb, header, keep_code=True)
 
 
-@pytest.mark.heavy
+# Not heavy: the history tests after it expect the failed run it leaves.
 @pytest.mark.kernel
 def test_a_failing_cell_fails_the_run_and_keeps_the_latest_good_output(
     ws: Workspace, good_run: dict[str, Any]
