@@ -262,7 +262,7 @@ def run_legs(
 # sides of the ratio), one row per group they fall in; then per group the median and the order
 # statistics of its interval. The gross and the grouping are fixed fragments chosen by name.
 _GROSSES = {
-    # One scan of movies (wide rows): the budget and the gross come from the same row.
+    # From idx_movies_budgeted alone (the budget and the gross of each budgeted movie).
     "revenue": (
         "SELECT id AS movie_id, budget, revenue AS gross FROM movies "
         "WHERE budget > 0 AND revenue > 0"

@@ -1010,10 +1010,16 @@ def upgrade() -> None:
     _moderation()
     for name, table, columns, options in _INDEXES:
         _create_index(name, table, columns, options)
+    # The box office's budget multiples read the movies with a budget, and their revenue, from
+    # this index alone rather than from movies' wide rows.
+    op.execute(
+        "CREATE INDEX idx_movies_budgeted ON movies (id) INCLUDE (budget, revenue) WHERE budget > 0"
+    )
     _grant()
 
 
 def downgrade() -> None:
+    op.execute("DROP INDEX IF EXISTS idx_movies_budgeted")
     # Indexes, constraints, comments and grants go with their tables.
     for table in reversed(_TABLES):
         op.drop_table(table)
