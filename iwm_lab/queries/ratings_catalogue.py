@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import (
     Connection,
@@ -43,6 +42,7 @@ from iwm_lab.queries._common import (
     movie_year,
     typed,
 )
+from iwm_lab.queries._intervals import t_interval
 from iwm_lab.rollups import MOVIE_SCORES
 
 PERIODS: tuple[str, ...] = ("year", "decade")
@@ -258,16 +258,10 @@ def score_gap(
     columns = {name: dtype for name, dtype in _GAP_COLUMNS.items() if not name.startswith("ci_")}
     groups = frame(conn, stmt, {**columns, "sd_gap": "float64"})
 
-    # scipy costs about a second to import: only score_gap needs it, so only it pays.
-    from scipy import stats as scipy_stats
-
-    n = groups["movies"].to_numpy(dtype="float64")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # t with n - 1 degrees of freedom; n = 1 gives NaN (no spread), as it should.
-        quantile = scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)
-        half_width = quantile * groups["sd_gap"].to_numpy() / np.sqrt(n)
-    groups["ci_low"] = groups["mean_gap"] - half_width
-    groups["ci_high"] = groups["mean_gap"] + half_width
+    # t with n - 1 degrees of freedom; one movie gives NaN (no spread), as it should.
+    groups["ci_low"], groups["ci_high"] = t_interval(
+        groups["mean_gap"], groups["sd_gap"], groups["movies"], CONFIDENCE
+    )
     return typed(groups, _GAP_COLUMNS)
 
 
