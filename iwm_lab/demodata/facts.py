@@ -109,30 +109,28 @@ def credits(world: World) -> Credits:
     return cached(world, "credits", build)
 
 
-def person_names(world: World) -> I64:
-    """Each person's name as an index into FULL_NAMES (the first draw of each chunk)."""
+def _first_names(world: World, stream: str, rows: int) -> I64:
+    """Each row's name as an index into FULL_NAMES: the first draw of each chunk of the
+    table generated from random stream ``stream``."""
 
     def build() -> I64:
         parts = [
-            rng_for(world.seed, "people-table", number).integers(0, len(FULL_NAMES), len(idx))
-            for number, idx in catalog.chunks(world.scale.people, ROW_CHUNK)
+            rng_for(world.seed, stream, number).integers(0, len(FULL_NAMES), len(idx))
+            for number, idx in catalog.chunks(rows, ROW_CHUNK)
         ]
         return np.concatenate(parts)
 
-    return cached(world, "person-names", build)
+    return cached(world, f"names:{stream}", build)
+
+
+def person_names(world: World) -> I64:
+    """Each person's name as an index into FULL_NAMES."""
+    return _first_names(world, "people-table", world.scale.people)
 
 
 def user_names(world: World) -> I64:
-    """Each user's name as an index into FULL_NAMES (the first draw of each chunk)."""
-
-    def build() -> I64:
-        parts = [
-            rng_for(world.seed, "users-table", number).integers(0, len(FULL_NAMES), len(idx))
-            for number, idx in catalog.chunks(world.scale.users, ROW_CHUNK)
-        ]
-        return np.concatenate(parts)
-
-    return cached(world, "user-names", build)
+    """Each user's name as an index into FULL_NAMES."""
+    return _first_names(world, "users-table", world.scale.users)
 
 
 def _replayed(ids: I64, total: int, times: Callable[[int, int], Dates]) -> Dates:
