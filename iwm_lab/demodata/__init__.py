@@ -29,13 +29,13 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Engine
 
 from iwm_lab.database import describe_url, require_writable
-from iwm_lab.demodata import load
-from iwm_lab.demodata.generate import SOURCES, chunks
+from iwm_lab.demodata import load, social, tallies
+from iwm_lab.demodata.generate import ROLLUP_SOURCES, SOURCES, chunks
 from iwm_lab.demodata.scales import NOTEBOOK_AS_OF, SCALES, Scale, get_scale
 from iwm_lab.demodata.world import build_world
 from iwm_lab.destructive import Confirm, Loss, TableRows, embedded_mismatch
 from iwm_lab.exceptions import OptionNeeded, SeedError
-from iwm_lab.rollups import CHANGE_LOG
+from iwm_lab.rollups import CHANGE_LOG, ROLLUP_STATE_TABLES, ROLLUPS, TABLE_ROLLUPS
 from iwm_lab.server import is_embedded
 
 __all__ = [
@@ -80,9 +80,11 @@ class SeedReport:
     twins and ``trending_topics`` are in ``extra_rows``. ``phases`` holds seconds of:
     prepare (shared attributes, password hashes, truncation, dropping keys and indexes),
     generate (generator thread, overlapping copy), copy, index (keys, indexes, foreign keys),
-    twins, analyze, refresh (trending topics), rollups (every rollup of
-    :mod:`iwm_lab.rollups` refreshed and analysed) and commit; ``steps`` the seconds of each
-    statement of the index, twins and analyze phases and of each rollup refresh, by label.
+    twins, analyze, refresh (trending topics), rollups (the rollups of :mod:`iwm_lab.rollups`
+    rebuilt, or for the four counted while generating (:mod:`.tallies`, loaded by COPY with
+    the tables; in ``extra_rows`` as "<table> (counted)") recorded as loaded, then analysed)
+    and commit; ``steps`` the seconds of each statement of the index, twins and analyze phases,
+    of each rollup refresh and of each counted rollup's COPY, by label.
     """
 
     scale: str
@@ -222,6 +224,8 @@ def _run(
 
     base_tables = [t.name for t in Base.metadata.sorted_tables]
     tables = base_tables + list(load.TWINS)
+    # Derived, so replaced whatever they hold: the table rollups and score_counts' histogram.
+    rollup_tables = [*TABLE_ROLLUPS, *(t for t in ROLLUP_STATE_TABLES if t != CHANGE_LOG)]
     phase = report.phases
     clock = time.perf_counter()
 
@@ -241,7 +245,7 @@ def _run(
         assert isinstance(conn, psycopg.Connection)
         load.set_session(conn)
         try:
-            load.lock_tables(conn, tables)
+            load.lock_tables(conn, tables + rollup_tables)
         except psycopg.errors.LockNotAvailable:
             raise SeedError(
                 f"the tables of {where} are in use by another session (an open notebook "
@@ -271,20 +275,31 @@ def _run(
             confirm(Loss("seed --reset", where, tuple(c for c in counts if c.rows)))
         # Base tables always: COPY FREEZE needs them truncated in this transaction. The
         # twins have ~65 partitions, whose truncation alone takes a second or two.
-        load.truncate(conn, [t for t in tables if t in base_tables or t in filled])
+        load.truncate(conn, [t for t in tables if t in base_tables or t in filled] + rollup_tables)
         # Rebuilding the twins' indexes means one build per partition (~600 at any
         # scale): slower than keeping them, unless many rows go in.
         big = spec.reviews + spec.pulses > TWIN_REBUILD_ROWS
         ddl = load.definitions(conn, base_tables + list(load.TWINS) * big)
-        for statement in ddl.drop:
+        # The table rollups are filled without their keys and indexes too (inserting
+        # pulse_tag_hours' 820k rows into its three indexes took 13 s at scale large, building
+        # them 4 s).
+        rollup_ddl = load.definitions(conn, rollup_tables)
+        for statement in ddl.drop + rollup_ddl.drop:
             conn.execute(statement)
         # Partitions for every month and year the twins will receive rows for.
         conn.execute("select iwm_ensure_partitions(%s::date)", [as_of])
         lap("prepare")
 
-        expected = {s.table: s.expected_rows(world) for s in SOURCES}
-        loads = load.copy_chunks(conn, chunks(world), expected=expected, progress=progress)
-        report.tables = {t.table: t for t in loads}
+        # Four rollups are counted as the rows are generated, and loaded after them.
+        tallies.attach(world, tallies.read_basis(conn, social.tag_spellings(world)))
+        sources = SOURCES + ROLLUP_SOURCES
+        expected = {s.table: s.expected_rows(world) for s in sources}
+        stream = chunks(world, sources)
+        loads = load.copy_chunks(conn, stream, expected=expected, progress=progress)
+        report.tables = {t.table: t for t in loads if t.table not in tallies.LOADED_TABLES}
+        for counted in (t for t in loads if t.table in tallies.LOADED_TABLES):
+            report.extra_rows[f"{counted.table} (counted)"] = counted.rows
+            report.steps[f"{counted.table} copy"] = counted.seconds
         phase["generate"] = sum(t.generate_seconds for t in loads)
         lap("copy")
 
@@ -323,8 +338,15 @@ def _run(
         load.switch_change_triggers(conn, enable=True)
         # Whatever the log held described rows that are gone: every rollup is rebuilt.
         conn.execute(psycopg.sql.SQL("delete from {}").format(psycopg.sql.Identifier(CHANGE_LOG)))
-        # Not concurrently: nobody else can read these tables until the commit anyway.
-        for done in operations.refresh_rollups_in(session, concurrently=False, full=True):
+        # The rest rebuilt from their sources, not concurrently: nobody else can read these
+        # tables until the commit anyway.
+        rebuilt = [name for name in ROLLUPS if name not in tallies.LOADED_ROLLUPS]
+        for done in operations.refresh_rollups_in(session, rebuilt, concurrently=False, full=True):
             report.steps[f"{done.name} refresh"] = done.seconds
+        for name in tallies.LOADED_ROLLUPS:
+            row = conn.execute("select iwm_rollup_loaded(%s)", [name]).fetchone()
+            report.steps[f"{name} loaded"] = float(row[0]) if row else 0.0
+        rollup_steps = rollup_ddl.restore_keys + rollup_ddl.restore_indexes
+        report.steps.update(load.run_all(conn, rollup_steps, lambda _label: None))
         lap("rollups")
     lap("commit")

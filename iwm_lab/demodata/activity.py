@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from iwm_lab.demodata import vocab
+from iwm_lab.demodata import tallies, vocab
 from iwm_lab.demodata.catalog import FULL_NAMES, IMAGES, ROW_CHUNK, chunks
 from iwm_lab.demodata.copytext import CopyRows, ObjArray, Take, int_text, json_array, pool
 from iwm_lab.demodata.world import (
@@ -106,6 +106,7 @@ def reviews(world: World) -> Iterator[CopyRows]:
     media = np.append(media, np.array([b"\\N"], dtype=object))
     chunk = ROW_CHUNK
     total = world.scale.reviews
+    counter = tallies.review_counter(world)
     for number, start in enumerate(range(0, total, chunk)):
         rng = rng_for(world.seed, "reviews", number)
         n = min(chunk, total - start)
@@ -148,6 +149,8 @@ def reviews(world: World) -> Iterator[CopyRows]:
         )
         rows.ints("user_id", user + 1)
         rows.ints("movie_id", movie + 1)
+        if counter is not None:
+            counter.add(movie, halves, date)
         yield rows
 
 

@@ -46,6 +46,7 @@ from iwm_lab.demodata import (
     social,
     streaming,
     talent,
+    tallies,
     vocab,
 )
 from iwm_lab.demodata.copytext import CopyRows, clear_cache
@@ -167,6 +168,18 @@ SOURCES: tuple[TableSource, ...] = (
     ),
     TableSource("user_bans", lambda w: w.scale.users // 400, moderation.user_bans),
     TableSource("audit_log", lambda w: w.scale.users // 6, audit.audit_log),
+)
+# Rollups counted while reviews and pulses were generated (:mod:`.tallies`): after SOURCES in
+# the same stream, on a world the seeder attached a basis to.
+ROLLUP_SOURCES: tuple[TableSource, ...] = (
+    TableSource("review_daily_stats", lambda w: 12 * 365, tallies.review_daily_stats),
+    TableSource(
+        "movie_score_counts",
+        lambda w: min(w.scale.reviews, w.scale.movies * 12),
+        tallies.movie_score_counts,
+    ),
+    TableSource("pulse_hours", lambda w: min(w.scale.pulses, 730 * 24), tallies.pulse_hours),
+    TableSource("pulse_tag_hours", lambda w: round(w.scale.pulses * 0.41), tallies.pulse_tag_hours),
 )
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from iwm_lab.demodata import vocab
+from iwm_lab.demodata import tallies, vocab
 from iwm_lab.demodata.activity import MEDIA, USER_CHUNK, file_names
 from iwm_lab.demodata.catalog import IMAGES, ROW_CHUNK, chunks
 from iwm_lab.demodata.copytext import CopyRows, ObjArray, Take, pool
@@ -52,7 +52,14 @@ _ABOUT_COLUMNS = (
 
 def _spellings(tag: str) -> list[str]:
     bare = tag.lstrip("#")
-    return [f'"{tag}"', f'"{bare.lower()}"', f'"#{bare.lower()}"', f'"{bare}"']
+    return [tag, bare.lower(), f"#{bare.lower()}", bare]
+
+
+def tag_spellings(world: World) -> list[str]:
+    """Every hashtag as pulses may spell it: each movie's own tag, and each spelling of the
+    tags that may follow it."""
+    spelled = {s for tags in _FAMILIES.values() for tag in tags for s in _spellings(tag)}
+    return sorted(spelled | {tag.decode() for tag in world.movie_tag})
 
 
 def _reactions(rng: np.random.Generator, size: int = 4096) -> tuple[ObjArray, np.ndarray]:
@@ -90,11 +97,12 @@ def _targets(world: World) -> tuple[ObjArray, int, int]:
     return pool(entries), cricket, general
 
 
-def _tag_tails(rng: np.random.Generator) -> tuple[ObjArray, np.ndarray]:
+def _tag_tails(rng: np.random.Generator) -> tuple[ObjArray, np.ndarray, list[list[str]]]:
     """Hashtag lists to follow an optional movie tag: ``_TAILS`` random ones per (wave,
-    cricket or not), each without and with a leading comma, closed by ']'; and whether each
-    holds any tag. The wave's tag comes first, then up to two everyday tags."""
-    texts, tagged = [], []
+    cricket or not), each without and with a leading comma, closed by ']'; whether each
+    holds any tag; and each one's spellings. The wave's tag comes first, then up to two
+    everyday tags."""
+    texts, tagged, spellings = [], [], []
     for wave in (STEADY, BURST, FADING):
         for cricket in (False, True):
             wave_tags: tuple[str, ...] = ()
@@ -108,18 +116,20 @@ def _tag_tails(rng: np.random.Generator) -> tuple[ObjArray, np.ndarray]:
                 count = int(rng.choice(3, p=[0.35, 0.4, 0.25]))
                 picks += [everyday[(first + j) % len(everyday)] for j in range(count)]
                 spelled = [_spellings(t)[rng.choice(4, p=_SPELLING_WEIGHTS)] for t in picks]
-                body = ", ".join(spelled) + "]"
+                body = ", ".join(f'"{s}"' for s in spelled) + "]"
                 texts += [body, ", " + body if spelled else body]
                 tagged += [bool(spelled)] * 2
-    return pool(texts), np.array(tagged)
+                spellings += [spelled, spelled]
+    return pool(texts), np.array(tagged), spellings
 
 
 def pulses(world: World) -> Iterator[CopyRows]:
     # Pools shared by all chunks: hashtag lists, reaction counts, media documents.
     rng = rng_for(world.seed, "pulse-pools")
-    tails, tagged = _tag_tails(rng)
+    tails, tagged, spellings = _tag_tails(rng)
     no_tail = len(tails)
     tails = np.append(tails, np.array([b""], dtype=object))
+    counter = tallies.pulse_counter(world, [*spellings, []])
     reactions, totals = _reactions(rng)
     media = pool(
         [
@@ -178,7 +188,10 @@ def pulses(world: World) -> Iterator[CopyRows]:
         # Posts without tags store NULL or an empty array, as real clients do.
         untagged = ~movie_tag & ~tagged[tail] & (rng.random(n) < 0.6)
         head = np.where(movie_tag, movie, np.where(untagged, null_head, bare))
-        rows.text("hashtags", Take(heads, head), Take(tails, np.where(untagged, no_tail, tail)))
+        tail = np.where(untagged, no_tail, tail)
+        rows.text("hashtags", Take(heads, head), Take(tails, tail))
+        if counter is not None:
+            counter.add(created, link, np.where(movie_tag, movie, -1), tail, untagged)
         picture = rng.integers(0, len(media) - 1, n)
         without = rng.random(n) < 0.85
         rows.text("content_media", Take(media, np.where(without, len(media) - 1, picture)))
