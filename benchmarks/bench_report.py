@@ -3,7 +3,8 @@
 The floor is a **bare papermill run**: ``papermill.execute_notebook`` of a three-cell notebook
 (a parameters cell, ``x = 1``, ``print(x)``) in this process, with the kernel name the reports
 use: a kernel started, three cells, the kernel shut down. Against it, each shipped report
-notebook (ratings, overview, streaming coverage for US, trending topics) rendered the way
+notebook (ratings, overview, streaming coverage for US, trending topics, box office, awards,
+platform health) rendered the way
 ``run-due`` renders it, timed from the call to ``run_due`` to its return (a due job's lock,
 worker, kernel, notebook, page, publication, index and retention):
 
@@ -54,6 +55,9 @@ REPORTS = {
     "overview": "statement_timeout_ms = 300000\n",
     "streaming_coverage": 'for_each = { region = ["US"] }\n',
     "trending_topics": "",
+    "box_office": "",
+    "awards": "",
+    "platform_health": "",
 }
 PARTS = (
     "coordinator",
