@@ -298,36 +298,31 @@ keyed AS (
     FROM both_known AS b {unnest}
     WHERE {where}
 ),
-positioned AS (
-    SELECT k.*, row_number() OVER w AS position, count(*) OVER w_all AS n
+groups AS (
+    -- Each group's multiples sorted into an array (a sort per group, in memory): the median
+    -- and the interval's order statistics are picked from it, no window over every row.
+    SELECT k.period, k.genre_id, count(*) AS movies,
+           array_agg(k.multiple ORDER BY k.multiple) AS sorted,
+           sum(k.gross)::float8 / sum(k.budget) AS pooled_multiple,
+           avg((k.gross >= k.budget)::int) AS share_grossing_budget
     FROM keyed AS k
     WHERE (CAST(:genre_id AS integer) IS NULL OR k.genre_id IS NULL
            OR k.genre_id = CAST(:genre_id AS integer))
-    WINDOW w AS (PARTITION BY k.period, k.genre_id ORDER BY k.multiple),
-           w_all AS (PARTITION BY k.period, k.genre_id)
+    GROUP BY k.period, k.genre_id
+    HAVING count(*) >= :min_movies
 ),
 ranked AS (
-    SELECT r.*,
-           CAST(floor(r.half - :half_z * sqrt(r.half * 2)) AS bigint) AS low_rank,
-           CAST(ceil(r.half + 1 + :half_z * sqrt(r.half * 2)) AS bigint) AS high_rank
-    FROM (SELECT p.*, CAST(p.n AS float8) / 2 AS half FROM positioned AS p) AS r
-),
-groups AS (
-    SELECT period, genre_id, count(*) AS movies,
-           -- The rows are ranked already: the median is the middle one (or two), no new sort.
-           -- Integer and float arithmetic: numeric would cost more than the rest of the query.
-           avg(multiple) FILTER (WHERE position IN ((n + 1) / 2, (n + 2) / 2)) AS median_multiple,
-           min(multiple) FILTER (WHERE position = low_rank) AS ci_low,
-           min(multiple) FILTER (WHERE position = high_rank) AS ci_high,
-           sum(gross)::float8 / sum(budget) AS pooled_multiple,
-           avg((gross >= budget)::int) AS share_grossing_budget
-    FROM ranked
-    GROUP BY period, genre_id
-    HAVING count(*) >= :min_movies
+    -- The middle one (or two) for the median; ranks outside 1..n give NULL, no interval.
+    -- Integer and float arithmetic: numeric would cost more than the rest of the query.
+    SELECT g.*,
+           (g.sorted[(g.movies + 1) / 2] + g.sorted[(g.movies + 2) / 2]) / 2 AS median_multiple,
+           g.sorted[CAST(floor(g.half - :half_z * sqrt(g.half * 2)) AS bigint)] AS ci_low,
+           g.sorted[CAST(ceil(g.half + 1 + :half_z * sqrt(g.half * 2)) AS bigint)] AS ci_high
+    FROM (SELECT h.*, CAST(h.movies AS float8) / 2 AS half FROM groups AS h) AS g
 )
 SELECT {label} AS "group", g.movies, g.median_multiple, g.ci_low, g.ci_high,
        g.pooled_multiple, g.share_grossing_budget
-FROM groups AS g
+FROM ranked AS g
 LEFT JOIN genres AS ge ON ge.id = g.genre_id
 ORDER BY {order}
 """
