@@ -132,3 +132,20 @@ Index(
     BoxOfficeGross.weekend_start,
     BoxOfficeGross.rank,
 )
+
+# Migration 0010. Whole-table aggregations read these instead of the wide rows, in the order
+# they group by (queries.box_office): the regional split's runs per region, currency and
+# movie, and a movie's gross per currency for the budget multiples.
+Index(
+    "idx_box_office_grosses_runs",
+    BoxOfficeGross.region,
+    BoxOfficeGross.currency,
+    BoxOfficeGross.movie_id,
+    postgresql_include=["weekend_start", "week_gross", "weekend_gross"],
+)
+Index(
+    "idx_box_office_grosses_currency_movie",
+    BoxOfficeGross.currency,
+    BoxOfficeGross.movie_id,
+    postgresql_include=["week_gross"],
+)
