@@ -100,18 +100,13 @@ _REASON = (
 _REASON_0006 = next(text for name, _kind, text in _ROLLUPS_0006._RECORD_COLUMNS if name == "reason")
 
 
-def _comment_reason(text: str) -> None:
-    quoted = text.replace("'", "''")
-    op.execute(f"COMMENT ON COLUMN rollup_refreshes.reason IS '{quoted}'")
-
-
 def upgrade() -> None:
     op.execute(_LOADED_SQL)
     op.execute(f"ALTER FUNCTION {_FUNCTION} OWNER TO CURRENT_USER")
     op.execute(f"REVOKE EXECUTE ON FUNCTION {_FUNCTION} FROM PUBLIC")
-    _comment_reason(_REASON)
+    _ROLLUPS_0006._comment("COLUMN", "rollup_refreshes.reason", _REASON)
 
 
 def downgrade() -> None:
     op.execute(f"DROP FUNCTION IF EXISTS {_FUNCTION}")
-    _comment_reason(_REASON_0006)
+    _ROLLUPS_0006._comment("COLUMN", "rollup_refreshes.reason", _REASON_0006)
