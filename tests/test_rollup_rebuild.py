@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from rollup_writes import contents, since, written
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL
 
@@ -31,32 +32,6 @@ def owner(make_database: Callable[..., URL], template_name: str) -> Iterator[Eng
     seed_database(engine, scale="tiny", seed=42, progress=False, as_of=NOTEBOOK_AS_OF)
     yield engine
     engine.dispose()
-
-
-def written(conn: Connection) -> dict[str, tuple[int, int]]:
-    """(rows inserted, rows deleted or updated) per table rollup, as counted so far."""
-    rows = conn.execute(
-        text(
-            "select relname, n_tup_ins, n_tup_del + n_tup_upd from pg_stat_xact_user_tables "
-            "where relname = any(:names)"
-        ),
-        {"names": [*rollups.TABLE_ROLLUPS, "movie_score_counts"]},
-    ).all()
-    return {name: (inserted, deleted) for name, inserted, deleted in rows}
-
-
-def since(before: dict[str, tuple[int, int]], conn: Connection) -> dict[str, tuple[int, int]]:
-    """The rows written since ``before``, per table rollup that was written."""
-    now = written(conn)
-    changed = {
-        name: (inserted - before[name][0], deleted - before[name][1])
-        for name, (inserted, deleted) in now.items()
-    }
-    return {name: counts for name, counts in changed.items() if counts != (0, 0)}
-
-
-def contents(conn: Connection, name: str) -> list[str]:
-    return sorted(conn.execute(text(f"select t::text from {name} as t")).scalars())
 
 
 def rebuild(conn: Connection, *, blocking: bool) -> None:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import psycopg
 import pytest
+from rollup_writes import contents, since, written
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL
 
@@ -40,29 +41,13 @@ def seeded_now(make_database: Callable[..., URL], template_name: str) -> Iterato
     engine.dispose()
 
 
-def written(conn: Connection) -> dict[str, tuple[int, int]]:
-    rows = conn.execute(
-        text(
-            "select relname, n_tup_ins, n_tup_del + n_tup_upd from pg_stat_xact_user_tables "
-            "where relname = any(:names)"
-        ),
-        {"names": [*rollups.TABLE_ROLLUPS, "movie_score_counts"]},
-    ).all()
-    return {name: (inserted, deleted) for name, inserted, deleted in rows}
-
-
-def contents(conn: Connection, name: str) -> list[str]:
-    return sorted(conn.execute(text(f"select t::text from {name} as t")).scalars())
-
-
 def test_a_full_rebuild_after_the_seed_writes_no_row(seeded_now: Engine) -> None:
     # A rebuild writes only rows that differ from what the seeder loaded (migration 0007).
     with seeded_now.connect() as conn, conn.begin() as tx:
         loaded = {name: contents(conn, name) for name in [*COUNTED, "score_counts"]}
         before = written(conn)
         operations.refresh_rollups_in(conn, list(rollups.TABLE_ROLLUPS), full=True)
-        after = written(conn)
-        assert {n: c for n, c in after.items() if c != before[n]} == {}
+        assert since(before, conn) == {}
         assert {name: contents(conn, name) for name in loaded} == loaded
         assert all(loaded.values())
         tx.rollback()
