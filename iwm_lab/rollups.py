@@ -17,7 +17,9 @@ query functions read those:
 - ``streaming_region_type_counts`` (the counts) and ``streaming_region_movies`` (the
   top-rated movies): streaming.coverage_by_region;
 - ``streaming_platform_shares``: streaming.platform_share;
-- ``streaming_price_mix``: streaming.price_quality_mix.
+- ``streaming_price_mix``: streaming.price_quality_mix;
+- ``box_office_runs``: per region, currency and movie, the run's gross and weeks, for
+  box_office.regional_split and the box-office gross of box_office.budget_multiple.
 
 A rollup holds the data of its last refresh. Since migration 0006 a refresh processes only
 what changed: triggers on the source tables (:data:`CHANGE_TRIGGERS`) log, per rollup, the
@@ -29,7 +31,9 @@ next refresh; ``full=True`` (``iwm-lab db refresh --full``) rebuilds whatever ch
 
 The review and streaming summaries lag behind writes until the next refresh. The trending
 functions do not: the rollup holds whole hours up to the refresh, and they count everything
-after that (and the partial hours at a window's edges) from ``pulses`` directly.
+after that (and the partial hours at a window's edges) from ``pulses`` directly. Nor do the box
+office functions: they read ``box_office_runs`` for the movies the change log does not name,
+and sum the named movies' rows (every row after a TRUNCATE) from ``box_office_grosses``.
 :mod:`iwm_lab.operations` refreshes them, for the seeder and ``iwm-lab import`` (after
 loading), ``iwm-lab db refresh`` (by hand, from cron or a systemd timer), and pg_cron hourly
 where the server has it. ``iwm_lab.queries.overview.freshness`` shows when each was last
@@ -52,6 +56,7 @@ from sqlalchemy import (
 )
 
 ROLLUPS: tuple[str, ...] = (
+    "box_office_runs",
     "movie_review_stats",
     "movie_scores",
     "pulse_hours",
@@ -95,7 +100,14 @@ CHANGE_TRIGGERS: dict[str, tuple[str, ...]] = {
         "iwm_rollup_changes_delete",
         "iwm_rollup_changes_truncate",
     )
-    for table in ("reviews", "pulses", "movies", "movie_genres", "movie_streaming_options")
+    for table in (
+        "reviews",
+        "pulses",
+        "movies",
+        "movie_genres",
+        "movie_streaming_options",
+        "box_office_grosses",
+    )
 }
 
 # The rollups' columns, for the query modules (the rollups have no models: migrations 0002
@@ -186,6 +198,17 @@ STREAMING_PLATFORM_SHARES: TableClause = table(
     column("region_movies", BigInteger),
 )
 
+BOX_OFFICE_RUNS: TableClause = table(
+    "box_office_runs",
+    column("region", String),
+    column("currency", String),
+    column("movie_id", Integer),
+    column("gross", BigInteger),  # a week still running adds its weekend
+    column("weeks", BigInteger),
+    column("finished_gross", BigInteger),  # the finished weeks only; NULL: none
+    column("running", Boolean),
+)
+
 ROLLUP_REFRESHES: TableClause = table(
     "rollup_refreshes",
     column("name", String),
@@ -225,4 +248,5 @@ SOURCES: dict[str, tuple[str, ...]] = {
         "streaming_region_movies",
         "streaming_region_type_counts",
     ),
+    "box_office_grosses": ("box_office_runs",),
 }

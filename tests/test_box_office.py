@@ -185,6 +185,108 @@ def test_regional_split_keeps_currencies_apart(conn: Connection, data: dict[str,
     assert first_week.loc["US", "total_gross"] == 1500 + 200
 
 
+# --- the runs rollup, read live ------------------------------------------------------------
+
+# A range over every weekend makes the split sum the table itself: the oracle for the rollup.
+EVERY_WEEKEND = {"start": date(1900, 1, 1), "end": date(2100, 12, 31)}
+
+
+def _logged(conn: Connection) -> set[int | None]:
+    rows = conn.execute(
+        text("select movie_id from rollup_changes where rollup = 'box_office_runs'")
+    )
+    return {row[0] for row in rows}
+
+
+def _gross_row(movie_id: int, region: str, week: int, gross: int, currency: str) -> dict[str, Any]:
+    return {
+        "movie_id": movie_id,
+        "region": region,
+        "weekend_start": FRIDAY + timedelta(weeks=week - 1),
+        "week_of_run": week,
+        "rank": 1,
+        "weekend_gross": gross // 2,
+        "week_gross": gross,
+        "theaters": 100,
+        "currency": currency,
+    }
+
+
+def _assert_split_is_the_tables(conn: Connection) -> pd.DataFrame:
+    split = regional_split(conn)
+    pd.testing.assert_frame_equal(split, regional_split(conn, **EVERY_WEEKEND), check_exact=True)
+    return split
+
+
+def test_runs_changed_since_the_refresh_are_read_from_the_table(
+    conn: Connection, data: dict[str, int]
+) -> None:
+    from iwm_lab import operations
+
+    before = _assert_split_is_the_tables(conn)
+    assert _logged(conn) == set()  # the fixture's insert refreshed the rollup
+    # Opener's running week ends, Sleeper opens in the UK, Flop's only run goes.
+    conn.execute(
+        text(
+            "update box_office_grosses set week_gross = 300 where movie_id = :m and week_of_run = 3"
+        ),
+        {"m": data["Opener"]},
+    )
+    insert(
+        conn,
+        "box_office_grosses",
+        [_gross_row(data["Sleeper"], "UK", 1, 80, "GBP")],
+        refresh_rollups=False,
+    )
+    conn.execute(text("delete from box_office_grosses where movie_id = :m"), {"m": data["Flop"]})
+    # Ranks and theaters are no part of a run: changing them logs nothing.
+    conn.execute(
+        text("update box_office_grosses set rank = rank + 1, theaters = 5 where movie_id = :m"),
+        {"m": data["Import"]},
+    )
+    assert _logged(conn) == {data["Opener"], data["Sleeper"], data["Flop"]}
+    # The rollup itself is stale: it still holds Flop's run and Opener's running week.
+    stale = conn.execute(
+        text("select count(*) from box_office_runs where movie_id = :m"), {"m": data["Flop"]}
+    ).scalar_one()
+    assert stale == 1
+
+    split = _assert_split_is_the_tables(conn)
+    assert not split.equals(before)
+    by_region = split.set_index("region")
+    assert by_region.loc["US", "total_gross"] == 1500 + 700 + 300 + 750 + 160
+    assert by_region.loc["DE", "movies"] == 1  # Import's run; Flop's is gone
+    assert by_region.loc["UK", "currency"] == "GBP"
+    # Opener's run has a total now (2,500 on a budget of 100) beside Sleeper's (750 on 10).
+    usd = budget_multiple(conn, by="none", gross="box_office").iloc[0]
+    assert usd["movies"] == 2 and usd["median_multiple"] == pytest.approx((25 + 75) / 2)
+
+    operations.refresh_rollups_in(conn, ["box_office_runs"], concurrently=False)
+    assert _logged(conn) == set()
+    pd.testing.assert_frame_equal(_assert_split_is_the_tables(conn), split, check_exact=True)
+    refreshed = budget_multiple(conn, by="none", gross="box_office").iloc[0]
+    pd.testing.assert_series_equal(refreshed, usd)
+
+
+def test_runs_after_a_truncate_are_read_from_the_table(
+    conn: Connection, data: dict[str, int]
+) -> None:
+    conn.execute(text("truncate box_office_grosses"))
+    assert None in _logged(conn)  # the truncate's rebuild request names no movie
+    assert regional_split(conn).empty
+    assert budget_multiple(conn, by="none", gross="box_office").empty
+    insert(
+        conn,
+        "box_office_grosses",
+        [_gross_row(data["Sleeper"], "US", 1, 200, "USD")],
+        refresh_rollups=False,
+    )
+    split = _assert_split_is_the_tables(conn)
+    assert split[["region", "movies", "total_gross"]].values.tolist() == [["US", 1, 200]]
+    usd = budget_multiple(conn, by="none", gross="box_office").iloc[0]
+    assert usd["movies"] == 1 and usd["median_multiple"] == pytest.approx(20.0)
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [

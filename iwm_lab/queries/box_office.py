@@ -3,7 +3,10 @@
 Every function reads ``box_office_grosses`` (one row per movie, region and weekend of its run:
 the weekend's rank, gross and theaters, the whole week's gross once the week is over) or, for
 budget multiples, ``movies.budget`` and ``movies.revenue``, and returns a pandas DataFrame
-aggregated in SQL with bound parameters.
+aggregated in SQL with bound parameters. The regional split over every weekend and the
+box-office gross of the budget multiples read each run's sums from the rollup
+``box_office_runs`` (:mod:`iwm_lab.rollups`), and those of the movies changed since its last
+refresh from the table: their results are current, whenever the rollup was refreshed.
 
 Money is never added up across currencies: a region's grosses are in the currency each row
 names (``currency``), so every total is per region and currency, and a movie's total gross is
@@ -258,6 +261,51 @@ def run_legs(
     return frame(conn, _LEGS_SQL, LEGS_COLUMNS, params)
 
 
+# The runs (a movie's rows in one region and currency) are summed in the rollup
+# box_office_runs, as of its last refresh; read live through the change log. The movies logged
+# since the refresh are summed from the table instead, and the whole table is when the log holds
+# a rebuild (a TRUNCATE since). Every condition on the log is evaluated once per query (a
+# one-time filter), so only the rollup, or only the table, is read in full.
+_REBUILD = (
+    "EXISTS (SELECT FROM rollup_changes AS c WHERE c.rollup = 'box_office_runs' AND c.rebuild)"
+)
+# Rows of the rollup (r) whose movie is not logged, and rows of the table (g) whose movie is.
+_NOT_LOGGED = (
+    "NOT EXISTS (SELECT FROM rollup_changes AS c WHERE c.rollup = 'box_office_runs' "
+    "AND c.rebuild) AND NOT EXISTS (SELECT FROM rollup_changes AS c "
+    "WHERE c.rollup = 'box_office_runs' AND c.movie_id = r.movie_id)"
+)
+_ONLY_LOGGED = (
+    "NOT EXISTS (SELECT FROM rollup_changes AS c WHERE c.rollup = 'box_office_runs' "
+    "AND c.rebuild) AND g.movie_id = ANY (ARRAY(SELECT c.movie_id FROM rollup_changes AS c "
+    "WHERE c.rollup = 'box_office_runs'))"
+)
+# A table branch per kind of logged change: a condition that chose between them would make
+# the logged movies' branch read the whole table too.
+_USD_FINISHED = """
+              SELECT g.movie_id, sum(g.week_gross)
+              FROM box_office_grosses AS g
+              WHERE g.currency = 'USD' AND {only}
+              GROUP BY g.movie_id
+              HAVING bool_and(g.week_gross IS NOT NULL) AND sum(g.week_gross) > 0"""
+
+# Only finished weeks: a run still going has no total yet. A movie is in one branch only: its
+# USD runs from the rollup (read in movie order from its index, summed as they pass), or its
+# rows from the table when logged.
+_BOX_OFFICE_GROSS = """
+        SELECT m.id AS movie_id, m.budget, g.gross
+        FROM (SELECT o.movie_id, sum(o.finished_gross) AS gross
+              FROM (SELECT r.movie_id, r.finished_gross, r.running
+                    FROM box_office_runs AS r
+                    WHERE r.currency = 'USD' AND {not_logged}
+                    ORDER BY r.movie_id) AS o
+              GROUP BY o.movie_id
+              HAVING NOT bool_or(o.running) AND sum(o.finished_gross) > 0
+              UNION ALL {logged}
+              UNION ALL {rebuilt}) AS g
+        JOIN movies AS m ON m.id = g.movie_id
+        WHERE m.budget > 0"""
+
 # Movies with both a budget and a gross above zero (like for like: the same movies on both
 # sides of the ratio), one row per group they fall in; then per group the median and the order
 # statistics of its interval. The gross and the grouping are fixed fragments chosen by name.
@@ -267,16 +315,10 @@ _GROSSES = {
         "SELECT id AS movie_id, budget, revenue AS gross FROM movies "
         "WHERE budget > 0 AND revenue > 0"
     ),
-    # Only finished weeks: a run still going has no total yet. The ordered subquery makes the
-    # planner read idx_box_office_grosses_currency_movie in movie order and sum each movie as
-    # its rows pass, rather than hash every row of the table (about half the time at large).
-    "box_office": (
-        "SELECT m.id AS movie_id, m.budget, g.gross "
-        "FROM (SELECT s.movie_id, sum(s.week_gross) AS gross "
-        "FROM (SELECT movie_id, week_gross FROM box_office_grosses "
-        "WHERE currency = 'USD' ORDER BY movie_id) AS s GROUP BY s.movie_id "
-        "HAVING bool_and(s.week_gross IS NOT NULL) AND sum(s.week_gross) > 0) AS g "
-        "JOIN movies AS m ON m.id = g.movie_id WHERE m.budget > 0"
+    "box_office": _BOX_OFFICE_GROSS.format(
+        not_logged=_NOT_LOGGED,
+        logged=_USD_FINISHED.format(only=_ONLY_LOGGED),
+        rebuilt=_USD_FINISHED.format(only=_REBUILD),
     ),
 }
 _KEYS = {
@@ -302,10 +344,10 @@ keyed AS (
     WHERE {where}
 ),
 groups AS (
-    -- Each group's multiples sorted into an array (a sort per group, in memory): the median
-    -- and the interval's order statistics are picked from it, no window over every row.
+    -- Each group's multiples gathered into an array, sorted below: the median and the
+    -- interval's order statistics are picked from it, no window over every row.
     SELECT k.period, k.genre_id, count(*) AS movies,
-           array_agg(k.multiple ORDER BY k.multiple) AS sorted,
+           array_agg(k.multiple) AS multiples,
            sum(k.gross)::float8 / sum(k.budget) AS pooled_multiple,
            avg((k.gross >= k.budget)::int) AS share_grossing_budget
     FROM keyed AS k
@@ -321,7 +363,12 @@ ranked AS (
            (g.sorted[(g.movies + 1) / 2] + g.sorted[(g.movies + 2) / 2]) / 2 AS median_multiple,
            g.sorted[CAST(floor(g.half - :half_z * sqrt(g.half * 2)) AS bigint)] AS ci_low,
            g.sorted[CAST(ceil(g.half + 1 + :half_z * sqrt(g.half * 2)) AS bigint)] AS ci_high
-    FROM (SELECT h.*, CAST(h.movies AS float8) / 2 AS half FROM groups AS h) AS g
+    FROM (SELECT h.*, CAST(h.movies AS float8) / 2 AS half, o.sorted
+          FROM groups AS h
+          -- One group's array at a time, sorted in memory: ordered input to the aggregate
+          -- would sort every row of every group at once, on disk past work_mem.
+          CROSS JOIN LATERAL (SELECT array_agg(x ORDER BY x) AS sorted
+                              FROM unnest(h.multiples) AS x) AS o) AS g
 )
 SELECT {label} AS "group", g.movies, g.median_multiple, g.ci_low, g.ci_high,
        g.pooled_multiple, g.share_grossing_budget
@@ -426,21 +473,36 @@ def _genre_id(conn: Connection, genre: str | None) -> int | None:
     return int(found)
 
 
-# The ordered subquery lets the planner read idx_box_office_grosses_runs in group order and
-# aggregate the runs as they stream past (over every weekend, half the time of hashing the
-# whole table at large); for a few weeks it still filters and sorts only those.
-_SPLIT_SQL = text("""
-WITH runs AS (
+# A range of weekends sums the table's rows in it. The ordered subquery lets the planner read
+# idx_box_office_grosses_runs in group order and aggregate the runs as they stream past; for a
+# few weeks it still filters and sorts only those.
+_TABLE_RUNS = """
     SELECT s.region, s.currency, s.movie_id,
-           sum(coalesce(s.week_gross, s.weekend_gross)) AS gross,
+           sum(coalesce(s.week_gross, s.weekend_gross))::bigint AS gross,
            count(*) AS weeks
     FROM (SELECT g.region, g.currency, g.movie_id, g.week_gross, g.weekend_gross
           FROM box_office_grosses AS g
-          WHERE (CAST(:start AS date) IS NULL OR g.weekend_start >= CAST(:start AS date))
-            AND (CAST(:end AS date) IS NULL OR g.weekend_start <= CAST(:end AS date))
+          WHERE {only}
           ORDER BY g.region, g.currency, g.movie_id) AS s
-    GROUP BY s.region, s.currency, s.movie_id
+    GROUP BY s.region, s.currency, s.movie_id"""
+_IN_RANGE = (
+    "(CAST(:start AS date) IS NULL OR g.weekend_start >= CAST(:start AS date)) "
+    "AND (CAST(:end AS date) IS NULL OR g.weekend_start <= CAST(:end AS date))"
 )
+# Every weekend: the rollup's runs, live (a movie in one branch only).
+_ALL_RUNS_TEMPLATE = """
+    SELECT r.region, r.currency, r.movie_id, r.gross, r.weeks
+    FROM box_office_runs AS r
+    WHERE {not_logged}
+    UNION ALL {logged}
+    UNION ALL {rebuilt}"""
+_ALL_RUNS = _ALL_RUNS_TEMPLATE.format(
+    not_logged=_NOT_LOGGED,
+    logged=_TABLE_RUNS.format(only=_ONLY_LOGGED),
+    rebuilt=_TABLE_RUNS.format(only=_REBUILD),
+)
+_SPLIT_TEMPLATE = """
+WITH runs AS ({runs})
 SELECT r.region, r.currency, count(*) AS movies, sum(r.gross) AS total_gross,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY r.gross) AS median_gross,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY r.weeks) AS median_weeks,
@@ -449,7 +511,11 @@ SELECT r.region, r.currency, count(*) AS movies, sum(r.gross) AS total_gross,
 FROM runs AS r
 GROUP BY r.region, r.currency
 ORDER BY r.currency, sum(r.gross) DESC, r.region
-""")
+"""
+_SPLIT_SQL = {
+    "range": text(_SPLIT_TEMPLATE.format(runs=_TABLE_RUNS.format(only=_IN_RANGE))),
+    "all": text(_SPLIT_TEMPLATE.format(runs=_ALL_RUNS)),
+}
 
 SPLIT_COLUMNS: dict[str, str] = {
     "region": "str",
@@ -483,7 +549,9 @@ def regional_split(
     first = None if start is None else check_day(start, "start")
     last = None if end is None else check_day(end, "end")
     check_date_range(first, last, ("start", "end"))
-    return frame(conn, _SPLIT_SQL, SPLIT_COLUMNS, {"start": first, "end": last})
+    if first is None and last is None:
+        return frame(conn, _SPLIT_SQL["all"], SPLIT_COLUMNS, {})
+    return frame(conn, _SPLIT_SQL["range"], SPLIT_COLUMNS, {"start": first, "end": last})
 
 
 def __dir__() -> list[str]:
