@@ -51,7 +51,7 @@ from sqlalchemy.engine import URL
 
 from iwm_lab import migrate
 from iwm_lab.database import database_url, get_engine
-from iwm_lab.demodata import SCALES, SeedReport, load, seed_database
+from iwm_lab.demodata import PHASES, SCALES, SeedReport, load, seed_database
 from iwm_lab.demodata.generate import SOURCES, can_fork, chunks
 from iwm_lab.demodata.world import build_world
 from iwm_lab.server import is_embedded
@@ -400,11 +400,9 @@ def print_report(
     phases = report.phases
     print(
         "wall time: "
-        + ", ".join(
-            f"{name} {phases.get(name, 0.0):.1f}s"
-            for name in ("prepare", "copy", "index", "twins", "analyze", "refresh")
-        )
-        + f"; total {report.total_seconds:.1f}s"
+        + ", ".join(f"{name} {phases.get(name, 0.0):.1f}s" for name in PHASES if name != "generate")
+        + f"; total {report.total_seconds:.1f}s; the twins' session "
+        f"{report.twins_seconds:.1f}s alongside (from copy to rollups)"
     )
     print(
         f"generator ({'forked process' if generated_apart else 'thread'}) busy "

@@ -25,11 +25,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from iwm_lab.database import describe_url, require_writable
-from iwm_lab.demodata import load, social, tallies
+from iwm_lab.demodata import load, social, tallies, twins
 from iwm_lab.demodata.generate import ROLLUP_SOURCES, SOURCES, chunks
 from iwm_lab.demodata.scales import NOTEBOOK_AS_OF, SCALES, Scale, get_scale
 from iwm_lab.demodata.world import build_world
@@ -37,6 +38,9 @@ from iwm_lab.destructive import Confirm, Loss, TableRows, embedded_mismatch
 from iwm_lab.exceptions import OptionNeeded, SeedError
 from iwm_lab.rollups import CHANGE_LOG, ROLLUP_STATE_TABLES, ROLLUPS, TABLE_ROLLUPS
 from iwm_lab.server import is_embedded
+
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = [
     "NOTEBOOK_AS_OF",
@@ -80,7 +84,9 @@ class SeedReport:
     twins and ``trending_topics`` are in ``extra_rows``. ``phases`` holds seconds of:
     prepare (shared attributes, password hashes, truncation, dropping keys and indexes),
     generate (generator thread, overlapping copy), copy, index (keys, indexes, foreign keys),
-    twins, analyze, refresh (trending topics), rollups (the rollups of :mod:`iwm_lab.rollups`
+    twins (waiting for the twins' session at the end: it fills them alongside, see
+    :mod:`.twins`; its statements in ``steps``, all its time in ``twins_seconds``), analyze,
+    refresh (trending topics), rollups (the rollups of :mod:`iwm_lab.rollups`
     rebuilt, or for the four counted while generating (:mod:`.tallies`, loaded by COPY with
     the tables; in ``extra_rows`` as "<table> (counted)") recorded as loaded, then analysed)
     and commit; ``steps`` the seconds of each statement of the index, twins and analyze phases,
@@ -94,6 +100,7 @@ class SeedReport:
     extra_rows: dict[str, int] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
     steps: dict[str, float] = field(default_factory=dict)
+    twins_seconds: float = 0.0
     total_seconds: float = 0.0
 
     @property
@@ -112,7 +119,10 @@ class SeedReport:
         for name, rows in self.extra_rows.items():
             lines.append(f"{name:<26}{rows:>11,}")
         phases = ", ".join(f"{name} {self.phases.get(name, 0.0):.1f}s" for name in PHASES)
-        lines.append(f"phases: {phases} (generate overlaps copy)")
+        lines.append(
+            f"phases: {phases} (generate overlaps copy; the twins' session, "
+            f"{self.twins_seconds:.1f}s, overlaps copy to rollups)"
+        )
         lines.append(
             f"total: {self.rows:,} rows in {self.total_seconds:.1f}s "
             f"(scale {self.scale}, seed {self.seed}, as_of {self.as_of:%Y-%m-%d %H:%M})"
@@ -170,7 +180,7 @@ def seed_database(
     cluster's system identifier and data directory (:func:`iwm_lab.destructive.
     embedded_mismatch`); when it would delete rows, ``confirm`` (if given) is called with
     the :class:`~iwm_lab.destructive.Loss`, tables locked, and may raise to keep them.
-    The partitioned twins are filled from ``reviews`` and ``pulses``; trending topics are
+    The partitioned twins get the rows of ``reviews`` and ``pulses``; trending topics are
     refreshed for 7d and 30d counting back from ``as_of``; every table is analysed.
     ``progress`` shows per-table bars on stderr.
     """
@@ -223,7 +233,7 @@ def _run(
     from iwm_lab.models import Base
 
     base_tables = [t.name for t in Base.metadata.sorted_tables]
-    tables = base_tables + list(load.TWINS)
+    twin_tables = list(load.TWINS)
     # Derived, so replaced whatever they hold: the table rollups and score_counts' histogram.
     rollup_tables = [*TABLE_ROLLUPS, *(t for t in ROLLUP_STATE_TABLES if t != CHANGE_LOG)]
     phase = report.phases
@@ -237,116 +247,149 @@ def _run(
 
     world = build_world(spec, seed, as_of)
     lap("prepare")
-    # One transaction: SQLAlchemy's (the refreshes run on it) over the psycopg connection that
-    # COPYs.
-    with engine.connect() as session, session.begin():
-        require_writable(session, "seeding demo data")
-        conn = session.connection.driver_connection
-        assert isinstance(conn, psycopg.Connection)
-        load.set_session(conn)
-        try:
-            load.lock_tables(conn, tables + rollup_tables)
-        except psycopg.errors.LockNotAvailable:
-            raise SeedError(
-                f"the tables of {where} are in use by another session (an open notebook "
-                "transaction?); close it and try again"
-            ) from None
-        # The rollups' change-log triggers would copy every loaded row into a transition
-        # table, seconds at scale large; the rollups are rebuilt in full at the end instead.
-        # Back on before the commit: no other session ever sees them off.
-        load.switch_change_triggers(conn, enable=False)
-        filled = load.tables_with_rows(conn, tables)
-        if filled and not reset:
-            shown = ", ".join(filled[:5]) + (", ..." if len(filled) > 5 else "")
-            raise SeedNeedsOption(
-                f"{where} already holds data ({shown})",
-                option="reset",
-                remedy="to replace it with demo data",
-            )
-        if filled and confirm is not None:
-            # Asked with the tables locked: what is listed is exactly what goes.
-            counts = []
-            for name in filled:
-                query = psycopg.sql.SQL("select count(*) from {}").format(
-                    psycopg.sql.Identifier(name)
+    # Two sessions: the seeder's, one transaction for SQLAlchemy (the refreshes run on it) and
+    # the psycopg connection that COPYs; and the twins' (:mod:`.twins`), whose transaction
+    # commits right after the seeder's, or rolls back with it.
+    with engine.connect() as twin_session, twin_session.begin():
+        with engine.connect() as session, session.begin():
+            require_writable(session, "seeding demo data")
+            conn = _driver(session)
+            twin_conn = _driver(twin_session)
+            for each in (conn, twin_conn):
+                load.set_session(each)
+            try:
+                load.lock_tables(conn, base_tables + rollup_tables)
+                load.lock_tables(twin_conn, twin_tables)
+            except psycopg.errors.LockNotAvailable:
+                raise SeedError(
+                    f"the tables of {where} are in use by another session (an open notebook "
+                    "transaction?); close it and try again"
+                ) from None
+            # Any lock the twins' session waits for now is the seeder's own session's, which
+            # holds every other table: a wait nobody would end, as this thread drives both.
+            twin_conn.execute("select set_config('lock_timeout', %s, true)", [load.LOCK_TIMEOUT])
+            # The rollups' change-log triggers would copy every loaded row into a transition
+            # table, seconds at scale large; the rollups are rebuilt in full at the end
+            # instead. Back on before the commit: no other session ever sees them off.
+            load.switch_change_triggers(conn, enable=False)
+            filled = load.tables_with_rows(conn, base_tables)
+            filled_twins = load.tables_with_rows(twin_conn, twin_tables)
+            if (filled or filled_twins) and not reset:
+                shown = ", ".join([*filled, *filled_twins][:5])
+                more = ", ..." if len(filled) + len(filled_twins) > 5 else ""
+                raise SeedNeedsOption(
+                    f"{where} already holds data ({shown}{more})",
+                    option="reset",
+                    remedy="to replace it with demo data",
                 )
-                row = conn.execute(query).fetchone()
-                counts.append(TableRows(name, int(row[0]) if row else 0))
-            confirm(Loss("seed --reset", where, tuple(c for c in counts if c.rows)))
-        # Base tables always: COPY FREEZE needs them truncated in this transaction. The
-        # twins have ~65 partitions, whose truncation alone takes a second or two.
-        load.truncate(conn, [t for t in tables if t in base_tables or t in filled] + rollup_tables)
-        # Rebuilding the twins' indexes means one build per partition (~600 at any
-        # scale): slower than keeping them, unless many rows go in.
-        big = spec.reviews + spec.pulses > TWIN_REBUILD_ROWS
-        ddl = load.definitions(conn, base_tables + list(load.TWINS) * big)
-        # The table rollups are filled without their keys and indexes too (at scale large,
-        # pulse_tag_hours' 820k rows took 13.5 s to insert into its three indexes, about 1 s
-        # into the bare table and 2 to 3 s more to build the indexes).
-        rollup_ddl = load.definitions(conn, rollup_tables)
-        for statement in ddl.drop + rollup_ddl.drop:
-            conn.execute(statement)
-        # Partitions for every month and year the twins will receive rows for.
-        conn.execute("select iwm_ensure_partitions(%s::date)", [as_of])
-        lap("prepare")
+            if (filled or filled_twins) and confirm is not None:
+                # Asked with the tables locked: what is listed is exactly what goes.
+                counts = [TableRows(n, _row_count(conn, n)) for n in filled]
+                counts += [TableRows(n, _row_count(twin_conn, n)) for n in filled_twins]
+                confirm(Loss("seed --reset", where, tuple(c for c in counts if c.rows)))
+            # Partitions for every month and year the twins will receive rows for; before the
+            # truncation below, which locks the sequence their ids' default reads.
+            twin_conn.execute("select iwm_ensure_partitions(%s::date)", [as_of])
+            # Base tables always: COPY FREEZE needs them truncated in this transaction. The
+            # twins have ~65 partitions, whose truncation alone takes a second or two.
+            load.truncate(conn, base_tables + rollup_tables)
+            if filled_twins:
+                load.truncate(twin_conn, filled_twins)
+            # Rebuilding the twins' indexes means one build per partition (~600 at any
+            # scale): slower than keeping them, unless many rows go in.
+            big = spec.reviews + spec.pulses > TWIN_REBUILD_ROWS
+            ddl = load.definitions(conn, base_tables)
+            twin_ddl = load.definitions(twin_conn, twin_tables if big else [])
+            # The table rollups are filled without their keys and indexes too (at scale large,
+            # pulse_tag_hours' 820k rows took 13.5 s to insert into its three indexes, about
+            # 1 s into the bare table and 2 to 3 s more to build the indexes).
+            rollup_ddl = load.definitions(conn, rollup_tables)
+            for statement in ddl.drop + rollup_ddl.drop:
+                conn.execute(statement)
+            for statement in twin_ddl.drop:
+                twin_conn.execute(statement)
+            lap("prepare")
 
-        # Four rollups are counted as the rows are generated, and loaded after them.
-        tallies.attach(world, tallies.read_basis(conn, social.tag_spellings(world)))
-        sources = SOURCES + ROLLUP_SOURCES
-        expected = {s.table: s.expected_rows(world) for s in sources}
-        stream = chunks(world, sources)
-        loads = load.copy_chunks(conn, stream, expected=expected, progress=progress)
-        report.tables = {t.table: t for t in loads if t.table not in tallies.LOADED_TABLES}
-        for counted in (t for t in loads if t.table in tallies.LOADED_TABLES):
-            report.extra_rows[f"{counted.table} (counted)"] = counted.rows
-            report.steps[f"{counted.table} copy"] = counted.seconds
-        phase["generate"] = sum(t.generate_seconds for t in loads)
-        lap("copy")
+            # Four rollups are counted as the rows are generated, and loaded after them.
+            tallies.attach(world, tallies.read_basis(conn, social.tag_spellings(world)))
+            sources = SOURCES + ROLLUP_SOURCES
+            expected = {s.table: s.expected_rows(world) for s in sources}
+            restore_twins = twin_ddl.restore_keys + twin_ddl.restore_indexes
+            with twins.filling(twin_conn, restore_twins) as filler:
+                stream = chunks(world, sources)
+                loads = load.copy_chunks(
+                    conn, stream, expected=expected, progress=progress, tee=filler.put
+                )
+                report.tables = {t.table: t for t in loads if t.table not in tallies.LOADED_TABLES}
+                for counted in (t for t in loads if t.table in tallies.LOADED_TABLES):
+                    report.extra_rows[f"{counted.table} (counted)"] = counted.rows
+                    report.steps[f"{counted.table} copy"] = counted.seconds
+                filler.close()
+                phase["generate"] = sum(t.generate_seconds for t in loads)
+                lap("copy")
 
-        twin_names = tuple(load.TWINS)
-        base_keys = [s for s in ddl.restore_keys if not s[0].startswith(twin_names)]
-        base_indexes = [s for s in ddl.restore_indexes if not s[0].startswith(twin_names)]
-        steps = base_keys + base_indexes + ddl.restore_foreign_keys
-        with load.step_bar("keys and indexes", len(steps), progress) as advance:
-            report.steps.update(load.run_all(conn, steps, advance))
-        load.reset_sequences(conn, base_tables)
-        lap("index")
+                steps = ddl.restore_keys + ddl.restore_indexes + ddl.restore_foreign_keys
+                with load.step_bar("keys and indexes", len(steps), progress) as advance:
+                    report.steps.update(load.run_all(conn, steps, advance))
+                load.reset_sequences(conn, base_tables)
+                lap("index")
 
-        for twin, (rows, seconds) in load.fill_twins(conn).items():
-            report.extra_rows[twin] = rows
-            report.steps[f"{twin} insert"] = seconds
-        twin_steps = [
-            s for s in ddl.restore_keys + ddl.restore_indexes if s[0].startswith(twin_names)
-        ]
-        with load.step_bar("partitioned twins", len(twin_steps), progress) as advance:
-            report.steps.update(load.run_all(conn, twin_steps, advance))
-        lap("twins")
-
-        # Statistics first: the refresh's query over pulses is planned with them.
-        analyze = [
-            (f"{t} analyze", psycopg.sql.SQL("analyze {}").format(psycopg.sql.Identifier(t)))
-            for t in tables
-            if t != "trending_topics"
-        ]
-        report.steps.update(load.run_all(conn, analyze, lambda _label: None))
-        lap("analyze")
-        # Trending windows end where the data does, not at the database's clock.
-        for step in operations.refresh_trending_windows(session, as_of=as_of):
-            report.extra_rows[f"trending_topics {step.window}"] = len(step.topics)
-        conn.execute("analyze trending_topics")
-        lap("refresh")
-        load.switch_change_triggers(conn, enable=True)
-        # Whatever the log held described rows that are gone: every rollup is rebuilt.
-        conn.execute(psycopg.sql.SQL("delete from {}").format(psycopg.sql.Identifier(CHANGE_LOG)))
-        # The rest rebuilt from their sources, not concurrently: nobody else can read these
-        # tables until the commit anyway.
-        rebuilt = [name for name in ROLLUPS if name not in tallies.LOADED_ROLLUPS]
-        for done in operations.refresh_rollups_in(session, rebuilt, concurrently=False, full=True):
-            report.steps[f"{done.name} refresh"] = done.seconds
-        for name in tallies.LOADED_ROLLUPS:
-            row = conn.execute("select iwm_rollup_loaded(%s)", [name]).fetchone()
-            report.steps[f"{name} loaded"] = float(row[0]) if row else 0.0
-        rollup_steps = rollup_ddl.restore_keys + rollup_ddl.restore_indexes
-        report.steps.update(load.run_all(conn, rollup_steps, lambda _label: None))
-        lap("rollups")
+                # Statistics first: the refresh's query over pulses is planned with them.
+                analyze = [
+                    (
+                        f"{t} analyze",
+                        psycopg.sql.SQL("analyze {}").format(psycopg.sql.Identifier(t)),
+                    )
+                    for t in base_tables
+                    if t != "trending_topics"
+                ]
+                report.steps.update(load.run_all(conn, analyze, lambda _label: None))
+                lap("analyze")
+                # Trending windows end where the data does, not at the database's clock.
+                for step in operations.refresh_trending_windows(session, as_of=as_of):
+                    report.extra_rows[f"trending_topics {step.window}"] = len(step.topics)
+                conn.execute("analyze trending_topics")
+                lap("refresh")
+                load.switch_change_triggers(conn, enable=True)
+                # Whatever the log held described rows that are gone: every rollup is rebuilt.
+                conn.execute(
+                    psycopg.sql.SQL("delete from {}").format(psycopg.sql.Identifier(CHANGE_LOG))
+                )
+                # The rest rebuilt from their sources, not concurrently: nobody else can read
+                # these tables until the commit anyway.
+                rebuilt = [name for name in ROLLUPS if name not in tallies.LOADED_ROLLUPS]
+                refreshes = operations.refresh_rollups_in(
+                    session, rebuilt, concurrently=False, full=True
+                )
+                for done in refreshes:
+                    report.steps[f"{done.name} refresh"] = done.seconds
+                for name in tallies.LOADED_ROLLUPS:
+                    row = conn.execute("select iwm_rollup_loaded(%s)", [name]).fetchone()
+                    report.steps[f"{name} loaded"] = float(row[0]) if row else 0.0
+                rollup_steps = rollup_ddl.restore_keys + rollup_ddl.restore_indexes
+                report.steps.update(load.run_all(conn, rollup_steps, lambda _label: None))
+                lap("rollups")
+                # Mostly done by now: the twins' session had less to do.
+                filled_in = filler.finish()
+                lap("twins")
+            report.extra_rows.update(filled_in.rows)
+            report.steps.update(filled_in.steps)
+            report.twins_seconds = filled_in.busy
+        lap("commit")
     lap("commit")
+
+
+def _driver(session: Connection) -> psycopg.Connection[Any]:
+    import psycopg
+
+    conn = session.connection.driver_connection
+    assert isinstance(conn, psycopg.Connection)
+    return conn
+
+
+def _row_count(conn: psycopg.Connection[Any], table: str) -> int:
+    import psycopg
+
+    query = psycopg.sql.SQL("select count(*) from {}").format(psycopg.sql.Identifier(table))
+    row = conn.execute(query).fetchone()
+    return int(row[0]) if row else 0

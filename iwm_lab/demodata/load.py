@@ -56,6 +56,7 @@ COPY_SWITCH_INTERVAL = 0.0005
 CHECKPOINT_ROWS = 1_000_000
 # The partitioned twins and the tables they copy.
 TWINS = {"reviews_partitioned": "reviews", "pulses_partitioned": "pulses"}
+_TWINNED = frozenset(TWINS.values())
 
 
 @dataclass
@@ -193,29 +194,6 @@ def reset_sequences(conn: psycopg.Connection[Any], tables: Iterable[str]) -> Non
         conn.execute(query, [row[0]])
 
 
-def fill_twins(conn: psycopg.Connection[Any]) -> dict[str, tuple[int, float]]:
-    """Copy ``reviews`` and ``pulses`` into their partitioned twins; (rows, seconds) each."""
-    counts = {}
-    for twin, base in TWINS.items():
-        columns = [
-            r[0]
-            for r in conn.execute(
-                "select attname from pg_attribute where attrelid = to_regclass(%s) "
-                "and attnum > 0 and not attisdropped order by attnum",
-                [twin],
-            )
-        ]
-        names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-        started = time.perf_counter()
-        cursor = conn.execute(
-            sql.SQL("insert into {} ({}) select {} from {}").format(
-                sql.Identifier(twin), names, names, sql.Identifier(base)
-            )
-        )
-        counts[twin] = (cursor.rowcount, time.perf_counter() - started)
-    return counts
-
-
 def checkpoint(conn: psycopg.Connection[Any]) -> bool:
     """Run a CHECKPOINT if this role may (a superuser or a member of ``pg_checkpoint``);
     whether it ran."""
@@ -238,10 +216,12 @@ def copy_chunks(
     freeze: bool = True,
     process: bool | None = None,
     fresh_checkpoint: bool | None = None,
+    tee: Callable[[Chunk], None] | None = None,
 ) -> list[TableLoad]:
     """COPY every chunk into its table, generating the next ones meanwhile: in a forked
     process if ``process`` (by default when ``chunks`` is a :class:`ChunkStream` and
-    :func:`can_fork`), else in a thread.
+    :func:`can_fork`), else in a thread. ``tee`` is also given each chunk of the tables that
+    have partitioned twins (:data:`TWINS`), before it is written.
 
     With ``fresh_checkpoint`` (by default when ``expected`` adds up to
     :data:`CHECKPOINT_ROWS` or more), and the right to, a CHECKPOINT comes first: the COPYs then
@@ -261,13 +241,13 @@ def copy_chunks(
         if not isinstance(chunks, ChunkStream):
             raise TypeError("only a ChunkStream can be generated in another process")
         with in_process(chunks) as take:
-            _copy_tables(conn, take, expected, progress, freeze, loads)
+            _copy_tables(conn, take, expected, progress, freeze, loads, tee)
         return loads
     interval = sys.getswitchinterval()
     sys.setswitchinterval(COPY_SWITCH_INTERVAL)
     try:
         with in_thread(chunks) as take:
-            _copy_tables(conn, take, expected, progress, freeze, loads)
+            _copy_tables(conn, take, expected, progress, freeze, loads, tee)
     finally:
         sys.setswitchinterval(interval)
     return loads
@@ -280,6 +260,7 @@ def _copy_tables(
     progress: bool,
     freeze: bool,
     loads: list[TableLoad],
+    tee: Callable[[Chunk], None] | None,
 ) -> None:
     waited = 0.0
 
@@ -309,6 +290,8 @@ def _copy_tables(
             for chunk in _chain(first, group):
                 if chunk.columns != first.columns:
                     raise RuntimeError(f"chunk of {table} has different columns")
+                if tee is not None and table in _TWINNED:
+                    tee(chunk)
                 copy.write(memoryview(chunk.data))
                 load.rows += chunk.rows
                 load.bytes += len(chunk.data)

@@ -1,0 +1,144 @@
+"""The partitioned twins, filled by a second session while the first builds everything else.
+
+``reviews_partitioned`` and ``pulses_partitioned`` hold the same rows as ``reviews`` and
+``pulses``. Filled after the load from those tables (INSERT ... SELECT, then one index build per
+partition and index, then statistics per partition), they took 50 to 55 s of the 160 s that
+scale large took, on one core while the other idled: a session's statements run one after the
+other, and another session cannot read the rows the seeder's transaction has not committed.
+
+So a second session, in a transaction of its own, COPYs the same chunks into the twins as they
+stream past (copies of them: a chunk's memory is reused once the next one is taken), then
+builds the twins' indexes and analyses them, while the seeder's session builds the base
+tables' indexes and the rollups. The seeder commits its own transaction first and this one
+right after; a failure in either before that rolls both back.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from itertools import chain, groupby
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from iwm_lab.demodata.generate import Chunk
+from iwm_lab.demodata.load import TWINS, Labelled, run_all
+
+# Each twin by the table whose chunks it receives.
+TWIN_OF = {base: twin for twin, base in TWINS.items()}
+# Chunks waiting for the twins' COPY: enough to ride out a slow moment of either session, few
+# enough that the copies cost little memory (a chunk is a few MB of COPY text).
+QUEUE_CHUNKS = 8
+
+
+@dataclass
+class TwinFill:
+    """What filling the twins did: rows and COPY seconds per twin, seconds per index build
+    and ANALYZE by label, and ``busy`` (all of it, seconds)."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    steps: dict[str, float] = field(default_factory=dict)
+    busy: float = 0.0
+
+
+class _Worker:
+    def __init__(self, conn: psycopg.Connection[Any], restore: Labelled) -> None:
+        self._conn = conn
+        self._restore = restore
+        self._chunks: queue.Queue[Chunk | None] = queue.Queue(maxsize=QUEUE_CHUNKS)
+        self._error: BaseException | None = None
+        self._stopping = False
+        self.result = TwinFill()
+        self._thread = threading.Thread(target=self._run, name="iwm-seed-twins", daemon=True)
+        self._thread.start()
+
+    def put(self, chunk: Chunk) -> None:
+        """Queue a copy of a chunk of ``reviews`` or ``pulses`` for its twin."""
+        twin = TWIN_OF[chunk.table]
+        self._offer(Chunk(twin, chunk.columns, bytes(chunk.data), chunk.rows, 0.0))
+
+    def close(self) -> None:
+        """No more chunks: the twins' COPY ends, their indexes and statistics follow."""
+        self._offer(None)
+
+    def _offer(self, item: Chunk | None) -> None:
+        # Never waits on a worker that has failed, and so stopped taking chunks.
+        while True:
+            self._raise_failure()
+            with suppress(queue.Full):
+                self._chunks.put(item, timeout=0.1)
+                return
+
+    def finish(self) -> TwinFill:
+        """Wait for the twins to be indexed and analysed (after :meth:`close`)."""
+        self._thread.join()
+        self._raise_failure()
+        return self.result
+
+    def abort(self) -> None:
+        """Stop at once: the statement running is cancelled, the queue dropped."""
+        self._stopping = True
+        self._conn.cancel_safe()
+        with suppress(queue.Empty):
+            while True:
+                self._chunks.get_nowait()
+        with suppress(queue.Full):
+            self._chunks.put_nowait(None)
+        self._thread.join()
+
+    def _raise_failure(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        started = time.perf_counter()
+        try:
+            for twin, group in groupby(iter(self._chunks.get, None), key=lambda c: c.table):
+                self._copy(twin, group)
+            if not self._stopping:
+                self.result.steps.update(run_all(self._conn, self._restore, lambda _l: None))
+            for twin in TWINS:
+                if self._stopping:
+                    break
+                began = time.perf_counter()
+                self._conn.execute(sql.SQL("analyze {}").format(sql.Identifier(twin)))
+                self.result.steps[f"{twin} analyze"] = time.perf_counter() - began
+        except BaseException as error:  # raised in the seeder's thread by its next call
+            self._error = error
+        self.result.busy = time.perf_counter() - started
+
+    def _copy(self, twin: str, chunks: Iterator[Chunk]) -> None:
+        first = next(chunks)
+        began = time.perf_counter()
+        statement = sql.SQL("copy {} ({}) from stdin").format(
+            sql.Identifier(twin), sql.SQL(", ").join(sql.Identifier(c) for c in first.columns)
+        )
+        rows = 0
+        with self._conn.cursor().copy(statement) as copy:
+            for chunk in chain([first], chunks):
+                copy.write(chunk.data)
+                rows += chunk.rows
+        self.result.rows[twin] = self.result.rows.get(twin, 0) + rows
+        label = f"{twin} copy"
+        self.result.steps[label] = self.result.steps.get(label, 0.0) + time.perf_counter() - began
+
+
+@contextmanager
+def filling(conn: psycopg.Connection[Any], restore: Labelled) -> Iterator[_Worker]:
+    """Fill the twins on ``conn`` (its own transaction, the twins locked, emptied and, for a
+    large load, without their keys and indexes) in a thread: pass it the chunks of ``reviews``
+    and ``pulses`` (``put``), say there are no more (``close``: it then runs ``restore``, the
+    twins' keys and indexes, and analyses the twins), and wait for it (``finish``). An
+    exception in the block stops it."""
+    worker = _Worker(conn, restore)
+    try:
+        yield worker
+    except BaseException:
+        worker.abort()
+        raise
