@@ -6,16 +6,21 @@ partition and index, then statistics per partition), they took 50 to 55 s of the
 scale large took, on one core while the other idled: a session's statements run one after the
 other, and another session cannot read the rows the seeder's transaction has not committed.
 
-So a second session, in a transaction of its own, COPYs the same chunks into the twins as they
-stream past (copies of them: a chunk's memory is reused once the next one is taken), then
-builds the twins' indexes and analyses them, while the seeder's session builds the base
-tables' indexes and the rollups. The seeder commits its own transaction first and this one
-right after; a failure in either before that rolls both back.
+So a second session, in a transaction of its own, fills them from the same chunks while the
+seeder's session builds the base tables' indexes and the rollups: it COPYs them into the twins,
+then builds the twins' indexes and analyses them. The chunks are kept in a temporary file per
+twin as they stream past (a chunk's memory is reused once the next one is taken), and COPYd
+once the seeder's COPY is over: during it both cores are busy already (the server's COPY and
+the generator), and a third COPY there slowed the whole load (about 1.7 GB of COPY text at
+scale large). The seeder commits its own transaction first and this one
+right after; a failure in either before that rolls both back. (Should this commit itself fail
+after the seeder's, the twins would lag behind their tables until the next ``seed --reset``.)
 """
 
 from __future__ import annotations
 
 import queue
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -32,9 +37,11 @@ from iwm_lab.demodata.load import TWINS, Labelled, run_all
 
 # Each twin by the table whose chunks it receives.
 TWIN_OF = {base: twin for twin, base in TWINS.items()}
-# Chunks waiting for the twins' COPY: enough to ride out a slow moment of either session, few
+# Chunks waiting to be written to the twins' files: enough to ride out a slow write, few
 # enough that the copies cost little memory (a chunk is a few MB of COPY text).
 QUEUE_CHUNKS = 8
+# How much of a twin's file each write of its COPY sends.
+READ_BYTES = 1 << 20
 
 
 @dataclass
@@ -64,7 +71,7 @@ class _Worker:
         self._offer(Chunk(twin, chunk.columns, bytes(chunk.data), chunk.rows, 0.0))
 
     def close(self) -> None:
-        """No more chunks: the twins' COPY ends, their indexes and statistics follow."""
+        """No more chunks: the twins' COPY, indexes and statistics follow."""
         self._offer(None)
 
     def _offer(self, item: Chunk | None) -> None:
@@ -99,8 +106,11 @@ class _Worker:
     def _run(self) -> None:
         started = time.perf_counter()
         try:
-            for twin, group in groupby(iter(self._chunks.get, None), key=lambda c: c.table):
-                self._copy(twin, group)
+            with tempfile.TemporaryDirectory(prefix="iwm-seed-twins-") as directory:
+                kept = self._keep(directory)
+                for twin, (path, columns, rows) in kept.items():
+                    if not self._stopping:
+                        self._copy(twin, path, columns, rows)
             if not self._stopping:
                 self.result.steps.update(run_all(self._conn, self._restore, lambda _l: None))
             for twin in TWINS:
@@ -113,20 +123,33 @@ class _Worker:
             self._error = error
         self.result.busy = time.perf_counter() - started
 
-    def _copy(self, twin: str, chunks: Iterator[Chunk]) -> None:
-        first = next(chunks)
+    def _keep(self, directory: str) -> dict[str, tuple[str, tuple[str, ...], int]]:
+        """Write each twin's chunks to a file until the seeder says there are no more: the
+        file, the chunks' columns and their rows, by twin."""
+        kept: dict[str, tuple[str, tuple[str, ...], int]] = {}
+        for twin, group in groupby(iter(self._chunks.get, None), key=lambda c: c.table):
+            first = next(group)
+            path = f"{directory}/{twin}.copy"
+            rows = kept[twin][2] if twin in kept else 0
+            with open(path, "ab") as file:
+                for chunk in chain([first], group):
+                    if chunk.columns != first.columns:
+                        raise RuntimeError(f"chunk of {chunk.table} has different columns")
+                    file.write(chunk.data)
+                    rows += chunk.rows
+            kept[twin] = (path, first.columns, rows)
+        return kept
+
+    def _copy(self, twin: str, path: str, columns: tuple[str, ...], rows: int) -> None:
         began = time.perf_counter()
         statement = sql.SQL("copy {} ({}) from stdin").format(
-            sql.Identifier(twin), sql.SQL(", ").join(sql.Identifier(c) for c in first.columns)
+            sql.Identifier(twin), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
         )
-        rows = 0
-        with self._conn.cursor().copy(statement) as copy:
-            for chunk in chain([first], chunks):
-                copy.write(chunk.data)
-                rows += chunk.rows
-        self.result.rows[twin] = self.result.rows.get(twin, 0) + rows
-        label = f"{twin} copy"
-        self.result.steps[label] = self.result.steps.get(label, 0.0) + time.perf_counter() - began
+        with open(path, "rb") as file, self._conn.cursor().copy(statement) as copy:
+            while block := file.read(READ_BYTES):
+                copy.write(block)
+        self.result.rows[twin] = rows
+        self.result.steps[f"{twin} copy"] = time.perf_counter() - began
 
 
 @contextmanager
