@@ -165,7 +165,8 @@ def seed_database(
     as_of: datetime | date | str | None = None,
     confirm: Confirm | None = None,
 ) -> SeedReport:
-    """Fill every table of a migrated database with synthetic demo data, in one transaction.
+    """Fill every table of a migrated database with synthetic demo data, in one transaction
+    (and the partitioned twins in a second, committed right after it: :mod:`.twins`).
 
     ``scale`` is one of :data:`SCALES` (tiny ~200 movies, small ~5,000 movies and 100k
     reviews, large ~100k movies and 5M reviews). ``as_of`` is the moment the data runs up to
