@@ -82,6 +82,23 @@ def test_the_twins_hold_their_tables_rows_and_indexes(
     assert report.twins_seconds > 0
 
 
+def test_the_generator_still_runs_in_its_own_process(
+    fresh: Callable[[], URL], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The twins' thread starts after the generator process is forked: a process with another
+    # thread running is not forked (load.can_fork), and the generator would share the GIL.
+    forked: list[bool] = []
+    real = load.in_process
+
+    def in_process(stream: Any) -> Any:
+        forked.append(threading.active_count() == 1)
+        return real(stream)
+
+    monkeypatch.setattr(load, "in_process", in_process)
+    _seed(fresh())
+    assert forked == [True]
+
+
 def _refusing(url: URL, table: str) -> None:
     # Every row of the tiny data has a rating or a creation time: the table's COPY fails.
     column = "rating" if table.startswith("reviews") else "created_at"

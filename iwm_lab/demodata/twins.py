@@ -62,8 +62,9 @@ class _Worker:
         self._error: BaseException | None = None
         self._stopping = False
         self.result = TwinFill()
+        # Started by the first chunk: the loader forks its generator process before that, and
+        # a fork copies no other thread, whatever lock it may hold.
         self._thread = threading.Thread(target=self._run, name="iwm-seed-twins", daemon=True)
-        self._thread.start()
 
     def put(self, chunk: Chunk) -> None:
         """Queue a copy of a chunk of ``reviews`` or ``pulses`` for its twin."""
@@ -75,6 +76,8 @@ class _Worker:
         self._offer(None)
 
     def _offer(self, item: Chunk | None) -> None:
+        if self._thread.ident is None:
+            self._thread.start()
         # Never waits on a worker that has failed, and so stopped taking chunks.
         while True:
             self._raise_failure()
@@ -97,7 +100,8 @@ class _Worker:
                 self._chunks.get_nowait()
         with suppress(queue.Full):
             self._chunks.put_nowait(None)
-        self._thread.join()
+        if self._thread.ident is not None:
+            self._thread.join()
 
     def _raise_failure(self) -> None:
         if self._error is not None:
