@@ -8,26 +8,26 @@ other, and another session cannot read the rows the seeder's transaction has not
 
 So a second session, in a transaction of its own, fills them from the same chunks while the
 seeder's session builds the base tables' indexes and the rollups: it COPYs them into the twins,
-then builds the twins' indexes and analyses them. The chunks are kept in a temporary file per
-twin as they stream past (a chunk's memory is reused once the next one is taken), and COPYd
-once the seeder's COPY is over: during it both cores are busy already (the server's COPY and
-the generator), and a third COPY there slowed the whole load (about 1.7 GB of COPY text at
-scale large). The seeder commits its own transaction first and this one
-right after; a failure in either before that rolls both back. (Should this commit itself fail
-after the seeder's, the twins would lag behind their tables until the next ``seed --reset``.)
+then builds the twins' indexes and analyses them. The seeder's thread writes the chunks to a
+temporary file per twin as they stream past (a chunk's memory is reused once the next one is
+taken), and the second session COPYs them once the seeder's COPY is over: during it both cores
+are busy already (the server's COPY and the generator), and a third COPY there slowed the whole
+load (about 1.7 GB of COPY text at scale large). The seeder commits its own transaction first
+and this one right after; a failure in either before that rolls both back. (Should this commit
+itself fail after the seeder's, the twins would lag behind their tables until the next
+``seed --reset``.)
 """
 
 from __future__ import annotations
 
-import queue
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import chain, groupby
-from typing import Any
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any, BinaryIO
 
 import psycopg
 from psycopg import sql
@@ -37,9 +37,6 @@ from iwm_lab.demodata.load import TWINS, Labelled, run_all
 
 # Each twin by the table whose chunks it receives.
 TWIN_OF = {base: twin for twin, base in TWINS.items()}
-# Chunks waiting to be written to the twins' files: enough to ride out a slow write, few
-# enough that the copies cost little memory (a chunk is a few MB of COPY text).
-QUEUE_CHUNKS = 8
 # How much of a twin's file each write of its COPY sends.
 READ_BYTES = 1 << 20
 
@@ -54,67 +51,67 @@ class TwinFill:
     busy: float = 0.0
 
 
+@dataclass
+class _Kept:
+    file: BinaryIO
+    path: Path
+    columns: tuple[str, ...]
+    rows: int = 0
+
+
 class _Worker:
-    def __init__(self, conn: psycopg.Connection[Any], restore: Labelled) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], restore: Labelled, directory: Path) -> None:
         self._conn = conn
         self._restore = restore
-        self._chunks: queue.Queue[Chunk | None] = queue.Queue(maxsize=QUEUE_CHUNKS)
+        self._directory = directory
+        self._kept: dict[str, _Kept] = {}
         self._error: BaseException | None = None
         self._stopping = False
         self.result = TwinFill()
-        # Started by the first chunk: the loader forks its generator process before that, and
-        # a fork copies no other thread, whatever lock it may hold.
+        # Started by close(), after the seeder's COPY: its generator process is forked before
+        # that, and a fork copies no other thread, whatever lock it may hold.
         self._thread = threading.Thread(target=self._run, name="iwm-seed-twins", daemon=True)
 
     def put(self, chunk: Chunk) -> None:
-        """Queue a copy of a chunk of ``reviews`` or ``pulses`` for its twin."""
+        """Keep a chunk of ``reviews`` or ``pulses`` in its twin's file."""
         twin = TWIN_OF[chunk.table]
-        self._offer(Chunk(twin, chunk.columns, bytes(chunk.data), chunk.rows, 0.0))
+        kept = self._kept.get(twin)
+        if kept is None:
+            path = self._directory / f"{twin}.copy"
+            kept = self._kept[twin] = _Kept(path.open("wb"), path, chunk.columns)
+        elif chunk.columns != kept.columns:
+            raise RuntimeError(f"chunk of {chunk.table} has different columns")
+        kept.file.write(chunk.data)
+        kept.rows += chunk.rows
 
     def close(self) -> None:
-        """No more chunks: the twins' COPY, indexes and statistics follow."""
-        self._offer(None)
-
-    def _offer(self, item: Chunk | None) -> None:
-        if self._thread.ident is None:
-            self._thread.start()
-        # Never waits on a worker that has failed, and so stopped taking chunks.
-        while True:
-            self._raise_failure()
-            with suppress(queue.Full):
-                self._chunks.put(item, timeout=0.1)
-                return
+        """No more chunks: the twins' COPY, indexes and statistics follow, in a thread."""
+        for kept in self._kept.values():
+            kept.file.close()
+        self._thread.start()
 
     def finish(self) -> TwinFill:
-        """Wait for the twins to be indexed and analysed (after :meth:`close`)."""
+        """Wait for the twins to be filled, indexed and analysed (after :meth:`close`)."""
         self._thread.join()
-        self._raise_failure()
+        if self._error is not None:
+            raise self._error
         return self.result
 
     def abort(self) -> None:
-        """Stop at once: the statement running is cancelled, the queue dropped."""
+        """Stop at once: the statement running is cancelled."""
         self._stopping = True
-        self._conn.cancel_safe()
-        with suppress(queue.Empty):
-            while True:
-                self._chunks.get_nowait()
-        with suppress(queue.Full):
-            self._chunks.put_nowait(None)
+        for kept in self._kept.values():
+            kept.file.close()
         if self._thread.ident is not None:
+            self._conn.cancel_safe()
             self._thread.join()
-
-    def _raise_failure(self) -> None:
-        if self._error is not None:
-            raise self._error
 
     def _run(self) -> None:
         started = time.perf_counter()
         try:
-            with tempfile.TemporaryDirectory(prefix="iwm-seed-twins-") as directory:
-                kept = self._keep(directory)
-                for twin, (path, columns, rows) in kept.items():
-                    if not self._stopping:
-                        self._copy(twin, path, columns, rows)
+            for twin, kept in self._kept.items():
+                if not self._stopping:
+                    self._copy(twin, kept)
             if not self._stopping:
                 self.result.steps.update(run_all(self._conn, self._restore, lambda _l: None))
             for twin in TWINS:
@@ -123,49 +120,33 @@ class _Worker:
                 began = time.perf_counter()
                 self._conn.execute(sql.SQL("analyze {}").format(sql.Identifier(twin)))
                 self.result.steps[f"{twin} analyze"] = time.perf_counter() - began
-        except BaseException as error:  # raised in the seeder's thread by its next call
+        except BaseException as error:  # raised in the seeder's thread by finish()
             self._error = error
         self.result.busy = time.perf_counter() - started
 
-    def _keep(self, directory: str) -> dict[str, tuple[str, tuple[str, ...], int]]:
-        """Write each twin's chunks to a file until the seeder says there are no more: the
-        file, the chunks' columns and their rows, by twin."""
-        kept: dict[str, tuple[str, tuple[str, ...], int]] = {}
-        for twin, group in groupby(iter(self._chunks.get, None), key=lambda c: c.table):
-            first = next(group)
-            path = f"{directory}/{twin}.copy"
-            rows = kept[twin][2] if twin in kept else 0
-            with open(path, "ab") as file:
-                for chunk in chain([first], group):
-                    if chunk.columns != first.columns:
-                        raise RuntimeError(f"chunk of {chunk.table} has different columns")
-                    file.write(chunk.data)
-                    rows += chunk.rows
-            kept[twin] = (path, first.columns, rows)
-        return kept
-
-    def _copy(self, twin: str, path: str, columns: tuple[str, ...], rows: int) -> None:
+    def _copy(self, twin: str, kept: _Kept) -> None:
         began = time.perf_counter()
         statement = sql.SQL("copy {} ({}) from stdin").format(
-            sql.Identifier(twin), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+            sql.Identifier(twin), sql.SQL(", ").join(sql.Identifier(c) for c in kept.columns)
         )
-        with open(path, "rb") as file, self._conn.cursor().copy(statement) as copy:
+        with kept.path.open("rb") as file, self._conn.cursor().copy(statement) as copy:
             while block := file.read(READ_BYTES):
                 copy.write(block)
-        self.result.rows[twin] = rows
+        self.result.rows[twin] = kept.rows
         self.result.steps[f"{twin} copy"] = time.perf_counter() - began
 
 
 @contextmanager
 def filling(conn: psycopg.Connection[Any], restore: Labelled) -> Iterator[_Worker]:
     """Fill the twins on ``conn`` (its own transaction, the twins locked, emptied and, for a
-    large load, without their keys and indexes) in a thread: pass it the chunks of ``reviews``
-    and ``pulses`` (``put``), say there are no more (``close``: it then runs ``restore``, the
-    twins' keys and indexes, and analyses the twins), and wait for it (``finish``). An
-    exception in the block stops it."""
-    worker = _Worker(conn, restore)
-    try:
-        yield worker
-    except BaseException:
-        worker.abort()
-        raise
+    large load, without their keys and indexes): pass it the chunks of ``reviews`` and
+    ``pulses`` (``put``), say there are no more (``close``: a thread then COPYs them, runs
+    ``restore``, the twins' keys and indexes, and analyses the twins), and wait for it
+    (``finish``). An exception in the block stops it."""
+    with TemporaryDirectory(prefix="iwm-seed-twins-") as directory:
+        worker = _Worker(conn, restore, Path(directory))
+        try:
+            yield worker
+        except BaseException:
+            worker.abort()
+            raise
