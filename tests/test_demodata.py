@@ -27,6 +27,7 @@ import psycopg
 import pytest
 from argon2 import PasswordHasher
 from argon2.exceptions import VerifyMismatchError
+from seeding import AS_OF, seed
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
@@ -53,9 +54,6 @@ from iwm_lab.settings import Settings, get_settings
 
 pytestmark = pytest.mark.slow
 
-# Neither midnight nor the notebooks' date, and long enough ago that a refresh counting back
-# from the clock would find no pulse.
-AS_OF = datetime(2025, 3, 14, 9, 30)
 TABLES = [t.name for t in Base.metadata.sorted_tables] + [
     "reviews_partitioned",
     "pulses_partitioned",
@@ -64,15 +62,6 @@ TABLES = [t.name for t in Base.metadata.sorted_tables] + [
 CHECKED = TABLES
 TRIVIA_KEYS = {"question", "category", "answer", "explanation"}
 TIMELINE_KEYS = {"date", "title", "description", "type"}
-
-
-def seed(url: URL, **options: Any) -> SeedReport:
-    engine = get_engine(url, writable=True)
-    try:
-        options = {"scale": "tiny", "progress": False, "as_of": AS_OF, **options}
-        return seed_database(engine, **options)
-    finally:
-        engine.dispose()
 
 
 def checksums(url: URL) -> dict[str, str]:

@@ -9,35 +9,25 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import pytest
+from seeding import seed
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from iwm_lab import demodata
 from iwm_lab.database import get_engine
-from iwm_lab.demodata import SeedReport, load, seed_database
+from iwm_lab.demodata import load
 
 pytestmark = pytest.mark.slow
 
-AS_OF = datetime(2025, 3, 14, 9, 30)
 # A row as text, with the twin's columns in its table's order: equal text, equal rows.
 _DIGEST = "select count(*), md5(string_agg(t::text, '|' order by t.id)) from {} t"
 _INDEXES = (
     "select i.relname from pg_index x join pg_class i on i.oid = x.indexrelid "
     "where x.indrelid = cast(:t as regclass) order by 1"
 )
-
-
-def _seed(url: URL, **options: Any) -> SeedReport:
-    engine = get_engine(url, writable=True)
-    try:
-        options = {"scale": "tiny", "progress": False, "as_of": AS_OF, **options}
-        return seed_database(engine, **options)
-    finally:
-        engine.dispose()
 
 
 def _scalars(url: URL, statement: str, **params: Any) -> list[Any]:
@@ -71,7 +61,7 @@ def test_the_twins_hold_their_tables_rows_and_indexes(
     indexes = {t: _scalars(url, _INDEXES, t=t) for t in load.TWINS}
     if rebuild:  # what a large load does: keys and indexes dropped, then built again
         monkeypatch.setattr(demodata, "TWIN_REBUILD_ROWS", 0)
-    report = _seed(url)
+    report = seed(url)
     for twin, table in load.TWINS.items():
         (twin_rows,) = _scalars(url, _DIGEST.format(twin))
         (table_rows,) = _scalars(url, _DIGEST.format(table))
@@ -95,7 +85,7 @@ def test_the_generator_still_runs_in_its_own_process(
         return real(stream)
 
     monkeypatch.setattr(load, "in_process", in_process)
-    _seed(fresh())
+    seed(fresh())
     assert forked == [True]
 
 
@@ -116,14 +106,14 @@ def test_a_failure_on_either_session_rolls_both_back(
     _refusing(url, refusing)
     outcome: list[BaseException] = []
 
-    def seed() -> None:
+    def attempt() -> None:
         try:
-            _seed(url)
+            seed(url)
         except BaseException as error:
             outcome.append(error)
 
     # In a thread with a deadline: a session left waiting for the other would hang the seed.
-    worker = threading.Thread(target=seed, daemon=True)
+    worker = threading.Thread(target=attempt, daemon=True)
     worker.start()
     worker.join(120)
     assert not worker.is_alive(), f"the seed hung after {session} session failed"
