@@ -291,22 +291,20 @@ def favorites(world: World) -> Iterator[CopyRows]:
         total = len(user)
         kind = rng.choice(len(FAVORITE_TYPES), size=total, p=[0.6, 0.22, 0.13, 0.05])
         director = rng.random(total) < 0.2
-        actor_ids = world.person_ids_by_kind[ACTOR]
-        director_ids = world.person_ids_by_kind[DIRECTOR]
-        person = np.where(
-            director,
-            director_ids[sample(world.person_dist_by_kind[DIRECTOR], rng, total)],
-            actor_ids[sample(world.person_dist_by_kind[ACTOR], rng, total)],
-        )
-        target = np.select(
-            [kind == movie_t, kind == person_t, kind == scene_t],
-            [
-                sample(world.review_dist, rng, total) + 1,
-                person,
-                sample(world.scene_dist, rng, total) + 1,
-            ],
-            0,
-        )
+        # Every row draws all four targets, to keep the random streams as they were; only
+        # the draws of its own kind are looked up (a quarter of the generator's time here).
+        is_director = (kind == person_t) & director
+        is_actor = (kind == person_t) & ~director
+        is_movie, is_scene = kind == movie_t, kind == scene_t
+        target = np.zeros(total, dtype=np.int64)
+        target[is_director] = world.person_ids_by_kind[DIRECTOR][
+            sample(world.person_dist_by_kind[DIRECTOR], rng, total, where=is_director)
+        ]
+        target[is_actor] = world.person_ids_by_kind[ACTOR][
+            sample(world.person_dist_by_kind[ACTOR], rng, total, where=is_actor)
+        ]
+        target[is_movie] = sample(world.review_dist, rng, total, where=is_movie) + 1
+        target[is_scene] = sample(world.scene_dist, rng, total, where=is_scene) + 1
         widest = max(world.scale.people, world.scale.scenes, world.scale.movies) + 1
         key = (user * len(FAVORITE_TYPES) + kind) * widest + target
         _, first = np.unique(key, return_index=True)

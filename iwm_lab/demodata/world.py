@@ -27,6 +27,7 @@ from iwm_lab.models.values import CREDIT_ROLES
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 Dates = npt.NDArray[np.datetime64]
+Mask = npt.NDArray[np.bool_]
 
 RELEASED, UPCOMING, IN_PRODUCTION = 0, 1, 2
 DAY = np.timedelta64(1, "D")
@@ -63,9 +64,12 @@ class Distribution:
         return len(self.cdf)
 
 
-def sample(dist: Distribution, rng: np.random.Generator, n: int) -> I64:
-    """``n`` indices drawn from ``dist`` (with replacement)."""
+def sample(dist: Distribution, rng: np.random.Generator, n: int, where: Mask | None = None) -> I64:
+    """``n`` indices drawn from ``dist`` (with replacement); with ``where``, only those of the
+    draws it marks (the stream still advances by ``n``, so later draws are unchanged)."""
     u = rng.random(n)
+    if where is not None:
+        u = u[where]
     # The first index whose cumulative weight exceeds u lies between the guide's entries
     # for u's slice and the next: most often the first of them, else one of the next few.
     # Stepping only the draws not yet placed touches far fewer entries than bisecting all
