@@ -112,7 +112,7 @@ naive AS (
     GROUP BY comparison
 )
 SELECT t.comparison, count(*) AS strata, sum(t.n) AS movies, sum(c.n) AS versus_movies,
-       sum(t.n * t.mean) / sum(t.n) AS mean_score, sum(t.n * c.mean) / sum(t.n) AS versus_mean,
+       sum(t.total) / sum(t.n) AS mean_score, sum(t.n * c.mean) / sum(t.n) AS versus_mean,
        sum(t.n * t.n * (t.variance / t.n + c.variance / c.n)) / (sum(t.n) * sum(t.n))
            AS variance,
        min(v.naive_difference) AS naive_difference
