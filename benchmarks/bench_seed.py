@@ -166,12 +166,7 @@ def raw_copy_rates(url: URL, report: SeedReport, sample_rows: int, repeats: int)
             for _ in range(repeats):
                 load.checkpoint(conn)
                 with conn.transaction(force_rollback=True):
-                    load.set_session(conn)
-                    for drop in load.definitions(conn, tables).drop:
-                        conn.execute(drop)
-                    load.truncate(conn, [source.table])
-                    # As the seeder: the rollups' change-log triggers off for the load.
-                    load.switch_change_triggers(conn, enable=False)
+                    _bare(conn, tables, source.table)
                     before = backend_cpu_seconds(conn.info.backend_pid)
                     started = time.perf_counter()
                     with conn.cursor().copy(statement) as copy:
@@ -205,11 +200,11 @@ def paired_ratios(url: URL, report: SeedReport, budget_mb: int, repeats: int) ->
     PAIRED_MIN_SECONDS goes in several times over on both sides (``passes``, measured on two
     raw COPYs first). Returns (rows, passes, median raw rows/s, median loader rows/s, median
     of each pair's loader/raw). Run back to back, the two share whatever else the machine is
-    doing, which the seed's own rate and a raw COPY measured
-    minutes later do not. Each run starts after a CHECKPOINT, so that neither meets one
-    the other does not (a run writes far less WAL than a checkpoint cycle), and the loader
-    starts from nothing rendered ahead: stricter than the seed, where the generator may
-    run ahead into the next table while COPY finishes the last.
+    doing, which the seed's own rate and a raw COPY measured minutes later do not. Each run
+    starts after a CHECKPOINT, so that neither meets one the other does not (a run writes far
+    less WAL than a checkpoint cycle), and the loader starts from nothing rendered ahead:
+    stricter than the seed, where the generator may run ahead into the next table while COPY
+    finishes the last.
     """
     import psycopg
     from psycopg import sql
@@ -277,7 +272,7 @@ def paired_ratios(url: URL, report: SeedReport, budget_mb: int, repeats: int) ->
 
 def _bare(conn: Any, tables: list[str], table: str) -> None:
     """In the open transaction: ``table`` emptied, as the seed loads it (every key, index and
-    foreign key dropped, the change-log triggers off)."""
+    foreign key dropped; as the seeder, the rollups' change-log triggers off for the load)."""
     load.set_session(conn)
     for drop in load.definitions(conn, tables).drop:
         conn.execute(drop)
