@@ -115,14 +115,14 @@ SELECT t.comparison, count(*) AS strata, sum(t.n) AS movies, sum(c.n) AS versus_
        sum(t.total) / sum(t.n) AS mean_score, sum(t.n * c.mean) / sum(t.n) AS versus_mean,
        sum(t.n * t.n * (t.variance / t.n + c.variance / c.n)) / (sum(t.n) * sum(t.n))
            AS variance,
-       min(v.naive_difference) AS naive_difference
+       v.naive_difference
 FROM sides AS t
 JOIN sides AS c
   ON c.comparison = t.comparison AND c.year = t.year AND c.genre_id = t.genre_id
  AND NOT c.treated
 JOIN naive AS v ON v.comparison = t.comparison
 WHERE t.treated
-GROUP BY t.comparison
+GROUP BY t.comparison, v.naive_difference
 """
 _VERSUS_SQL = {
     source: text(_VERSUS_TEMPLATE.format(score=expression))
